@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Kernels are C with explicit SIMD paths chosen at run time (AVX2/FMA/F16C on x86-64, NEON on arm64, portable
+// fallback), so one binary runs everywhere and still uses the machine's vector unit. They are always optimised,
+// even in debug builds, so the test suite runs real kernels at real speed.
+let kernelFlags: [CSetting] = [.unsafeFlags(["-O3", "-fno-math-errno"])]
+
+let package = Package(
+    name: "LongCat",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "longcat", targets: ["longcat"]),
+        .library(name: "LongCatModel", targets: ["LongCatModel"]),
+        .library(name: "LongCatEngine", targets: ["LongCatEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "LongCatKernels", cSettings: kernelFlags),
+        .target(name: "LongCatTensor", dependencies: ["LongCatKernels"]),
+        .target(name: "LongCatModel", dependencies: ["LongCatTensor"]),
+        .target(name: "LongCatEngine", dependencies: ["LongCatModel"]),
+        .executableTarget(
+            name: "longcat",
+            dependencies: [
+                "LongCatEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "LongCatTensorTests", dependencies: ["LongCatTensor"]),
+        .testTarget(name: "LongCatModelTests", dependencies: ["LongCatModel"]),
+        .testTarget(name: "LongCatEngineTests", dependencies: ["LongCatEngine"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

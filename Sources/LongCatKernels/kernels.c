@@ -1,0 +1,480 @@
+// Dtype-aware dot products and matrix products. Three paths share one structure:
+//   - AVX2 + FMA + F16C on x86-64, compiled with a target attribute and chosen at run time;
+//   - NEON on arm64 (always present there);
+//   - a portable path in plain C for anything else.
+// FP8 E4M3 is widened through half precision: the byte's sign/exponent/mantissa bits placed in a binary16
+// give exactly value / 256 (normals and subnormals alike), which the F16C / NEON converters handle in one
+// instruction; the 256 is folded into the block scale.
+#include "lc_kernels.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define LC_X86 1
+#include <immintrin.h>
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+#define LC_NEON 1
+#include <arm_neon.h>
+#endif
+
+// ---------------------------------------------------------------------------------------------------------
+// Scalar conversions
+
+float lc_bf16_to_f32(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+float lc_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f;
+    uint32_t mant = h & 0x3ff;
+    float value;
+    if (exp == 0) {
+        value = ldexpf((float)mant, -24);
+    } else if (exp == 31) {
+        value = mant ? NAN : INFINITY;
+    } else {
+        value = ldexpf((float)(mant | 0x400), (int)exp - 25);
+    }
+    uint32_t u;
+    memcpy(&u, &value, 4);
+    u |= sign;
+    memcpy(&value, &u, 4);
+    return value;
+}
+
+float lc_f8e4m3_to_f32(uint8_t v) {
+    uint32_t exp = (v >> 3) & 0xf;
+    uint32_t mant = v & 0x7;
+    float value;
+    if (exp == 15 && mant == 7) {
+        value = NAN;  // E4M3FN has no infinities; S.1111.111 is NaN
+    } else if (exp == 0) {
+        value = ldexpf((float)mant, -9);
+    } else {
+        value = ldexpf((float)(mant | 0x8), (int)exp - 10);
+    }
+    return (v & 0x80) ? -value : value;
+}
+
+uint16_t lc_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffff) > 0x7f800000) return (uint16_t)((u >> 16) | 0x40);  // quiet NaN
+    uint32_t rounding = 0x7fff + ((u >> 16) & 1);
+    return (uint16_t)((u + rounding) >> 16);
+}
+
+uint16_t lc_f32_to_f16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    uint32_t abs = u & 0x7fffffff;
+    if (abs > 0x7f800000) return sign | 0x7e00;
+    if (abs >= 0x477ff000) return sign | 0x7c00;  // rounds to >= 65520: infinity
+    if (abs < 0x38800000) {                        // below 2^-14: subnormal half
+        float a;
+        memcpy(&a, &abs, 4);
+        return sign | (uint16_t)lrintf(a * 16777216.0f);  // multiples of 2^-24, ties to even
+    }
+    uint32_t rounding = 0xfff + ((abs >> 13) & 1);
+    return sign | (uint16_t)((abs - 0x38000000 + rounding) >> 13);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Dispatch
+
+static int lc_detected_level = 0;
+static int lc_forced_portable = 0;
+static float lc_f8_table[256];
+static pthread_once_t lc_once = PTHREAD_ONCE_INIT;
+
+static void lc_init(void) {
+    for (int i = 0; i < 256; i++) lc_f8_table[i] = lc_f8e4m3_to_f32((uint8_t)i);
+#if LC_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        lc_detected_level = 1;
+#elif LC_NEON
+    lc_detected_level = 2;
+#endif
+}
+
+int lc_simd_level(void) {
+    pthread_once(&lc_once, lc_init);
+    return lc_forced_portable ? 0 : lc_detected_level;
+}
+
+void lc_force_portable(int force) { lc_forced_portable = force; }
+
+// ---------------------------------------------------------------------------------------------------------
+// Portable path
+
+static float dot_f32_portable(const float *w, const float *x, int64_t n) {
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += w[i + j] * x[i + j];
+    float s = 0;
+    for (; i < n; i++) s += w[i] * x[i];
+    for (int j = 0; j < 8; j++) s += acc[j];
+    return s;
+}
+
+static void row_to_f32_portable(const lc_matrix *m, const void *row, int64_t n, float *out) {
+    switch (m->dtype) {
+    case LC_DTYPE_F32: memcpy(out, row, (size_t)n * 4); break;
+    case LC_DTYPE_BF16: {
+        const uint16_t *p = (const uint16_t *)row;
+        for (int64_t i = 0; i < n; i++) out[i] = lc_bf16_to_f32(p[i]);
+        break;
+    }
+    case LC_DTYPE_F16: {
+        const uint16_t *p = (const uint16_t *)row;
+        for (int64_t i = 0; i < n; i++) out[i] = lc_f16_to_f32(p[i]);
+        break;
+    }
+    case LC_DTYPE_F8_E4M3: {
+        const uint8_t *p = (const uint8_t *)row;
+        for (int64_t i = 0; i < n; i++) out[i] = lc_f8_table[p[i]];
+        break;
+    }
+    }
+}
+
+// Dot of n weights of the matrix's dtype with x, in chunks converted through a small stack buffer.
+// FP8 results are the true value (the table is exact), so callers must not scale by 256 here.
+static float dot_portable(const lc_matrix *m, const void *row, const float *x, int64_t n) {
+    if (m->dtype == LC_DTYPE_F32) return dot_f32_portable((const float *)row, x, n);
+    float buf[256];
+    float s = 0;
+    size_t elem = m->dtype == LC_DTYPE_F8_E4M3 ? 1 : 2;
+    for (int64_t i = 0; i < n; i += 256) {
+        int64_t len = n - i < 256 ? n - i : 256;
+        row_to_f32_portable(m, (const char *)row + i * elem, len, buf);
+        s += dot_f32_portable(buf, x + i, len);
+    }
+    return s;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// AVX2 path
+
+#if LC_X86
+#define LC_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+LC_AVX2 static inline float hsum256(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v);
+    __m128 hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    __m128 sh = _mm_movehdup_ps(lo);
+    lo = _mm_add_ps(lo, sh);
+    sh = _mm_movehl_ps(sh, lo);
+    lo = _mm_add_ss(lo, sh);
+    return _mm_cvtss_f32(lo);
+}
+
+// Load 8 weights of the given dtype as float32 (FP8 as value / 256).
+LC_AVX2 static inline __m256 load8_bf16(const uint16_t *p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+LC_AVX2 static inline __m256 load8_f16(const uint16_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+LC_AVX2 static inline __m256 load8_f8(const uint8_t *p) {
+    __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p));
+    __m128i sign = _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x80)), 8);
+    __m128i mag = _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x7f)), 7);
+    return _mm256_cvtph_ps(_mm_or_si128(sign, mag));
+}
+
+#define LC_DEFINE_DOT_AVX2(NAME, T, LOAD)                                                     \
+    LC_AVX2 static float NAME(const T *w, const float *x, int64_t n) {                      \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                          \
+        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();                          \
+        int64_t i = 0;                                                                      \
+        for (; i + 32 <= n; i += 32) {                                                      \
+            a0 = _mm256_fmadd_ps(LOAD(w + i), _mm256_loadu_ps(x + i), a0);                  \
+            a1 = _mm256_fmadd_ps(LOAD(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);          \
+            a2 = _mm256_fmadd_ps(LOAD(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);        \
+            a3 = _mm256_fmadd_ps(LOAD(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);        \
+        }                                                                                   \
+        for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(LOAD(w + i), _mm256_loadu_ps(x + i), a0); \
+        float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));      \
+        float tail[8] = {0};                                                                \
+        for (int64_t j = 0; i + j < n; j++) tail[j] = x[i + j];                             \
+        if (i < n) {                                                                        \
+            T wt[8];                                                                        \
+            memset(wt, 0, sizeof wt);                                                       \
+            memcpy(wt, w + i, (size_t)(n - i) * sizeof(T));                                 \
+            s += hsum256(_mm256_mul_ps(LOAD(wt), _mm256_loadu_ps(tail)));                   \
+        }                                                                                   \
+        return s;                                                                           \
+    }
+
+#define LC_LOAD_F32(p) _mm256_loadu_ps(p)
+LC_DEFINE_DOT_AVX2(dot_f32_avx2, float, LC_LOAD_F32)
+LC_DEFINE_DOT_AVX2(dot_bf16_avx2, uint16_t, load8_bf16)
+LC_DEFINE_DOT_AVX2(dot_f16_avx2, uint16_t, load8_f16)
+LC_DEFINE_DOT_AVX2(dot_f8_avx2, uint8_t, load8_f8)
+
+LC_AVX2 static float dot_avx2(const lc_matrix *m, const void *row, const float *x, int64_t n) {
+    switch (m->dtype) {
+    case LC_DTYPE_F32: return dot_f32_avx2((const float *)row, x, n);
+    case LC_DTYPE_BF16: return dot_bf16_avx2((const uint16_t *)row, x, n);
+    case LC_DTYPE_F16: return dot_f16_avx2((const uint16_t *)row, x, n);
+    default: return dot_f8_avx2((const uint8_t *)row, x, n) * 256.0f;
+    }
+}
+
+// Four rows against one vector at once: each x load serves four weight rows.
+LC_AVX2 static void dot4_f32_avx2(const float *w, int64_t ldw, const float *x, int64_t n, float *out) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    const float *w0 = w, *w1 = w + ldw, *w2 = w + 2 * ldw, *w3 = w + 3 * ldw;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 xv = _mm256_loadu_ps(x + i);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xv, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), xv, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), xv, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i), xv, a3);
+    }
+    float s0 = hsum256(a0), s1 = hsum256(a1), s2 = hsum256(a2), s3 = hsum256(a3);
+    for (; i < n; i++) {
+        s0 += w0[i] * x[i];
+        s1 += w1[i] * x[i];
+        s2 += w2[i] * x[i];
+        s3 += w3[i] * x[i];
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
+}
+
+LC_AVX2 static void row_to_f32_avx2(const lc_matrix *m, const void *row, int64_t n, float *out) {
+    int64_t i = 0;
+    switch (m->dtype) {
+    case LC_DTYPE_F32: memcpy(out, row, (size_t)n * 4); return;
+    case LC_DTYPE_BF16:
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load8_bf16((const uint16_t *)row + i));
+        break;
+    case LC_DTYPE_F16:
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load8_f16((const uint16_t *)row + i));
+        break;
+    default: {
+        __m256 k = _mm256_set1_ps(256.0f);
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(load8_f8((const uint8_t *)row + i), k));
+        break;
+    }
+    }
+    size_t elem = m->dtype == LC_DTYPE_F8_E4M3 ? 1 : 2;
+    if (i < n) row_to_f32_portable(m, (const char *)row + i * elem, n - i, out + i);
+}
+#endif
+
+// ---------------------------------------------------------------------------------------------------------
+// NEON path
+
+#if LC_NEON
+static inline float32x4_t neon_bf16_lo(uint16x8_t v) {
+    return vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(v), 16));
+}
+static inline float32x4_t neon_bf16_hi(uint16x8_t v) {
+    return vreinterpretq_f32_u32(vshll_n_u16(vget_high_u16(v), 16));
+}
+// Eight FP8 bytes as half-precision bit patterns of value / 256.
+static inline float16x8_t neon_f8_as_f16(const uint8_t *p) {
+    uint16x8_t b = vmovl_u8(vld1_u8(p));
+    uint16x8_t sign = vshlq_n_u16(vandq_u16(b, vdupq_n_u16(0x80)), 8);
+    uint16x8_t mag = vshlq_n_u16(vandq_u16(b, vdupq_n_u16(0x7f)), 7);
+    return vreinterpretq_f16_u16(vorrq_u16(sign, mag));
+}
+
+static void load8_neon(const lc_matrix *m, const void *row, int64_t i, float32x4_t *lo, float32x4_t *hi) {
+    switch (m->dtype) {
+    case LC_DTYPE_F32:
+        *lo = vld1q_f32((const float *)row + i);
+        *hi = vld1q_f32((const float *)row + i + 4);
+        break;
+    case LC_DTYPE_BF16: {
+        uint16x8_t v = vld1q_u16((const uint16_t *)row + i);
+        *lo = neon_bf16_lo(v);
+        *hi = neon_bf16_hi(v);
+        break;
+    }
+    case LC_DTYPE_F16: {
+        float16x8_t v = vreinterpretq_f16_u16(vld1q_u16((const uint16_t *)row + i));
+        *lo = vcvt_f32_f16(vget_low_f16(v));
+        *hi = vcvt_f32_f16(vget_high_f16(v));
+        break;
+    }
+    default: {
+        float16x8_t v = neon_f8_as_f16((const uint8_t *)row + i);
+        *lo = vmulq_n_f32(vcvt_f32_f16(vget_low_f16(v)), 256.0f);
+        *hi = vmulq_n_f32(vcvt_f32_f16(vget_high_f16(v)), 256.0f);
+        break;
+    }
+    }
+}
+
+static float dot_neon(const lc_matrix *m, const void *row, const float *x, int64_t n) {
+    float32x4_t a0 = vdupq_n_f32(0), a1 = vdupq_n_f32(0);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float32x4_t lo, hi;
+        load8_neon(m, row, i, &lo, &hi);
+        a0 = vfmaq_f32(a0, lo, vld1q_f32(x + i));
+        a1 = vfmaq_f32(a1, hi, vld1q_f32(x + i + 4));
+    }
+    float s = vaddvq_f32(vaddq_f32(a0, a1));
+    if (i < n) {
+        size_t elem = m->dtype == LC_DTYPE_F32 ? 4 : (m->dtype == LC_DTYPE_F8_E4M3 ? 1 : 2);
+        s += dot_portable(m, (const char *)row + i * elem, x + i, n - i);
+    }
+    return s;
+}
+#endif
+
+// ---------------------------------------------------------------------------------------------------------
+// Public entry points
+
+static inline size_t dtype_size(int32_t dtype) {
+    return dtype == LC_DTYPE_F32 ? 4 : (dtype == LC_DTYPE_F8_E4M3 ? 1 : 2);
+}
+
+static float dot_any(const lc_matrix *m, const void *row, const float *x, int64_t n, int level) {
+#if LC_X86
+    if (level == 1) return dot_avx2(m, row, x, n);
+#endif
+#if LC_NEON
+    if (level == 2) return dot_neon(m, row, x, n);
+#endif
+    (void)level;
+    return dot_portable(m, row, x, n);
+}
+
+static void row_to_f32_any(const lc_matrix *m, const void *row, int64_t n, float *out, int level) {
+#if LC_X86
+    if (level == 1) {
+        row_to_f32_avx2(m, row, n, out);
+        return;
+    }
+#endif
+    (void)level;
+    row_to_f32_portable(m, row, n, out);
+}
+
+static void dot4_f32_any(const float *w, int64_t ldw, const float *x, int64_t n, float *out, int level) {
+#if LC_X86
+    if (level == 1) {
+        dot4_f32_avx2(w, ldw, x, n, out);
+        return;
+    }
+#endif
+    for (int r = 0; r < 4; r++) out[r] = dot_any(&(lc_matrix){.dtype = LC_DTYPE_F32}, w + r * ldw, x, n, level);
+}
+
+// One row of W as float32 into out, with FP8 block scales applied.
+static void dequantize_row(const lc_matrix *w, int64_t r, float *out, int level) {
+    const char *row = (const char *)w->data + (size_t)r * (size_t)w->cols * dtype_size(w->dtype);
+    row_to_f32_any(w, row, w->cols, out, level);
+    if (w->dtype == LC_DTYPE_F8_E4M3) {
+        const float *scales = w->scales + (r / w->block_rows) * w->scale_cols;
+        for (int64_t c = 0; c < w->cols; c++) out[c] *= scales[c / w->block_cols];
+    }
+}
+
+void lc_dequantize_rows(const lc_matrix *w, int64_t row_begin, int64_t row_end, float *out) {
+    int level = lc_simd_level();
+    for (int64_t r = row_begin; r < row_end; r++) dequantize_row(w, r, out + (r - row_begin) * w->cols, level);
+}
+
+int64_t lc_matmul_scratch_floats(const lc_matrix *w) { return 4 * w->cols; }
+
+void lc_matmul(const lc_matrix *w, const float *x, int64_t ldx, int64_t n,
+               float *y, int64_t ldy, int64_t row_begin, int64_t row_end, float *scratch) {
+    int level = lc_simd_level();
+    size_t row_bytes = (size_t)w->cols * dtype_size(w->dtype);
+    if (n == 1) {
+        // Matrix-vector: stream each weight row once, converting in registers.
+        for (int64_t r = row_begin; r < row_end; r++) {
+            const char *row = (const char *)w->data + (size_t)r * row_bytes;
+            if (w->dtype != LC_DTYPE_F8_E4M3) {
+                y[r] = dot_any(w, row, x, w->cols, level);
+                continue;
+            }
+            const float *scales = w->scales + (r / w->block_rows) * w->scale_cols;
+            float s = 0;
+            for (int64_t c = 0, b = 0; c < w->cols; c += w->block_cols, b++) {
+                int64_t len = w->cols - c < w->block_cols ? w->cols - c : w->block_cols;
+                s += dot_any(w, row + c, x + c, len, level) * scales[b];
+            }
+            y[r] = s;
+        }
+        return;
+    }
+    // Matrix-matrix: widen four rows once, then use them for every token.
+    int64_t r = row_begin;
+    for (; r + 4 <= row_end; r += 4) {
+        for (int k = 0; k < 4; k++) dequantize_row(w, r + k, scratch + k * w->cols, level);
+        for (int64_t t = 0; t < n; t++) {
+            float out[4];
+            dot4_f32_any(scratch, w->cols, x + t * ldx, w->cols, out, level);
+            for (int k = 0; k < 4; k++) y[t * ldy + r + k] = out[k];
+        }
+    }
+    for (; r < row_end; r++) {
+        dequantize_row(w, r, scratch, level);
+        for (int64_t t = 0; t < n; t++)
+            y[t * ldy + r] = dot_any(&(lc_matrix){.dtype = LC_DTYPE_F32}, scratch, x + t * ldx, w->cols, level);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Latent attention
+
+static float dot_f32_any(const float *a, const float *b, int64_t n, int level) {
+#if LC_X86
+    if (level == 1) return dot_f32_avx2(a, b, n);
+#endif
+    return dot_any(&(lc_matrix){.dtype = LC_DTYPE_F32}, a, b, n, level);
+}
+
+// y += a * x
+static void axpy(float *y, float a, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void lc_mla_head(const float *wk, const float *wv, int64_t nope, int64_t v_dim, int64_t kv_rank, int64_t rope_dim,
+                 const float *q_nope, const float *q_rope, const float *latents, const float *ropes,
+                 int64_t positions, float scale, float *out, float *scratch) {
+    int level = lc_simd_level();
+    float *q_lat = scratch, *o_lat = scratch + kv_rank, *scores = scratch + 2 * kv_rank;
+    memset(q_lat, 0, (size_t)kv_rank * sizeof(float));
+    for (int64_t i = 0; i < nope; i++) axpy(q_lat, q_nope[i], wk + i * kv_rank, kv_rank);
+
+    float max_score = -INFINITY;
+    for (int64_t p = 0; p < positions; p++) {
+        float s = dot_f32_any(q_lat, latents + p * kv_rank, kv_rank, level) +
+                  dot_f32_any(q_rope, ropes + p * rope_dim, rope_dim, level);
+        scores[p] = s * scale;
+        if (scores[p] > max_score) max_score = scores[p];
+    }
+    float sum = 0;
+    for (int64_t p = 0; p < positions; p++) {
+        scores[p] = expf(scores[p] - max_score);
+        sum += scores[p];
+    }
+    memset(o_lat, 0, (size_t)kv_rank * sizeof(float));
+    for (int64_t p = 0; p < positions; p++) axpy(o_lat, scores[p] / sum, latents + p * kv_rank, kv_rank);
+    for (int64_t i = 0; i < v_dim; i++) out[i] = dot_f32_any(wv + i * kv_rank, o_lat, kv_rank, level);
+}

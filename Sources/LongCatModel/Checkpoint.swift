@@ -1,0 +1,140 @@
+import Foundation
+import LongCatTensor
+
+/// A checkpoint directory as published on Hugging Face: config.json plus one `model.safetensors`, or
+/// shards listed in `model.safetensors.index.json`. All files are memory-mapped; nothing is copied.
+public final class Checkpoint {
+    public let directory: String
+    public let config: ModelConfig
+    public let files: [SafeTensorsFile]
+    public let tensors: [String: TensorView]
+
+    public init(directory: String, progress: ((String) -> Void)? = nil) throws {
+        self.directory = directory
+        let dir = URL(fileURLWithPath: directory)
+        config = try ModelConfig.load(path: dir.appendingPathComponent("config.json").path)
+        let fm = FileManager.default
+        let indexPath = dir.appendingPathComponent("model.safetensors.index.json").path
+        var wanted: [String: String]? = nil  // tensor -> file, when an index exists
+        var fileNames: [String]
+        if fm.fileExists(atPath: indexPath) {
+            let map = try Self.readIndex(path: indexPath)
+            wanted = map
+            fileNames = Array(Set(map.values)).sorted()
+        } else if fm.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path) {
+            fileNames = ["model.safetensors"]
+        } else {
+            let all = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
+            fileNames = all.filter { $0.hasSuffix(".safetensors") }.sorted()
+        }
+        guard !fileNames.isEmpty else { throw CheckpointError.noWeights(directory: directory) }
+
+        var files: [SafeTensorsFile] = []
+        var tensors: [String: TensorView] = [:]
+        var owner: [String: String] = [:]
+        for (i, name) in fileNames.enumerated() {
+            progress?("mapping \(name) (\(i + 1)/\(fileNames.count))")
+            let file = try SafeTensorsFile(path: dir.appendingPathComponent(name).path)
+            files.append(file)
+            for (tensorName, view) in file.tensors {
+                if let expected = wanted?[tensorName], expected != name { continue }
+                if let previous = owner[tensorName] {
+                    throw CheckpointError.duplicateTensor(name: tensorName, files: [previous, name])
+                }
+                owner[tensorName] = name
+                tensors[tensorName] = view
+            }
+        }
+        if let wanted {
+            for (tensorName, file) in wanted.sorted(by: { $0.key < $1.key }) where tensors[tensorName] == nil {
+                throw CheckpointError.invalidIndex(
+                    file: "model.safetensors.index.json", detail: "tensor '\(tensorName)' is mapped to \(file), which does not contain it")
+            }
+        }
+        self.files = files
+        self.tensors = tensors
+    }
+
+    static func readIndex(path: String) throws -> [String: String] {
+        let file = "model.safetensors.index.json"
+        guard let data = FileManager.default.contents(atPath: path),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { throw CheckpointError.invalidIndex(file: file, detail: "not a JSON object") }
+        guard let map = json["weight_map"] as? [String: Any] else {
+            throw CheckpointError.invalidIndex(file: file, detail: "missing 'weight_map' object")
+        }
+        var out: [String: String] = [:]
+        for (tensor, value) in map {
+            guard let shard = value as? String, !shard.isEmpty, !shard.contains("/"), shard != ".." else {
+                throw CheckpointError.invalidIndex(file: file, detail: "tensor '\(tensor)' maps to an invalid file name")
+            }
+            out[tensor] = shard
+        }
+        return out
+    }
+
+    public func tensor(_ name: String) throws -> TensorView {
+        guard let view = tensors[name] else { throw CheckpointError.missingTensor(name: name) }
+        return view
+    }
+
+    /// A tensor whose shape must be exactly the spec's.
+    func checkedTensor(_ spec: TensorSpec) throws -> TensorView {
+        let view = try tensor(spec.name)
+        guard view.shape == spec.shape else {
+            throw CheckpointError.wrongShape(tensor: spec.name, expected: spec.shape, actual: view.shape, because: config.reasonForShape(of: spec))
+        }
+        return view
+    }
+
+    /// A norm weight or bias as float32.
+    public func vector(_ spec: TensorSpec) throws -> [Float] {
+        try checkedTensor(spec).floats()
+    }
+
+    /// A weight matrix in its stored dtype; FP8 weights come with their `weight_scale_inv` blocks.
+    public func matrix(_ spec: TensorSpec) throws -> WeightMatrix {
+        let view = try checkedTensor(spec)
+        let (rows, cols) = (spec.shape[0], spec.shape[1])
+        switch view.dtype {
+        case .f32, .f16, .bf16:
+            return try WeightMatrix(rows: rows, cols: cols, dtype: view.dtype, data: view.pointer, storage: view.file)
+        case .f8e4m3:
+            let block = config.fp8BlockSize ?? [128, 128]
+            let scaleName = spec.name.hasSuffix(".weight") ? spec.name + "_scale_inv" : spec.name + ".weight_scale_inv"
+            let scaleShape = [(rows + block[0] - 1) / block[0], (cols + block[1] - 1) / block[1]]
+            let scales = try tensor(scaleName)
+            guard scales.shape == scaleShape else {
+                throw CheckpointError.wrongShape(
+                    tensor: scaleName, expected: scaleShape, actual: scales.shape,
+                    because: "one scale per \(block[0])x\(block[1]) block of \(spec.name) \(spec.shape)")
+            }
+            guard scales.dtype == .f32 else {
+                throw CheckpointError.unsupportedDType(tensor: scaleName, dtype: scales.dtype.rawValue, allowed: ["F32"])
+            }
+            return WeightMatrix(
+                rows: rows, cols: cols, fp8: view.pointer, scales: scales.pointer.assumingMemoryBound(to: Float.self),
+                blockRows: block[0], blockCols: block[1], storage: [view.file, scales.file])
+        default:
+            throw CheckpointError.unsupportedDType(tensor: spec.name, dtype: view.dtype.rawValue, allowed: ["F32", "BF16", "F16", "F8_E4M3"])
+        }
+    }
+}
+
+extension ModelConfig {
+    /// Which config fields determine a tensor's shape, for error messages.
+    func reasonForShape(of spec: TensorSpec) -> String {
+        let n = spec.name
+        if n.contains("embed_tokens") || n.hasPrefix("lm_head") { return "vocab_size=\(vocabSize), hidden_size=\(hiddenSize)" }
+        if n.contains("q_a_") { return "q_lora_rank=\(qLoraRank), hidden_size=\(hiddenSize)" }
+        if n.contains("q_b_proj") { return "num_attention_heads=\(numHeads) x (qk_nope_head_dim + qk_rope_head_dim)=\(qkHeadDim), q_lora_rank=\(qLoraRank)" }
+        if n.contains("kv_a_proj") { return "kv_lora_rank=\(kvLoraRank) + qk_rope_head_dim=\(qkRopeHeadDim), hidden_size=\(hiddenSize)" }
+        if n.contains("kv_a_layernorm") { return "kv_lora_rank=\(kvLoraRank)" }
+        if n.contains("kv_b_proj") { return "num_attention_heads=\(numHeads) x (qk_nope_head_dim + v_head_dim)=\(qkNopeHeadDim + vHeadDim), kv_lora_rank=\(kvLoraRank)" }
+        if n.contains("o_proj") { return "hidden_size=\(hiddenSize), num_attention_heads=\(numHeads) x v_head_dim=\(vHeadDim)" }
+        if n.contains("mlps.") { return "ffn_hidden_size=\(ffnHiddenSize), hidden_size=\(hiddenSize)" }
+        if n.contains("experts.") { return "expert_ffn_hidden_size=\(expertFFNHiddenSize), hidden_size=\(hiddenSize)" }
+        if n.contains("router") { return "n_routed_experts=\(numExperts) + zero_expert_num=\(numZeroExperts), hidden_size=\(hiddenSize)" }
+        return "hidden_size=\(hiddenSize)"
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+
+/// Rotary embedding settings: plain RoPE or YaRN, following transformers' `rope_parameters` rules.
+public struct RopeConfig: Equatable, Sendable {
+    public enum Kind: String, Sendable { case `default`, yarn }
+    public var kind: Kind
+    public var theta: Double
+    // YaRN only
+    public var factor: Double = 1
+    public var originalMaxPositions: Int?
+    public var betaFast: Double = 32
+    public var betaSlow: Double = 1
+    public var mscale: Double?
+    public var mscaleAllDim: Double?
+    public var attentionFactor: Double?
+    public var truncate: Bool = true
+}
+
+/// A LongCat-Flash model shape, read from config.json in either spelling seen in the wild: the official
+/// release (`rope_theta` at top level, `zero_expert_type`, `mla_scale_*_lora`, `quantization_config`) or
+/// transformers' (`rope_parameters`, `head_dim`, aliases such as `num_experts_per_tok`).
+public struct ModelConfig: Equatable, Sendable {
+    public var hiddenSize: Int
+    public var numLayers: Int
+    public var numHeads: Int
+    public var qLoraRank: Int
+    public var kvLoraRank: Int
+    public var qkNopeHeadDim: Int
+    public var qkRopeHeadDim: Int
+    public var vHeadDim: Int
+    public var ffnHiddenSize: Int
+    public var expertFFNHiddenSize: Int
+    public var numExperts: Int
+    public var numZeroExperts: Int
+    public var topK: Int
+    public var routedScalingFactor: Float
+    public var rmsNormEps: Float
+    public var vocabSize: Int
+    public var maxPositionEmbeddings: Int
+    public var tieWordEmbeddings: Bool
+    public var mlaScaleQLora: Bool
+    public var mlaScaleKVLora: Bool
+    public var rope: RopeConfig
+    /// FP8 block shape from `quantization_config.weight_block_size`, when the release is FP8.
+    public var fp8BlockSize: [Int]?
+    public var bosTokenId: Int?
+    public var eosTokenIds: [Int]
+    /// `torch_dtype` / `dtype` as written (informational: actual dtypes come from the weight files).
+    public var declaredDType: String?
+
+    public var qkHeadDim: Int { qkNopeHeadDim + qkRopeHeadDim }
+    public var totalExperts: Int { numExperts + numZeroExperts }
+    /// Epsilon of the MLA-internal norms (q_a_layernorm, kv_a_layernorm), fixed by the reference.
+    public var latentNormEps: Float { 1e-6 }
+
+    public static func load(path: String) throws -> ModelConfig {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ConfigError.unreadable(path: path, reason: (error as NSError).localizedDescription)
+        }
+        let json: Any
+        do {
+            json = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw ConfigError.unreadable(path: path, reason: "not valid JSON")
+        }
+        guard let object = json as? [String: Any] else {
+            throw ConfigError.unreadable(path: path, reason: "top level is not a JSON object")
+        }
+        return try ModelConfig(json: object)
+    }
+
+    public init(json: [String: Any]) throws {
+        let r = FieldReader(json)
+        hiddenSize = try r.positiveInt("hidden_size")
+        numLayers = try r.positiveInt("num_layers")
+        numHeads = try r.positiveInt("num_attention_heads")
+        if json["q_lora_rank"] is NSNull {
+            throw ConfigError.invalidValue(field: "q_lora_rank", reason: "is null (no query LoRA), which LongCat-Flash never uses and this engine does not support")
+        }
+        qLoraRank = try r.positiveInt("q_lora_rank")
+        kvLoraRank = try r.positiveInt("kv_lora_rank")
+        qkNopeHeadDim = try r.positiveInt("qk_nope_head_dim")
+        qkRopeHeadDim = try r.positiveInt("qk_rope_head_dim")
+        vHeadDim = try r.positiveInt("v_head_dim")
+        ffnHiddenSize = try r.positiveInt("ffn_hidden_size", aliases: ["intermediate_size"])
+        expertFFNHiddenSize = try r.positiveInt("expert_ffn_hidden_size", aliases: ["moe_intermediate_size"])
+        numExperts = try r.positiveInt("n_routed_experts")
+        numZeroExperts = try r.optionalInt("zero_expert_num") ?? 0
+        topK = try r.positiveInt("moe_topk", aliases: ["num_experts_per_tok"])
+        routedScalingFactor = Float(try r.optionalDouble("routed_scaling_factor") ?? 1)
+        rmsNormEps = Float(try r.optionalDouble("rms_norm_eps") ?? 1e-5)
+        vocabSize = try r.positiveInt("vocab_size")
+        maxPositionEmbeddings = try r.positiveInt("max_position_embeddings")
+        tieWordEmbeddings = try r.optionalBool("tie_word_embeddings") ?? false
+        mlaScaleQLora = try r.optionalBool("mla_scale_q_lora") ?? true
+        mlaScaleKVLora = try r.optionalBool("mla_scale_kv_lora") ?? true
+        bosTokenId = try r.optionalInt("bos_token_id")
+        eosTokenIds = try r.intOrIntList("eos_token_id")
+        declaredDType = (json["torch_dtype"] as? String) ?? (json["dtype"] as? String)
+        rope = try Self.parseRope(r)
+        fp8BlockSize = try Self.parseQuantization(json["quantization_config"])
+        try validate(r)
+    }
+
+    /// Checks the fields against each other and rejects features this engine does not implement.
+    private func validate(_ r: FieldReader) throws {
+        if numZeroExperts < 0 { throw ConfigError.invalidValue(field: "zero_expert_num", reason: "must not be negative") }
+        if let type = r.json["zero_expert_type"], !(type is NSNull) {
+            guard let s = type as? String else { throw ConfigError.wrongType(field: "zero_expert_type", expected: "a string") }
+            guard s == "identity" else {
+                throw ConfigError.invalidValue(field: "zero_expert_type", reason: "is '\(s)'; only 'identity' is defined")
+            }
+        }
+        if topK > totalExperts {
+            throw ConfigError.invalidValue(field: "moe_topk", reason: "is \(topK) but there are only \(totalExperts) experts (n_routed_experts + zero_expert_num)")
+        }
+        if let headDim = try r.optionalInt("head_dim"), headDim != qkRopeHeadDim {
+            throw ConfigError.invalidValue(field: "head_dim", reason: "is \(headDim) but the rotary dimension qk_rope_head_dim is \(qkRopeHeadDim)")
+        }
+        if let qkHead = try r.optionalInt("qk_head_dim"), qkHead != qkHeadDim {
+            throw ConfigError.invalidValue(field: "qk_head_dim", reason: "is \(qkHead) but qk_nope_head_dim + qk_rope_head_dim is \(qkHeadDim)")
+        }
+        if let kvHeads = try r.optionalInt("num_key_value_heads"), kvHeads != numHeads {
+            throw ConfigError.invalidValue(field: "num_key_value_heads", reason: "is \(kvHeads); MLA needs it equal to num_attention_heads (\(numHeads))")
+        }
+        if qkRopeHeadDim % 2 != 0 {
+            throw ConfigError.invalidValue(field: "qk_rope_head_dim", reason: "must be even (rotary pairs)")
+        }
+        if try r.optionalBool("attention_bias") == true {
+            throw ConfigError.invalidValue(field: "attention_bias", reason: "is true; LongCat-Flash has no attention bias and this engine does not support it")
+        }
+        if let act = r.json["hidden_act"] as? String, act != "silu" {
+            throw ConfigError.invalidValue(field: "hidden_act", reason: "is '\(act)'; only 'silu' is supported")
+        }
+        if !(rmsNormEps > 0) { throw ConfigError.invalidValue(field: "rms_norm_eps", reason: "must be positive") }
+        if !routedScalingFactor.isFinite {
+            throw ConfigError.invalidValue(field: "routed_scaling_factor", reason: "must be a finite number")
+        }
+    }
+
+    private static func parseRope(_ r: FieldReader) throws -> RopeConfig {
+        // transformers: rope_parameters{rope_type, rope_theta, ...}; official/older: rope_theta (+ rope_scaling).
+        var params: [String: Any] = [:]
+        var field = "rope_parameters"
+        if let p = r.json["rope_parameters"], !(p is NSNull) {
+            guard let d = p as? [String: Any] else { throw ConfigError.wrongType(field: "rope_parameters", expected: "an object") }
+            params = d
+        } else if let p = r.json["rope_scaling"], !(p is NSNull) {
+            guard let d = p as? [String: Any] else { throw ConfigError.wrongType(field: "rope_scaling", expected: "an object") }
+            params = d
+            field = "rope_scaling"
+        }
+        let pr = FieldReader(params, prefix: field + ".")
+        let theta = try pr.optionalDouble("rope_theta") ?? r.optionalDouble("rope_theta")
+        guard let theta else { throw ConfigError.missingField("rope_theta") }
+        guard theta > 0 else { throw ConfigError.invalidValue(field: "rope_theta", reason: "must be positive") }
+        let typeName = (params["rope_type"] as? String) ?? (params["type"] as? String) ?? "default"
+        guard let kind = RopeConfig.Kind(rawValue: typeName) else {
+            throw ConfigError.invalidValue(field: field + ".rope_type", reason: "is '\(typeName)'; supported: default, yarn")
+        }
+        var rope = RopeConfig(kind: kind, theta: theta)
+        guard kind == .yarn else { return rope }
+        guard let factor = try pr.optionalDouble("factor") else { throw ConfigError.missingField(field + ".factor") }
+        guard factor >= 1 else { throw ConfigError.invalidValue(field: field + ".factor", reason: "must be at least 1") }
+        rope.factor = factor
+        rope.originalMaxPositions = try pr.optionalInt("original_max_position_embeddings")
+        if let o = rope.originalMaxPositions, o <= 0 {
+            throw ConfigError.invalidValue(field: field + ".original_max_position_embeddings", reason: "must be positive")
+        }
+        rope.betaFast = try pr.optionalDouble("beta_fast") ?? 32
+        rope.betaSlow = try pr.optionalDouble("beta_slow") ?? 1
+        rope.mscale = try pr.optionalDouble("mscale")
+        rope.mscaleAllDim = try pr.optionalDouble("mscale_all_dim")
+        rope.attentionFactor = try pr.optionalDouble("attention_factor")
+        rope.truncate = try pr.optionalBool("truncate") ?? true
+        return rope
+    }
+
+    private static func parseQuantization(_ value: Any?) throws -> [Int]? {
+        guard let value, !(value is NSNull) else { return nil }
+        guard let q = value as? [String: Any] else { throw ConfigError.wrongType(field: "quantization_config", expected: "an object") }
+        let method = q["quant_method"] as? String ?? "fp8"
+        guard method == "fp8" else {
+            throw ConfigError.invalidValue(field: "quantization_config.quant_method", reason: "is '\(method)'; only 'fp8' is supported")
+        }
+        if let fmt = q["fmt"] as? String, fmt != "e4m3" {
+            throw ConfigError.invalidValue(field: "quantization_config.fmt", reason: "is '\(fmt)'; only 'e4m3' is supported")
+        }
+        guard let block = SafeTensorsFile.intArray(q["weight_block_size"] ?? [128, 128]), block.count == 2, block.allSatisfy({ $0 > 0 }) else {
+            throw ConfigError.invalidValue(field: "quantization_config.weight_block_size", reason: "must be two positive integers")
+        }
+        return block
+    }
+}
+
+/// Typed access to config fields with errors that name the field.
+struct FieldReader {
+    let json: [String: Any]
+    var prefix = ""
+
+    init(_ json: [String: Any], prefix: String = "") {
+        self.json = json
+        self.prefix = prefix
+    }
+
+    private func lookup(_ key: String, _ aliases: [String]) -> (String, Any)? {
+        for k in [key] + aliases {
+            if let v = json[k], !(v is NSNull) { return (k, v) }
+        }
+        return nil
+    }
+
+    func optionalInt(_ key: String, aliases: [String] = []) throws -> Int? {
+        guard let (k, v) = lookup(key, aliases) else { return nil }
+        guard !(v is String), let n = v as? Int, let d = v as? Double, Double(n) == d else {
+            throw ConfigError.wrongType(field: prefix + k, expected: "an integer")
+        }
+        return n
+    }
+
+    func positiveInt(_ key: String, aliases: [String] = []) throws -> Int {
+        guard let n = try optionalInt(key, aliases: aliases) else { throw ConfigError.missingField(prefix + key) }
+        guard n > 0 else { throw ConfigError.invalidValue(field: prefix + key, reason: "must be a positive integer, got \(n)") }
+        return n
+    }
+
+    func optionalDouble(_ key: String) throws -> Double? {
+        guard let (k, v) = lookup(key, []) else { return nil }
+        guard !(v is String), let d = v as? Double, d.isFinite else {
+            throw ConfigError.wrongType(field: prefix + k, expected: "a number")
+        }
+        return d
+    }
+
+    func optionalBool(_ key: String) throws -> Bool? {
+        guard let (k, v) = lookup(key, []) else { return nil }
+        guard let b = v as? Bool, !(v is String) else { throw ConfigError.wrongType(field: prefix + k, expected: "true or false") }
+        return b
+    }
+
+    func intOrIntList(_ key: String) throws -> [Int] {
+        guard let (k, v) = lookup(key, []) else { return [] }
+        if let n = try? optionalInt(key) { return [n] }
+        guard let list = SafeTensorsFile.intArray(v) else {
+            throw ConfigError.wrongType(field: prefix + k, expected: "an integer or a list of integers")
+        }
+        return list
+    }
+}

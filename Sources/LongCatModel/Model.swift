@@ -1,0 +1,301 @@
+import Foundation
+import LongCatTensor
+
+/// Problems with a request to the model itself (not with its files).
+public enum InferenceError: Error, Equatable, CustomStringConvertible {
+    case emptyInput
+    case tokenOutOfRange(token: Int, vocabSize: Int)
+    case contextOverflow(tokens: Int, contextLength: Int)
+
+    public var description: String {
+        switch self {
+        case .emptyInput: return "no input tokens"
+        case .tokenOutOfRange(let token, let vocab): return "token id \(token) is outside the vocabulary (0..<\(vocab))"
+        case .contextOverflow(let tokens, let context):
+            return "sequence of \(tokens) tokens exceeds the context length of \(context) (max_position_embeddings)"
+        }
+    }
+}
+
+/// What the router chose, recorded when a forward pass is given a `RoutingRecorder`.
+public final class RoutingRecorder {
+    public struct Choice: Equatable {
+        /// Chosen expert ids in descending order of biased score; ids >= n_routed_experts are identity experts.
+        public var experts: [Int]
+        /// p_i * routed_scaling_factor for each chosen expert, same order.
+        public var weights: [Float]
+    }
+
+    /// Keep per-token choices (tests, debugging); counters are always kept.
+    public let keepChoices: Bool
+    /// choices[layer] lists each routed token's choice, in order of the forward passes.
+    public private(set) var choices: [[Choice]] = []
+    public private(set) var routedTokens = 0
+    public private(set) var ffnExpertPicks = 0
+
+    public init(keepChoices: Bool = false) { self.keepChoices = keepChoices }
+
+    /// Average number of FFN (non-identity) experts per token per layer.
+    public var ffnExpertsPerToken: Double { routedTokens == 0 ? 0 : Double(ffnExpertPicks) / Double(routedTokens) }
+
+    func record(layer: Int, choice: Choice, numExperts: Int) {
+        routedTokens += 1
+        ffnExpertPicks += choice.experts.filter { $0 < numExperts }.count
+        guard keepChoices else { return }
+        while choices.count <= layer { choices.append([]) }
+        choices[layer].append(choice)
+    }
+}
+
+/// Which positions' logits a forward pass returns.
+public enum LogitsSelection {
+    case all, last, none
+}
+
+/// A loaded LongCat-Flash model: weights stay memory-mapped in their file dtype.
+public final class LongCatModel {
+    struct Attention {
+        var qA, qB, kvA, kvB, o: WeightMatrix
+        var qANorm, kvANorm: [Float]
+    }
+
+    struct FeedForward {
+        var gate, up, down: WeightMatrix
+    }
+
+    struct Layer {
+        var attention: [Attention]
+        var mlps: [FeedForward]
+        var inputNorms: [[Float]]
+        var postAttentionNorms: [[Float]]
+        var router: WeightMatrix
+        var routerBias: [Float]
+        var experts: [FeedForward]
+    }
+
+    public let config: ModelConfig
+    public let checkpoint: Checkpoint?
+    public let rope: Rope
+    let embedding: WeightMatrix
+    let layers: [Layer]
+    let finalNorm: [Float]
+    let lmHead: WeightMatrix
+
+    /// Opens a checkpoint directory and checks every tensor the config needs against it.
+    public convenience init(directory: String, progress: ((String) -> Void)? = nil) throws {
+        let checkpoint = try Checkpoint(directory: directory, progress: progress)
+        try self.init(checkpoint: checkpoint, progress: progress)
+    }
+
+    public init(checkpoint: Checkpoint, progress: ((String) -> Void)? = nil) throws {
+        let config = checkpoint.config
+        self.config = config
+        self.checkpoint = checkpoint
+        rope = Rope(config: config)
+        var specs: [String: TensorSpec] = [:]
+        for spec in config.tensorSpecs { specs[spec.name] = spec }
+        func matrix(_ name: String) throws -> WeightMatrix { try checkpoint.matrix(specs[name]!) }
+        func vector(_ name: String) throws -> [Float] { try checkpoint.vector(specs[name]!) }
+
+        embedding = try matrix("model.embed_tokens.weight")
+        var layers: [Layer] = []
+        for l in 0..<config.numLayers {
+            progress?("checking layer \(l + 1)/\(config.numLayers)")
+            let p = "model.layers.\(l)."
+            let attention = try (0..<2).map { i -> Attention in
+                let a = p + "self_attn.\(i)."
+                return Attention(
+                    qA: try matrix(a + "q_a_proj.weight"), qB: try matrix(a + "q_b_proj.weight"),
+                    kvA: try matrix(a + "kv_a_proj_with_mqa.weight"), kvB: try matrix(a + "kv_b_proj.weight"),
+                    o: try matrix(a + "o_proj.weight"),
+                    qANorm: try vector(a + "q_a_layernorm.weight"), kvANorm: try vector(a + "kv_a_layernorm.weight"))
+            }
+            func ffn(_ prefix: String) throws -> FeedForward {
+                FeedForward(
+                    gate: try matrix(prefix + "gate_proj.weight"), up: try matrix(prefix + "up_proj.weight"),
+                    down: try matrix(prefix + "down_proj.weight"))
+            }
+            layers.append(Layer(
+                attention: attention,
+                mlps: try (0..<2).map { try ffn(p + "mlps.\($0).") },
+                inputNorms: try (0..<2).map { try vector(p + "input_layernorm.\($0).weight") },
+                postAttentionNorms: try (0..<2).map { try vector(p + "post_attention_layernorm.\($0).weight") },
+                router: try matrix(p + "mlp.router.classifier.weight"),
+                routerBias: try vector(p + "mlp.router.e_score_correction_bias"),
+                experts: try (0..<config.numExperts).map { try ffn(p + "mlp.experts.\($0).") }))
+        }
+        self.layers = layers
+        finalNorm = try vector("model.norm.weight")
+        lmHead = config.tieWordEmbeddings ? embedding : try matrix("lm_head.weight")
+    }
+
+    /// Bytes of weights by stored dtype (scales of FP8 blocks counted under F32).
+    public var weightBytesByDType: [DType: Int] {
+        var out: [DType: Int] = [:]
+        for view in checkpoint?.tensors.values.map({ $0 }) ?? [] { out[view.dtype, default: 0] += view.byteCount }
+        return out
+    }
+
+    // MARK: Forward
+
+    /// Runs `tokens` through the model after the positions already in `cache`, appending theirs to it.
+    /// Returns logits ([positions][vocab], flattened) for the selected positions.
+    public func forward(
+        tokens: [Int], cache: KVCache, logits selection: LogitsSelection = .last, routing: RoutingRecorder? = nil
+    ) throws -> [Float] {
+        guard !tokens.isEmpty else { throw InferenceError.emptyInput }
+        if let bad = tokens.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+            throw InferenceError.tokenOutOfRange(token: bad, vocabSize: config.vocabSize)
+        }
+        guard cache.count + tokens.count <= cache.capacity else {
+            throw InferenceError.contextOverflow(tokens: cache.count + tokens.count, contextLength: cache.capacity)
+        }
+        let h = config.hiddenSize
+        let n = tokens.count
+        var x = [Float](repeating: 0, count: n * h)
+        for (t, id) in tokens.enumerated() {
+            x.withUnsafeMutableBufferPointer { embedding.dequantizeRows(id..<id + 1, into: $0.baseAddress! + t * h) }
+        }
+        for (l, layer) in layers.enumerated() {
+            x = decoderLayer(layer, index: l, x: x, tokens: n, cache: cache, routing: routing)
+        }
+        cache.commit(n)
+
+        switch selection {
+        case .none:
+            return []
+        case .last:
+            let last = Array(x[(n - 1) * h..<n * h])
+            return lmHead.multiply(VectorOps.rmsNormed(last, width: h, weight: finalNorm, eps: config.rmsNormEps), tokens: 1)
+        case .all:
+            return lmHead.multiply(VectorOps.rmsNormed(x, width: h, weight: finalNorm, eps: config.rmsNormEps), tokens: n)
+        }
+    }
+
+    /// One ScMoE layer: the MoE branch reads the first post-attention norm and joins at the very end.
+    func decoderLayer(_ layer: Layer, index: Int, x: [Float], tokens n: Int, cache: KVCache, routing: RoutingRecorder?) -> [Float] {
+        let h = config.hiddenSize, eps = config.rmsNormEps
+        var hidden = x
+        VectorOps.add(&hidden, attention(layer.attention[0], VectorOps.rmsNormed(x, width: h, weight: layer.inputNorms[0], eps: eps),
+                                         tokens: n, sublayer: 2 * index, cache: cache))
+        let normed = VectorOps.rmsNormed(hidden, width: h, weight: layer.postAttentionNorms[0], eps: eps)
+        let shortcut = moe(layer, index: index, normed, tokens: n, routing: routing)
+        VectorOps.add(&hidden, feedForward(layer.mlps[0], normed, tokens: n))
+        VectorOps.add(&hidden, attention(layer.attention[1], VectorOps.rmsNormed(hidden, width: h, weight: layer.inputNorms[1], eps: eps),
+                                         tokens: n, sublayer: 2 * index + 1, cache: cache))
+        VectorOps.add(&hidden, feedForward(layer.mlps[1], VectorOps.rmsNormed(hidden, width: h, weight: layer.postAttentionNorms[1], eps: eps), tokens: n))
+        VectorOps.add(&hidden, shortcut)
+        return hidden
+    }
+
+    func feedForward(_ f: FeedForward, _ x: [Float], tokens n: Int) -> [Float] {
+        var gate = f.gate.multiply(x, tokens: n)
+        VectorOps.siluMultiply(&gate, f.up.multiply(x, tokens: n))
+        return f.down.multiply(gate, tokens: n)
+    }
+
+    /// MLA over n new tokens at positions cache.count..<cache.count+n, in the latent space.
+    func attention(_ a: Attention, _ x: [Float], tokens n: Int, sublayer: Int, cache: KVCache) -> [Float] {
+        let c = config
+        let heads = c.numHeads, nope = c.qkNopeHeadDim, ropeDim = c.qkRopeHeadDim, vDim = c.vHeadDim
+        let kvRank = c.kvLoraRank, qkDim = c.qkHeadDim
+        let start = cache.count
+
+        var qLatent = a.qA.multiply(x, tokens: n)
+        VectorOps.rmsNorm(&qLatent, width: c.qLoraRank, weight: a.qANorm, eps: c.latentNormEps)
+        var q = a.qB.multiply(qLatent, tokens: n)
+        let qScale: Float = c.mlaScaleQLora ? (Float(c.hiddenSize) / Float(c.qLoraRank)).squareRoot() : 1
+        let kvScale: Float = c.mlaScaleKVLora ? (Float(c.hiddenSize) / Float(kvRank)).squareRoot() : 1
+
+        let compressed = a.kvA.multiply(x, tokens: n)
+        var latents = [Float](repeating: 0, count: n * kvRank)
+        var ropes = [Float](repeating: 0, count: n * ropeDim)
+        let width = kvRank + ropeDim
+        for t in 0..<n {
+            var latent = Array(compressed[t * width..<t * width + kvRank])
+            VectorOps.rmsNorm(&latent, width: kvRank, weight: a.kvANorm, eps: c.latentNormEps)
+            for i in 0..<kvRank { latents[t * kvRank + i] = latent[i] * kvScale }
+            for i in 0..<ropeDim { ropes[t * ropeDim + i] = compressed[t * width + kvRank + i] }
+            ropes.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress! + t * ropeDim, position: start + t) }
+        }
+        q.withUnsafeMutableBufferPointer { qp in
+            for t in 0..<n {
+                for head in 0..<heads {
+                    let base = qp.baseAddress! + (t * heads + head) * qkDim
+                    for i in 0..<qkDim { base[i] *= qScale }
+                    rope.apply(base + nope, position: start + t)
+                }
+            }
+        }
+        cache.append(sublayer: sublayer, latents: latents, ropes: ropes)
+
+        let scale = Float(1 / Double(qkDim).squareRoot()) * rope.softmaxScaleFactor
+        var output = [Float](repeating: 0, count: n * heads * vDim)
+        let allLatents = cache.latents[sublayer], allRopes = cache.ropes[sublayer]
+        output.withUnsafeMutableBufferPointer { out in
+            let outBase = out.baseAddress!
+            q.withUnsafeBufferPointer { qp in
+                allLatents.withUnsafeBufferPointer { lat in
+                    allRopes.withUnsafeBufferPointer { rp in
+                        Parallel.forEach(heads) { head in
+                            let rowBase = head * (nope + vDim)
+                            let weights = LatentAttention.Head(
+                                keyWeights: a.kvB.dequantizedRows(rowBase..<rowBase + nope),
+                                valueWeights: a.kvB.dequantizedRows(rowBase + nope..<rowBase + nope + vDim),
+                                nope: nope, vDim: vDim, kvRank: kvRank)
+                            var scratch: [Float] = []
+                            for t in 0..<n {
+                                let qHead = qp.baseAddress! + (t * heads + head) * qkDim
+                                LatentAttention.attend(
+                                    head: weights, qNope: qHead, qRope: qHead + nope, ropeDim: ropeDim,
+                                    latents: lat.baseAddress!, ropes: rp.baseAddress!, positions: start + t + 1,
+                                    scale: scale, out: outBase + (t * heads + head) * vDim, scratch: &scratch)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return a.o.multiply(output, tokens: n)
+    }
+
+    /// Routed experts with zero-computation (identity) experts: identity picks add weight * x and cost
+    /// nothing; each FFN expert runs once over all the tokens that chose it.
+    func moe(_ layer: Layer, index: Int, _ x: [Float], tokens n: Int, routing: RoutingRecorder?) -> [Float] {
+        let c = config, h = c.hiddenSize, total = c.totalExperts
+        var probs = layer.router.multiply(x, tokens: n)
+        var out = [Float](repeating: 0, count: n * h)
+        var assigned: [[(token: Int, weight: Float)]] = Array(repeating: [], count: c.numExperts)
+        probs.withUnsafeMutableBufferPointer { p in
+            for t in 0..<n {
+                let row = p.baseAddress! + t * total
+                VectorOps.softmax(row, count: total)
+                let ranked = (0..<total).sorted { a, b in
+                    let sa = row[a] + layer.routerBias[a], sb = row[b] + layer.routerBias[b]
+                    return sa != sb ? sa > sb : a < b
+                }
+                let chosen = Array(ranked.prefix(c.topK))
+                let weights = chosen.map { row[$0] * c.routedScalingFactor }
+                routing?.record(layer: index, choice: .init(experts: chosen, weights: weights), numExperts: c.numExperts)
+                for (e, w) in zip(chosen, weights) {
+                    if e < c.numExperts {
+                        assigned[e].append((t, w))
+                    } else {
+                        for i in 0..<h { out[t * h + i] += w * x[t * h + i] }
+                    }
+                }
+            }
+        }
+        for (e, picks) in assigned.enumerated() where !picks.isEmpty {
+            var gathered = [Float](repeating: 0, count: picks.count * h)
+            for (j, pick) in picks.enumerated() {
+                for i in 0..<h { gathered[j * h + i] = x[pick.token * h + i] }
+            }
+            let y = feedForward(layer.experts[e], gathered, tokens: picks.count)
+            for (j, pick) in picks.enumerated() {
+                for i in 0..<h { out[pick.token * h + i] += pick.weight * y[j * h + i] }
+            }
+        }
+        return out
+    }
+}

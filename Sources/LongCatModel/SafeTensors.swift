@@ -1,0 +1,173 @@
+import Foundation
+import LongCatTensor
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory mapping of a whole file. Tensor views point into it; the OS pages weights in on
+/// demand and can drop them under pressure, so a checkpoint larger than RAM's free part still loads.
+public final class MappedFile: ByteStorage {
+    public let path: String
+    public let size: Int
+    public let base: UnsafeRawPointer
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw CheckpointError.fileNotFound(path: path) }
+            throw CheckpointError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw CheckpointError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
+        }
+        size = Int(st.st_size)
+        if size == 0 {
+            base = UnsafeRawPointer(bitPattern: 1)!  // never dereferenced: every range check fails first
+            return
+        }
+        let mapped = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0)
+        guard let mapped, mapped != MAP_FAILED else {
+            throw CheckpointError.cannotOpen(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
+        }
+        base = UnsafeRawPointer(mapped)
+    }
+
+    deinit {
+        if size > 0 { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+    }
+}
+
+/// One tensor inside a safetensors file: its dtype, shape and bytes, borrowed from the mapping.
+public struct TensorView {
+    public let name: String
+    public let dtype: DType
+    public let shape: [Int]
+    public let pointer: UnsafeRawPointer
+    public let byteCount: Int
+    public let file: MappedFile
+
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    /// Elements as float32 (for small tensors such as norms and biases; weights use `WeightMatrix`).
+    public func floats() throws -> [Float] {
+        let n = elementCount
+        switch dtype {
+        case .f32:
+            return Array(UnsafeBufferPointer(start: pointer.assumingMemoryBound(to: Float.self), count: n))
+        case .bf16:
+            let p = pointer.assumingMemoryBound(to: UInt16.self)
+            return (0..<n).map { FloatConversion.bf16ToFloat(p[$0]) }
+        case .f16:
+            let p = pointer.assumingMemoryBound(to: UInt16.self)
+            return (0..<n).map { FloatConversion.f16ToFloat(p[$0]) }
+        case .f64:
+            let p = pointer.assumingMemoryBound(to: Double.self)
+            return (0..<n).map { Float(p[$0]) }
+        default:
+            throw CheckpointError.unsupportedDType(tensor: name, dtype: dtype.rawValue, allowed: ["F32", "BF16", "F16", "F64"])
+        }
+    }
+}
+
+/// A parsed safetensors file: an 8-byte little-endian header length, a JSON header, then the data section.
+/// Every tensor's byte range is checked against the file and against its neighbours before any is used.
+public final class SafeTensorsFile {
+    public let mapping: MappedFile
+    public let tensors: [String: TensorView]
+    public let metadata: [String: String]
+
+    /// Largest JSON header accepted (the format's own limit is 100 MB).
+    static let maxHeaderBytes: UInt64 = 100_000_000
+
+    public convenience init(path: String) throws {
+        try self.init(mapping: MappedFile(path: path))
+    }
+
+    public init(mapping: MappedFile) throws {
+        self.mapping = mapping
+        let file = (mapping.path as NSString).lastPathComponent
+        guard mapping.size >= 8 else {
+            throw CheckpointError.truncated(file: file, detail: "\(mapping.size) bytes, less than the 8-byte header length")
+        }
+        let headerLength = mapping.base.loadUnaligned(as: UInt64.self).littleEndian
+        guard headerLength <= UInt64(mapping.size - 8) else {
+            throw CheckpointError.headerPastEnd(file: file, headerBytes: headerLength, fileBytes: mapping.size)
+        }
+        guard headerLength <= Self.maxHeaderBytes else {
+            throw CheckpointError.invalidHeader(file: file, detail: "header of \(headerLength) bytes exceeds the 100 MB limit")
+        }
+        let headerData = Data(bytes: mapping.base + 8, count: Int(headerLength))
+        guard let json = try? JSONSerialization.jsonObject(with: headerData), let header = json as? [String: Any] else {
+            throw CheckpointError.invalidHeader(file: file, detail: "header is not a JSON object")
+        }
+        let dataStart = 8 + Int(headerLength)
+        let dataBytes = mapping.size - dataStart
+        var views: [String: TensorView] = [:]
+        var meta: [String: String] = [:]
+        var ranges: [(begin: Int, end: Int, name: String)] = []
+        for (name, value) in header {
+            if name == "__metadata__" {
+                guard let m = value as? [String: Any] else {
+                    throw CheckpointError.invalidHeader(file: file, detail: "__metadata__ is not an object")
+                }
+                for (k, v) in m { meta[k] = (v as? String) ?? "\(v)" }
+                continue
+            }
+            guard let entry = value as? [String: Any] else {
+                throw CheckpointError.invalidHeader(file: file, detail: "entry '\(name)' is not an object")
+            }
+            guard let dtypeName = entry["dtype"] as? String else {
+                throw CheckpointError.invalidHeader(file: file, detail: "tensor '\(name)' has no dtype")
+            }
+            guard let dtype = DType(rawValue: dtypeName) else {
+                throw CheckpointError.unknownDType(file: file, tensor: name, dtype: dtypeName)
+            }
+            guard let shape = Self.intArray(entry["shape"]), shape.allSatisfy({ $0 >= 0 }) else {
+                throw CheckpointError.invalidHeader(file: file, detail: "tensor '\(name)' has no valid shape")
+            }
+            guard let offsets = Self.intArray(entry["data_offsets"]), offsets.count == 2 else {
+                throw CheckpointError.invalidHeader(file: file, detail: "tensor '\(name)' has no valid data_offsets")
+            }
+            let (begin, end) = (offsets[0], offsets[1])
+            guard begin >= 0, end >= begin, end <= dataBytes else {
+                throw CheckpointError.tensorOutOfBounds(file: file, tensor: name, begin: begin, end: end, dataBytes: dataBytes)
+            }
+            let (elements, overflow) = shape.reduce((1, false)) { acc, d in
+                let (p, o) = acc.0.multipliedReportingOverflow(by: d)
+                return (p, acc.1 || o)
+            }
+            let (expected, overflow2) = elements.multipliedReportingOverflow(by: dtype.byteSize)
+            guard !overflow, !overflow2, expected == end - begin else {
+                throw CheckpointError.byteCountMismatch(
+                    file: file, tensor: name, shape: shape, dtype: dtypeName,
+                    expected: overflow || overflow2 ? Int.max : expected, actual: end - begin)
+            }
+            views[name] = TensorView(
+                name: name, dtype: dtype, shape: shape, pointer: mapping.base + dataStart + begin,
+                byteCount: end - begin, file: mapping)
+            ranges.append((begin, end, name))
+        }
+        ranges.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
+        for (a, b) in zip(ranges, ranges.dropFirst()) where b.begin < a.end {
+            throw CheckpointError.tensorsOverlap(file: file, first: a.name, second: b.name)
+        }
+        tensors = views
+        metadata = meta
+    }
+
+    static func intArray(_ value: Any?) -> [Int]? {
+        guard let array = value as? [Any] else { return nil }
+        var out: [Int] = []
+        for v in array {
+            guard let n = v as? Int else { return nil }
+            out.append(n)
+        }
+        return out
+    }
+}

@@ -1,0 +1,96 @@
+/// The tensors a config implies, with their names in the checkpoint and their shapes. One list serves
+/// the loader (what to look up and check), `inspect` (parameter counts) and `init` (what to write).
+public struct TensorSpec: Equatable, Sendable {
+    public enum Role: Equatable, Sendable {
+        case embedding
+        case lmHead
+        case norm
+        case routerWeight
+        case routerBias
+        /// A dense weight (attention projection or dense MLP) read for every token.
+        case denseMatrix
+        /// A weight of FFN expert `expert`, read only for tokens routed to it.
+        case expertMatrix(expert: Int)
+    }
+
+    public let name: String
+    public let shape: [Int]
+    public let role: Role
+
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    /// Whether FP8 releases store this tensor as F8_E4M3 with block scales (every projection matrix).
+    public var isQuantizable: Bool {
+        switch role {
+        case .denseMatrix, .expertMatrix: return true
+        default: return false
+        }
+    }
+}
+
+extension ModelConfig {
+    /// Every tensor the forward pass needs, in a stable order.
+    public var tensorSpecs: [TensorSpec] {
+        var specs: [TensorSpec] = [TensorSpec(name: "model.embed_tokens.weight", shape: [vocabSize, hiddenSize], role: .embedding)]
+        for layer in 0..<numLayers {
+            let p = "model.layers.\(layer)."
+            for i in 0..<2 {
+                let a = p + "self_attn.\(i)."
+                specs += [
+                    TensorSpec(name: a + "q_a_proj.weight", shape: [qLoraRank, hiddenSize], role: .denseMatrix),
+                    TensorSpec(name: a + "q_a_layernorm.weight", shape: [qLoraRank], role: .norm),
+                    TensorSpec(name: a + "q_b_proj.weight", shape: [numHeads * qkHeadDim, qLoraRank], role: .denseMatrix),
+                    TensorSpec(name: a + "kv_a_proj_with_mqa.weight", shape: [kvLoraRank + qkRopeHeadDim, hiddenSize], role: .denseMatrix),
+                    TensorSpec(name: a + "kv_a_layernorm.weight", shape: [kvLoraRank], role: .norm),
+                    TensorSpec(name: a + "kv_b_proj.weight", shape: [numHeads * (qkNopeHeadDim + vHeadDim), kvLoraRank], role: .denseMatrix),
+                    TensorSpec(name: a + "o_proj.weight", shape: [hiddenSize, numHeads * vHeadDim], role: .denseMatrix),
+                ]
+                let m = p + "mlps.\(i)."
+                specs += [
+                    TensorSpec(name: m + "gate_proj.weight", shape: [ffnHiddenSize, hiddenSize], role: .denseMatrix),
+                    TensorSpec(name: m + "up_proj.weight", shape: [ffnHiddenSize, hiddenSize], role: .denseMatrix),
+                    TensorSpec(name: m + "down_proj.weight", shape: [hiddenSize, ffnHiddenSize], role: .denseMatrix),
+                ]
+                specs.append(TensorSpec(name: p + "input_layernorm.\(i).weight", shape: [hiddenSize], role: .norm))
+                specs.append(TensorSpec(name: p + "post_attention_layernorm.\(i).weight", shape: [hiddenSize], role: .norm))
+            }
+            specs.append(TensorSpec(name: p + "mlp.router.classifier.weight", shape: [totalExperts, hiddenSize], role: .routerWeight))
+            specs.append(TensorSpec(name: p + "mlp.router.e_score_correction_bias", shape: [totalExperts], role: .routerBias))
+            for e in 0..<numExperts {
+                let x = p + "mlp.experts.\(e)."
+                specs += [
+                    TensorSpec(name: x + "gate_proj.weight", shape: [expertFFNHiddenSize, hiddenSize], role: .expertMatrix(expert: e)),
+                    TensorSpec(name: x + "up_proj.weight", shape: [expertFFNHiddenSize, hiddenSize], role: .expertMatrix(expert: e)),
+                    TensorSpec(name: x + "down_proj.weight", shape: [hiddenSize, expertFFNHiddenSize], role: .expertMatrix(expert: e)),
+                ]
+            }
+        }
+        specs.append(TensorSpec(name: "model.norm.weight", shape: [hiddenSize], role: .norm))
+        if !tieWordEmbeddings {
+            specs.append(TensorSpec(name: "lm_head.weight", shape: [vocabSize, hiddenSize], role: .lmHead))
+        }
+        return specs
+    }
+
+    /// Parameter counts: total, and active per token with none / all top-k choices being FFN experts.
+    /// The embedding lookup reads one row, so it is not counted as active; lm_head is.
+    public var parameterCounts: (total: Int, activeMin: Int, activeMax: Int) {
+        var total = 0, dense = 0, perExpert = 0
+        for spec in tensorSpecs {
+            total += spec.elementCount
+            switch spec.role {
+            case .embedding: break
+            case .expertMatrix(let e): if e == 0 { perExpert += spec.elementCount }
+            default: dense += spec.elementCount
+            }
+        }
+        if tieWordEmbeddings { dense += vocabSize * hiddenSize }
+        perExpert /= numLayers
+        let ffnPicks = min(topK, numExperts)
+        return (total, dense, dense + numLayers * ffnPicks * perExpert)
+    }
+
+    /// Bytes of latent KV cache per token: kv_lora_rank + qk_rope_head_dim floats for each of the
+    /// two attention sublayers of every layer.
+    public var kvCacheBytesPerToken: Int { 2 * numLayers * (kvLoraRank + qkRopeHeadDim) * MemoryLayout<Float>.size }
+}

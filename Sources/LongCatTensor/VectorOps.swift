@@ -1,0 +1,53 @@
+import Foundation
+
+/// Small float32 operations on activations (norms, activations, softmax). Weights never pass through here.
+public enum VectorOps {
+    /// RMSNorm of each `width`-long row of `x` in place: x * rsqrt(mean(x^2) + eps) * weight.
+    public static func rmsNorm(_ x: inout [Float], width: Int, weight: [Float], eps: Float) {
+        precondition(weight.count == width && x.count % width == 0)
+        x.withUnsafeMutableBufferPointer { p in
+            for row in stride(from: 0, to: p.count, by: width) {
+                var sum: Float = 0
+                for i in row..<row + width { sum += p[i] * p[i] }
+                let scale = 1 / (sum / Float(width) + eps).squareRoot()
+                for i in 0..<width { p[row + i] = weight[i] * (p[row + i] * scale) }
+            }
+        }
+    }
+
+    /// Returns RMSNorm of `x` (see `rmsNorm(_:width:weight:eps:)`).
+    public static func rmsNormed(_ x: [Float], width: Int, weight: [Float], eps: Float) -> [Float] {
+        var y = x
+        rmsNorm(&y, width: width, weight: weight, eps: eps)
+        return y
+    }
+
+    /// silu(gate) * up, elementwise, written into `gate`.
+    public static func siluMultiply(_ gate: inout [Float], _ up: [Float]) {
+        precondition(gate.count == up.count)
+        for i in 0..<gate.count {
+            let g = gate[i]
+            gate[i] = g / (1 + exp(-g)) * up[i]
+        }
+    }
+
+    /// Numerically stable softmax of `x[0..<count]` in place.
+    public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        var maxValue = -Float.infinity
+        for i in 0..<count { maxValue = max(maxValue, x[i]) }
+        var sum: Float = 0
+        for i in 0..<count {
+            let e = exp(x[i] - maxValue)
+            x[i] = e
+            sum += e
+        }
+        let inv = 1 / sum
+        for i in 0..<count { x[i] *= inv }
+    }
+
+    /// a += b elementwise.
+    public static func add(_ a: inout [Float], _ b: [Float]) {
+        precondition(a.count == b.count)
+        for i in 0..<a.count { a[i] += b[i] }
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import XCTest
+
+/// The shared golden fixtures (../shared/fixtures relative to the package root).
+enum Fixtures {
+    static let root: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+
+    static let modelNames = ["tiny-fp32", "tiny-bf16-sharded", "tiny-yarn", "small-fp8"]
+
+    static func path(_ name: String) -> String { root.appendingPathComponent(name).path }
+
+    struct Case {
+        let inputIds: [Int]
+        let logits: [[Float]]
+        let greedy: [Int]
+    }
+
+    struct RouterLayer {
+        let layer: Int
+        let indices: [[Int]]
+        let weights: [[Float]]
+    }
+
+    struct Expected {
+        let cases: [Case]
+        let router: [RouterLayer]
+    }
+
+    static func expected(_ name: String) throws -> Expected {
+        let data = try Data(contentsOf: root.appendingPathComponent(name).appendingPathComponent("expected.json"))
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let cases = try XCTUnwrap(json["cases"] as? [[String: Any]]).map { c in
+            Case(
+                inputIds: c["input_ids"] as! [Int],
+                logits: (c["logits"] as! [[Double]]).map { $0.map(Float.init) },
+                greedy: c["greedy_new_tokens"] as! [Int])
+        }
+        let router = try XCTUnwrap(json["router_first_case"] as? [[String: Any]]).map { r in
+            RouterLayer(
+                layer: r["layer"] as! Int, indices: r["topk_indices"] as! [[Int]],
+                weights: (r["topk_weights"] as! [[Double]]).map { $0.map(Float.init) })
+        }
+        return Expected(cases: cases, router: router)
+    }
+}

@@ -1,0 +1,115 @@
+import LongCatTensor
+import XCTest
+
+/// Kernels against a plain float64 reference, on every dtype and on both the vector and portable paths.
+final class KernelTests: XCTestCase {
+    struct Generator {
+        var state: UInt64
+        mutating func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000
+        }
+    }
+
+    /// A random matrix stored as `dtype`, plus its exact float values.
+    func makeMatrix(rows: Int, cols: Int, dtype: DType, seed: UInt64) -> (WeightMatrix, [Float]) {
+        var g = Generator(state: seed)
+        let values = (0..<rows * cols).map { _ in g.next() }
+        switch dtype {
+        case .bf16, .f16:
+            let bytes = OwnedBytes(count: rows * cols * 2)
+            let p = bytes.pointer.assumingMemoryBound(to: UInt16.self)
+            var exact: [Float] = []
+            for (i, v) in values.enumerated() {
+                p[i] = dtype == .bf16 ? FloatConversion.floatToBF16(v) : FloatConversion.floatToF16(v)
+                exact.append(dtype == .bf16 ? FloatConversion.bf16ToFloat(p[i]) : FloatConversion.f16ToFloat(p[i]))
+            }
+            return (try! WeightMatrix(rows: rows, cols: cols, dtype: dtype, data: bytes.pointer, storage: bytes), exact)
+        case .f8e4m3:
+            let (br, bc) = (16, 32)
+            let scaleCols = (cols + bc - 1) / bc
+            let scaleRows = (rows + br - 1) / br
+            let bytes = OwnedBytes(count: rows * cols)
+            let scales = OwnedBytes(floats: (0..<scaleRows * scaleCols).map { Float($0 % 7 + 1) * 0.01 })
+            let s = scales.pointer.assumingMemoryBound(to: Float.self)
+            let p = bytes.pointer.assumingMemoryBound(to: UInt8.self)
+            var exact: [Float] = []
+            for i in 0..<rows * cols {
+                p[i] = UInt8(truncatingIfNeeded: Int(g.next() * 1000) & 0xff)
+                if p[i] & 0x7f == 0x7f { p[i] = 0x3c }  // avoid NaN encodings
+                let scale = s[(i / cols) / br * scaleCols + (i % cols) / bc]
+                exact.append(FloatConversion.f8e4m3ToFloat(p[i]) * scale)
+            }
+            let m = WeightMatrix(rows: rows, cols: cols, fp8: bytes.pointer, scales: UnsafePointer(s),
+                                 blockRows: br, blockCols: bc, storage: [bytes, scales])
+            return (m, exact)
+        default:
+            return (WeightMatrix(rows: rows, cols: cols, values: values), values)
+        }
+    }
+
+    func check(dtype: DType, rows: Int, cols: Int, tokens: Int, file: StaticString = #filePath, line: UInt = #line) {
+        let (m, exact) = makeMatrix(rows: rows, cols: cols, dtype: dtype, seed: UInt64(rows * 31 + cols))
+        var g = Generator(state: 99)
+        let x = (0..<tokens * cols).map { _ in g.next() }
+        let y = m.multiply(x, tokens: tokens)
+        for t in 0..<tokens {
+            for r in 0..<rows {
+                var ref = 0.0, mag = 0.0
+                for c in 0..<cols {
+                    ref += Double(exact[r * cols + c]) * Double(x[t * cols + c])
+                    mag += abs(Double(exact[r * cols + c]) * Double(x[t * cols + c]))
+                }
+                XCTAssertEqual(Double(y[t * rows + r]), ref, accuracy: 1e-5 * mag + 1e-6,
+                               "\(dtype) \(rows)x\(cols) tokens \(tokens) t \(t) r \(r)", file: file, line: line)
+            }
+        }
+        let dequantized = m.dequantizedRows(1..<min(rows, 3))
+        XCTAssertEqual(dequantized, Array(exact[cols..<min(rows, 3) * cols]), "\(dtype) dequantize", file: file, line: line)
+    }
+
+    func testProductsForEveryDTypeAndShape() {
+        for portable in [false, true] {
+            KernelPath.forcePortable(portable)
+            defer { KernelPath.forcePortable(false) }
+            for dtype in [DType.f32, .bf16, .f16, .f8e4m3] {
+                for (rows, cols) in [(1, 1), (3, 7), (9, 40), (37, 100), (130, 257)] {
+                    for tokens in [1, 2, 5] {
+                        check(dtype: dtype, rows: rows, cols: cols, tokens: tokens)
+                    }
+                }
+            }
+        }
+    }
+
+    func testScalarConversionsAreExact() {
+        XCTAssertEqual(FloatConversion.bf16ToFloat(0x3f80), 1)
+        XCTAssertEqual(FloatConversion.bf16ToFloat(0xc000), -2)
+        XCTAssertEqual(FloatConversion.floatToBF16(1.00390625), 0x3f80)  // ties to even
+        XCTAssertEqual(FloatConversion.f16ToFloat(0x3c00), 1)
+        XCTAssertEqual(FloatConversion.f16ToFloat(0x0001), Float(pow(2.0, -24.0)))
+        XCTAssertEqual(FloatConversion.f16ToFloat(0x7c00), .infinity)
+        for bits in UInt16(0)...UInt16(0x7bff) {
+            let f = FloatConversion.f16ToFloat(bits)
+            XCTAssertEqual(FloatConversion.floatToF16(f), bits)
+        }
+        // E4M3FN: 0x38 = 1.0, 0x7e = 448 (largest), 0x01 = 2^-9 (smallest subnormal), 0x7f NaN.
+        XCTAssertEqual(FloatConversion.f8e4m3ToFloat(0x38), 1)
+        XCTAssertEqual(FloatConversion.f8e4m3ToFloat(0x7e), 448)
+        XCTAssertEqual(FloatConversion.f8e4m3ToFloat(0xfe), -448)
+        XCTAssertEqual(FloatConversion.f8e4m3ToFloat(0x01), Float(pow(2.0, -9.0)))
+        XCTAssertEqual(FloatConversion.f8e4m3ToFloat(0x08), Float(pow(2.0, -6.0)))
+        XCTAssertTrue(FloatConversion.f8e4m3ToFloat(0x7f).isNaN)
+    }
+
+    func testParallelChunksCoverTheRangeOnce() {
+        for count in [0, 1, 5, 64, 1000] {
+            var seen = [Int](repeating: 0, count: count)
+            seen.withUnsafeMutableBufferPointer { p in
+                let base = p.baseAddress!
+                Parallel.forEachChunk(count, granularity: 4) { b, e in for i in b..<e { base[i] += 1 } }
+            }
+            XCTAssertEqual(seen, [Int](repeating: 1, count: count))
+        }
+    }
+}
