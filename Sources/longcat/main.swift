@@ -1,1 +1,1 @@
-print("hi")
+LongCat.main()

@@ -1,0 +1,143 @@
+import Foundation
+import LongCatTensor
+
+/// Writes a random-weight checkpoint for a config, in the same layout as the official release
+/// (config.json + safetensors, sharded with an index past `shardBytes`). For benchmarks, tests and the
+/// built-in default model. Values are reproducible from the seed, whatever the thread count.
+public enum RandomCheckpoint {
+    public enum WeightType: String, CaseIterable, Sendable {
+        case bf16, f32, f16
+
+        var dtype: DType {
+            switch self {
+            case .bf16: return .bf16
+            case .f32: return .f32
+            case .f16: return .f16
+            }
+        }
+    }
+
+    /// Standard deviation of the random matrices (transformers' default initializer_range).
+    public static let standardDeviation: Float = 0.02
+
+    /// Creates `directory` holding `configJSON` (written verbatim) and random weights for it.
+    public static func write(
+        configJSON: Data, to directory: String, weightType: WeightType = .bf16, seed: UInt64 = 0,
+        shardBytes: Int = 4 << 30, progress: ((String) -> Void)? = nil
+    ) throws {
+        guard let object = try? JSONSerialization.jsonObject(with: configJSON) as? [String: Any] else {
+            throw ConfigError.unreadable(path: "config", reason: "not a JSON object")
+        }
+        let config = try ModelConfig(json: object)
+        let dir = URL(fileURLWithPath: directory)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try configJSON.write(to: dir.appendingPathComponent("config.json"))
+        let generation: [String: Any] = [
+            "bos_token_id": config.bosTokenId ?? 1, "eos_token_id": config.eosTokenIds.first ?? 2,
+        ]
+        try JSONSerialization.data(withJSONObject: generation, options: [.prettyPrinted, .sortedKeys])
+            .write(to: dir.appendingPathComponent("generation_config.json"))
+
+        let entries = config.tensorSpecs.enumerated().map { index, spec in
+            entry(for: spec, weightType: weightType, seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
+        }
+        var shards: [[SafeTensorsWriter.Entry]] = [[]]
+        var shardSize = 0
+        for e in entries {
+            if shardSize > 0 && shardSize + e.byteCount > shardBytes {
+                shards.append([])
+                shardSize = 0
+            }
+            shards[shards.count - 1].append(e)
+            shardSize += e.byteCount
+        }
+        if shards.count == 1 {
+            progress?("writing model.safetensors")
+            try SafeTensorsWriter.write(path: dir.appendingPathComponent("model.safetensors").path, entries: shards[0])
+            return
+        }
+        var weightMap: [String: String] = [:]
+        for (i, shard) in shards.enumerated() {
+            let name = String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
+            progress?("writing \(name)")
+            try SafeTensorsWriter.write(path: dir.appendingPathComponent(name).path, entries: shard)
+            for e in shard { weightMap[e.name] = name }
+        }
+        let index: [String: Any] = ["metadata": ["total_size": entries.reduce(0) { $0 + $1.byteCount }], "weight_map": weightMap]
+        try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
+            .write(to: dir.appendingPathComponent("model.safetensors.index.json"))
+    }
+
+    static func entry(for spec: TensorSpec, weightType: WeightType, seed: UInt64) -> SafeTensorsWriter.Entry {
+        switch spec.role {
+        case .norm:
+            return constant(spec, value: 1)
+        case .routerBias:
+            return constant(spec, value: 0)
+        case .routerWeight:
+            // The reference keeps the router classifier in float32 in every release.
+            return random(spec, dtype: .f32, seed: seed)
+        default:
+            return random(spec, dtype: weightType.dtype, seed: seed)
+        }
+    }
+
+    static func constant(_ spec: TensorSpec, value: Float) -> SafeTensorsWriter.Entry {
+        SafeTensorsWriter.Entry(name: spec.name, dtype: .f32, shape: spec.shape) { buffer in
+            let p = buffer.bindMemory(to: Float.self)
+            for i in p.indices { p[i] = value }
+        }
+    }
+
+    static func random(_ spec: TensorSpec, dtype: DType, seed: UInt64) -> SafeTensorsWriter.Entry {
+        SafeTensorsWriter.Entry(name: spec.name, dtype: dtype, shape: spec.shape) { buffer in
+            let count = spec.elementCount
+            let chunk = 1 << 16
+            let chunks = (count + chunk - 1) / chunk
+            let base = buffer.baseAddress!
+            Parallel.forEachChunk(chunks) { first, last in
+                for c in first..<last {
+                    var rng = SplitMix64(seed: seed ^ (UInt64(c) &* 0xD1B5_4A32_D192_ED03))
+                    for i in c * chunk..<min(count, (c + 1) * chunk) {
+                        let v = rng.nextNormal() * standardDeviation
+                        switch dtype {
+                        case .f32: base.storeBytes(of: v, toByteOffset: i * 4, as: Float.self)
+                        case .f16: base.storeBytes(of: FloatConversion.floatToF16(v), toByteOffset: i * 2, as: UInt16.self)
+                        default: base.storeBytes(of: FloatConversion.floatToBF16(v), toByteOffset: i * 2, as: UInt16.self)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64) with a Box-Muller normal sampler.
+public struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    var spare: Float?
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A uniform float in (0, 1].
+    mutating func nextUnit() -> Float { Float(next() >> 40 + 1) / Float(1 << 24) }
+
+    public mutating func nextNormal() -> Float {
+        if let s = spare {
+            spare = nil
+            return s
+        }
+        let u1 = nextUnit(), u2 = nextUnit()
+        let r = (-2 * log(u1)).squareRoot()
+        spare = r * sin(2 * .pi * u2)
+        return r * cos(2 * .pi * u2)
+    }
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import LongCatModel
+import LongCatTensor
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Describe a model: layers, experts, parameters (total and active per token), bytes, KV cache and memory.")
+
+    @Option(name: .long, help: "A checkpoint directory or a config.json file.")
+    var model: String
+
+    @Option(name: .long, help: "Context length for the memory estimate (default: max_position_embeddings).")
+    var context: Int?
+
+    @Flag(name: .long, help: "Print one JSON object on stdout.")
+    var json = false
+
+    func run() throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
+            throw ValidationError("--model: no such file or directory: \(model)")
+        }
+        let config: ModelConfig
+        var bytesByDType: [DType: Int]
+        var bytesSource: String
+        if isDirectory.boolValue {
+            let checkpointConfig = URL(fileURLWithPath: model).appendingPathComponent("config.json").path
+            config = try ModelConfig.load(path: checkpointConfig)
+            if let checkpoint = try? Checkpoint(directory: model) {
+                bytesByDType = [:]
+                for view in checkpoint.tensors.values { bytesByDType[view.dtype, default: 0] += view.byteCount }
+                bytesSource = "files"
+            } else {
+                (bytesByDType, bytesSource) = (config.estimatedBytesByDType, "estimate from config")
+            }
+        } else {
+            config = try ModelConfig.load(path: model)
+            (bytesByDType, bytesSource) = (config.estimatedBytesByDType, "estimate from config")
+        }
+        let context = self.context ?? config.maxPositionEmbeddings
+        guard context >= 0 else { throw ValidationError("--context must not be negative") }
+        let (total, activeMin, activeMax) = config.parameterCounts
+        let weightBytes = bytesByDType.values.reduce(0, +)
+        let cacheBytes = config.kvCacheBytesPerToken * context
+
+        if json {
+            try Console.printJSON([
+                "layers": config.numLayers,
+                "attention_sublayers": 2 * config.numLayers,
+                "ffn_experts": config.numExperts,
+                "zero_computation_experts": config.numZeroExperts,
+                "top_k": config.topK,
+                "total_parameters": total,
+                "active_parameters_min": activeMin,
+                "active_parameters_max": activeMax,
+                "bytes_by_dtype": Dictionary(uniqueKeysWithValues: bytesByDType.map { ($0.key.rawValue, $0.value) }),
+                "bytes_source": bytesSource,
+                "weight_bytes": weightBytes,
+                "kv_cache_bytes_per_token": config.kvCacheBytesPerToken,
+                "context": context,
+                "memory_estimate_bytes": weightBytes + cacheBytes,
+            ])
+            return
+        }
+        let c = config
+        print("layers:            \(c.numLayers) (each: 2 MLA + 2 dense MLP + 1 shortcut MoE)")
+        print("hidden:            \(c.hiddenSize), \(c.numHeads) heads, q_lora \(c.qLoraRank), kv_lora \(c.kvLoraRank), vocab \(c.vocabSize)")
+        print("experts:           \(c.numExperts) FFN + \(c.numZeroExperts) zero-computation (identity), top-\(c.topK) per token")
+        print("parameters:        \(Formatting.count(total)) total (\(total))")
+        print("active per token:  \(Formatting.count(activeMin)) (every pick an identity expert) to \(Formatting.count(activeMax)) (\(min(c.topK, c.numExperts)) FFN experts); embedding lookup not counted")
+        print("weights (\(bytesSource)):")
+        for (dtype, bytes) in bytesByDType.sorted(by: { $0.value > $1.value }) {
+            print("  \(dtype.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(Formatting.bytes(bytes))")
+        }
+        print("KV cache:          \(c.kvCacheBytesPerToken) bytes/token (latent \(c.kvLoraRank) + rope \(c.qkRopeHeadDim) floats x \(2 * c.numLayers) sublayers)")
+        print("memory at context \(context): \(Formatting.bytes(weightBytes + cacheBytes)) (weights \(Formatting.bytes(weightBytes)) + cache \(Formatting.bytes(cacheBytes)))")
+    }
+}
+
+extension ModelConfig {
+    /// Bytes of the release's weights when only the config is at hand: FP8 releases store every projection
+    /// as E4M3 with a float scale per block and the rest in BF16 (norms and router in F32); others use the
+    /// declared dtype with the router in F32.
+    var estimatedBytesByDType: [DType: Int] {
+        let declared: DType = {
+            switch declaredDType?.lowercased() {
+            case "float32", "fp32": return .f32
+            case "float16", "fp16": return .f16
+            default: return .bf16
+            }
+        }()
+        var out: [DType: Int] = [:]
+        for spec in tensorSpecs {
+            if let block = fp8BlockSize, spec.isQuantizable {
+                out[.f8e4m3, default: 0] += spec.elementCount
+                out[.f32, default: 0] += 4 * ((spec.shape[0] + block[0] - 1) / block[0]) * ((spec.shape[1] + block[1] - 1) / block[1])
+            } else if spec.role == .routerWeight || spec.role == .routerBias || (fp8BlockSize != nil && spec.role == .norm) {
+                out[.f32, default: 0] += 4 * spec.elementCount
+            } else {
+                out[declared, default: 0] += declared.byteSize * spec.elementCount
+            }
+        }
+        return out
+    }
+}
