@@ -215,7 +215,7 @@ struct FieldReader {
 
     func optionalInt(_ key: String, aliases: [String] = []) throws -> Int? {
         guard let (k, v) = lookup(key, aliases) else { return nil }
-        guard !(v is String), let n = v as? Int, let d = v as? Double, Double(n) == d else {
+        guard !(v is String), !isJSONBoolean(v), let n = v as? Int, let d = v as? Double, Double(n) == d else {
             throw ConfigError.wrongType(field: prefix + k, expected: "an integer")
         }
         return n
@@ -229,7 +229,7 @@ struct FieldReader {
 
     func optionalDouble(_ key: String) throws -> Double? {
         guard let (k, v) = lookup(key, []) else { return nil }
-        guard !(v is String), let d = v as? Double, d.isFinite else {
+        guard !(v is String), !isJSONBoolean(v), let d = v as? Double, d.isFinite else {
             throw ConfigError.wrongType(field: prefix + k, expected: "a number")
         }
         return d

@@ -8,6 +8,14 @@ public enum RandomCheckpoint {
     public enum WeightType: String, CaseIterable, Sendable {
         case bf16, f32, f16
 
+        var torchName: String {
+            switch self {
+            case .bf16: return "bfloat16"
+            case .f32: return "float32"
+            case .f16: return "float16"
+            }
+        }
+
         var dtype: DType {
             switch self {
             case .bf16: return .bf16
@@ -20,18 +28,24 @@ public enum RandomCheckpoint {
     /// Standard deviation of the random matrices (transformers' default initializer_range).
     public static let standardDeviation: Float = 0.02
 
-    /// Creates `directory` holding `configJSON` (written verbatim) and random weights for it.
+    /// Creates `directory` holding the config and random weights for it. The config is written back with
+    /// its dtype fields describing the weights written (`torch_dtype` set, any FP8 `quantization_config`
+    /// dropped), so that every loader reads the files as they are.
     public static func write(
         configJSON: Data, to directory: String, weightType: WeightType = .bf16, seed: UInt64 = 0,
         shardBytes: Int = 4 << 30, progress: ((String) -> Void)? = nil
     ) throws {
-        guard let object = try? JSONSerialization.jsonObject(with: configJSON) as? [String: Any] else {
+        guard var object = try? JSONSerialization.jsonObject(with: configJSON) as? [String: Any] else {
             throw ConfigError.unreadable(path: "config", reason: "not a JSON object")
         }
         let config = try ModelConfig(json: object)
+        object["quantization_config"] = nil
+        object["dtype"] = nil
+        object["torch_dtype"] = weightType.torchName
         let dir = URL(fileURLWithPath: directory)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try configJSON.write(to: dir.appendingPathComponent("config.json"))
+        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            .write(to: dir.appendingPathComponent("config.json"))
         let generation: [String: Any] = [
             "bos_token_id": config.bosTokenId ?? 1, "eos_token_id": config.eosTokenIds.first ?? 2,
         ]

@@ -16,7 +16,8 @@ public final class MappedFile: ByteStorage {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO (or other special file) by mistake must fail below, not block forever.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { throw CheckpointError.fileNotFound(path: path) }
             throw CheckpointError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
@@ -25,6 +26,9 @@ public final class MappedFile: ByteStorage {
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             throw CheckpointError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw CheckpointError.cannotOpen(path: path, reason: "not a regular file")
         }
         size = Int(st.st_size)
         if size == 0 {
@@ -108,10 +112,11 @@ public final class SafeTensorsFile {
         }
         let dataStart = 8 + Int(headerLength)
         let dataBytes = mapping.size - dataStart
-        var views: [String: TensorView] = [:]
         var meta: [String: String] = [:]
-        var ranges: [(begin: Int, end: Int, name: String)] = []
-        for (name, value) in header {
+        var entries: [(name: String, dtype: DType, dtypeName: String, shape: [Int], begin: Int, end: Int)] = []
+        // Entries are checked in name order and ranges in offset order (not in the dictionary's random order),
+        // so the same bad file always reports the same tensor: for a cut-off file, the one the cut runs through.
+        for (name, value) in header.sorted(by: { $0.key < $1.key }) {
             if name == "__metadata__" {
                 guard let m = value as? [String: Any] else {
                     throw CheckpointError.invalidHeader(file: file, detail: "__metadata__ is not an object")
@@ -134,28 +139,34 @@ public final class SafeTensorsFile {
             guard let offsets = Self.intArray(entry["data_offsets"]), offsets.count == 2 else {
                 throw CheckpointError.invalidHeader(file: file, detail: "tensor '\(name)' has no valid data_offsets")
             }
-            let (begin, end) = (offsets[0], offsets[1])
+            entries.append((name, dtype, dtypeName, shape, offsets[0], offsets[1]))
+        }
+        entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        var views: [String: TensorView] = [:]
+        var previous: (name: String, end: Int)? = nil
+        for e in entries {
+            let (name, begin, end) = (e.name, e.begin, e.end)
             guard begin >= 0, end >= begin, end <= dataBytes else {
                 throw CheckpointError.tensorOutOfBounds(file: file, tensor: name, begin: begin, end: end, dataBytes: dataBytes)
             }
-            let (elements, overflow) = shape.reduce((1, false)) { acc, d in
+            let (elements, overflow) = e.shape.reduce((1, false)) { acc, d in
                 let (p, o) = acc.0.multipliedReportingOverflow(by: d)
                 return (p, acc.1 || o)
             }
-            let (expected, overflow2) = elements.multipliedReportingOverflow(by: dtype.byteSize)
+            let (expected, overflow2) = elements.multipliedReportingOverflow(by: e.dtype.byteSize)
             guard !overflow, !overflow2, expected == end - begin else {
                 throw CheckpointError.byteCountMismatch(
-                    file: file, tensor: name, shape: shape, dtype: dtypeName,
+                    file: file, tensor: name, shape: e.shape, dtype: e.dtypeName,
                     expected: overflow || overflow2 ? Int.max : expected, actual: end - begin)
             }
+            // Sorted by start, any overlap shows up between neighbours.
+            if let previous, begin < previous.end {
+                throw CheckpointError.tensorsOverlap(file: file, first: previous.name, second: name)
+            }
             views[name] = TensorView(
-                name: name, dtype: dtype, shape: shape, pointer: mapping.base + dataStart + begin,
+                name: name, dtype: e.dtype, shape: e.shape, pointer: mapping.base + dataStart + begin,
                 byteCount: end - begin, file: mapping)
-            ranges.append((begin, end, name))
-        }
-        ranges.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
-        for (a, b) in zip(ranges, ranges.dropFirst()) where b.begin < a.end {
-            throw CheckpointError.tensorsOverlap(file: file, first: a.name, second: b.name)
+            previous = (name, end)
         }
         tensors = views
         metadata = meta
@@ -165,9 +176,17 @@ public final class SafeTensorsFile {
         guard let array = value as? [Any] else { return nil }
         var out: [Int] = []
         for v in array {
-            guard let n = v as? Int else { return nil }
+            // JSON true/false bridge to 1/0; they are not integers.
+            guard !isJSONBoolean(v), let n = v as? Int else { return nil }
             out.append(n)
         }
         return out
     }
+}
+
+/// Whether a value from JSONSerialization is a JSON boolean. Foundation hands booleans back as NSNumbers that
+/// also answer `as? Int` and `as? Double`, so integer and number fields must rule them out explicitly.
+func isJSONBoolean(_ value: Any) -> Bool {
+    let valueType = type(of: value)
+    return valueType == Bool.self || valueType == type(of: NSNumber(value: true))
 }

@@ -1,0 +1,122 @@
+import Foundation
+import XCTest
+
+/// Runs the built `longcat` executable (it sits next to the test bundle in the build directory).
+final class CLITests: XCTestCase {
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func longcat(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if dir.pathExtension == "xctest" || dir.lastPathComponent == "MacOS" {  // macOS bundle layout
+            while dir.pathExtension != "xctest" { dir.deleteLastPathComponent() }
+            dir.deleteLastPathComponent()
+        }
+        let binary = dir.appendingPathComponent("longcat")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw XCTSkip("longcat executable not built at \(binary.path)")
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
+                      stderr: String(decoding: stderrData, as: UTF8.self))
+    }
+
+    func jsonObject(_ text: String) throws -> [String: Any] {
+        try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
+    }
+
+    var tinyFP32: String { fixturesRoot.appendingPathComponent("tiny-fp32").path }
+
+    func testGenerateJSONIsMachineCleanAndMatchesReference() throws {
+        let r = try longcat(["generate", "--model", tinyFP32, "--prompt-ids", "183,244,31,29,307,197,281,13,71,237,7",
+                             "--max-tokens", "16", "--temperature", "0", "--ignore-eos", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try jsonObject(r.stdout)
+        XCTAssertEqual(json["tokens"] as? [Int], [45, 194, 194, 306, 277, 19, 286, 277, 277, 277, 173, 2, 255, 286, 205, 150])
+        XCTAssertEqual(json["prompt_tokens"] as? Int, 11)
+        XCTAssertNotNil(json["prefill_tokens_per_second"] as? Double)
+        XCTAssertNotNil(json["decode_tokens_per_second"] as? Double)
+    }
+
+    func testLogitsJSONMatchesReference() throws {
+        let data = try Data(contentsOf: fixturesRoot.appendingPathComponent("tiny-fp32/expected.json"))
+        let expected = (try JSONSerialization.jsonObject(with: data) as! [String: Any])["cases"] as! [[String: Any]]
+        let ids = (expected[1]["input_ids"] as! [Int]).map(String.init).joined(separator: ",")
+        let r = try longcat(["logits", "--model", tinyFP32, "--prompt-ids", ids, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let ours = try XCTUnwrap(try jsonObject(r.stdout)["logits"] as? [[Double]])
+        let reference = expected[1]["logits"] as! [[Double]]
+        XCTAssertEqual(ours.count, reference.count)
+        let maxRef = reference.flatMap { $0 }.map(abs).max()!
+        let maxErr = zip(ours.flatMap { $0 }, reference.flatMap { $0 }).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(maxErr, 1e-3 * maxRef)
+    }
+
+    func testInspectOfficialConfig() throws {
+        let path = fixturesRoot.appendingPathComponent("official-configs/longcat-flash-chat.config.json").path
+        let r = try longcat(["inspect", "--model", path, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try jsonObject(r.stdout)
+        XCTAssertEqual(Double(json["total_parameters"] as! Int) / 1e9, 560.7, accuracy: 0.05)
+        XCTAssertEqual(Double(json["active_parameters_min"] as! Int) / 1e9, 18.7, accuracy: 0.05)
+        XCTAssertEqual(Double(json["active_parameters_max"] as! Int) / 1e9, 31.4, accuracy: 0.05)
+        XCTAssertEqual(json["layers"] as? Int, 28)
+        let text = try longcat(["inspect", "--model", path])
+        XCTAssertTrue(text.stdout.contains("560.66B total"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("18.69B"), text.stdout)
+    }
+
+    func testInitThenGenerate() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cli-init-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = fixturesRoot.appendingPathComponent("tiny-yarn/config.json").path
+        let made = try longcat(["init", "--config", config, "--out", dir, "--dtype", "f32", "--seed", "3"])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let r = try longcat(["generate", "--model", dir, "--prompt-ids", "1,2,3", "--max-tokens", "4", "--ignore-eos", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual((try jsonObject(r.stdout)["tokens"] as? [Int])?.count, 4)
+    }
+
+    func testDefaultRunCreatesTheModelOnceAndSaysItIsUntrained() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cache-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let first = try longcat(["--max-tokens", "4"], environment: ["LONGCAT_CACHE": cache])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stderr.contains("untrained"), first.stderr)
+        XCTAssertTrue(first.stderr.contains("creating the built-in default model"))
+        XCTAssertTrue(first.stdout.contains("generated token ids:"), first.stdout)
+        let second = try longcat([], environment: ["LONGCAT_CACHE": cache])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertFalse(second.stderr.contains("creating"), "the default model is made only once")
+    }
+
+    func testBadInputsGiveClearErrorsNotCrashes() throws {
+        let cases: [([String], String)] = [
+            (["generate", "--model", tinyFP32, "--prompt-ids", "1,x"], "'x' is not a token id"),
+            (["generate", "--model", tinyFP32, "--prompt-ids", "1,999"], "token id 999 is outside the vocabulary"),
+            (["generate", "--model", tinyFP32, "--prompt-ids", "1", "--top-p", "1.5"], "top_p"),
+            (["generate", "--model", "/nonexistent/model", "--prompt-ids", "1"], "/nonexistent/model"),
+            (["inspect", "--model", "/nonexistent/config.json"], "no such file"),
+            (["init", "--config", fixturesRoot.appendingPathComponent("tiny-fp32/config.json").path, "--out", "/tmp/x", "--dtype", "int3"], "--dtype"),
+        ]
+        for (args, message) in cases {
+            let r = try longcat(args)
+            XCTAssertNotEqual(r.status, 0, args.joined(separator: " "))
+            XCTAssertLessThan(r.status, 128, "must exit with an error, not a signal: \(args)")
+            XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
+        }
+    }
+}

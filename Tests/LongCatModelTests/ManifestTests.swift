@@ -1,0 +1,80 @@
+import Foundation
+import LongCatModel
+import XCTest
+
+/// Parameter accounting and the random-checkpoint writer.
+final class ManifestTests: XCTestCase {
+    func testOfficialConfigParameterCounts() throws {
+        let config = try ModelConfig.load(path: Fixtures.path("official-configs/longcat-flash-chat.config.json"))
+        let (total, activeMin, activeMax) = config.parameterCounts
+        // The published figures: ~560.7B total; 18.6B-31.3B active per token (the paper rounds these).
+        XCTAssertEqual(Double(total) / 1e9, 560.66, accuracy: 0.01)
+        XCTAssertEqual(Double(activeMin) / 1e9, 18.69, accuracy: 0.01)
+        XCTAssertEqual(Double(activeMax) / 1e9, 31.38, accuracy: 0.01)
+        // 56 sublayers x (512 latent + 64 rope) floats.
+        XCTAssertEqual(config.kvCacheBytesPerToken, 56 * 576 * 4)
+    }
+
+    func testManifestMatchesFixtureFiles() throws {
+        // Every tensor the manifest names exists with that shape; the only extras are the unused gate/up
+        // tensors transformers writes for identity experts.
+        let checkpoint = try Checkpoint(directory: Fixtures.path("tiny-fp32"))
+        let specs = checkpoint.config.tensorSpecs
+        for spec in specs {
+            XCTAssertEqual(try checkpoint.tensor(spec.name).shape, spec.shape, spec.name)
+        }
+        let extras = Set(checkpoint.tensors.keys).subtracting(specs.map(\.name))
+        XCTAssertFalse(extras.isEmpty)
+        for name in extras {
+            let expert = Int(name.split(separator: ".")[5])!
+            XCTAssertGreaterThanOrEqual(expert, checkpoint.config.numExperts, name)
+        }
+        XCTAssertEqual(specs.reduce(0) { $0 + $1.elementCount }, checkpoint.config.parameterCounts.total)
+    }
+
+    func testRandomCheckpointRoundTrips() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-init-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let configData = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("small-fp8/config.json")))
+        // A tiny shard limit forces the sharded layout with an index.
+        try RandomCheckpoint.write(configJSON: configData, to: dir, weightType: .bf16, seed: 5, shardBytes: 1 << 20)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/model.safetensors.index.json"))
+        let model = try LongCatModel(directory: dir)
+        XCTAssertNil(model.config.fp8BlockSize, "bf16 weights must not be described as FP8")
+        XCTAssertEqual(model.weightBytesByDType[.f8e4m3], nil)
+        XCTAssertGreaterThan(model.weightBytesByDType[.bf16] ?? 0, 0)
+
+        let logits = try model.forward(tokens: [1, 2, 3], cache: KVCache(config: model.config), logits: .all)
+        XCTAssertEqual(logits.count, 3 * model.config.vocabSize)
+        XCTAssertTrue(logits.allSatisfy(\.isFinite))
+
+        // Same seed, same weights; another seed, other weights.
+        let again = dir + "-again", other = dir + "-other"
+        defer { try? FileManager.default.removeItem(atPath: again); try? FileManager.default.removeItem(atPath: other) }
+        try RandomCheckpoint.write(configJSON: configData, to: again, weightType: .bf16, seed: 5)
+        try RandomCheckpoint.write(configJSON: configData, to: other, weightType: .bf16, seed: 6)
+        let same = try LongCatModel(directory: again).forward(tokens: [1, 2, 3], cache: KVCache(config: model.config), logits: .all)
+        let different = try LongCatModel(directory: other).forward(tokens: [1, 2, 3], cache: KVCache(config: model.config), logits: .all)
+        XCTAssertEqual(same, logits)
+        XCTAssertNotEqual(different, logits)
+    }
+
+    func testForwardRejectsBadRequests() throws {
+        let model = try LongCatModel(directory: Fixtures.path("tiny-fp32"))
+        let cache = KVCache(config: model.config)
+        XCTAssertThrowsError(try model.forward(tokens: [], cache: cache)) { XCTAssertEqual($0 as? InferenceError, .emptyInput) }
+        XCTAssertThrowsError(try model.forward(tokens: [1, 320], cache: cache)) {
+            XCTAssertEqual($0 as? InferenceError, .tokenOutOfRange(token: 320, vocabSize: 320))
+        }
+        XCTAssertThrowsError(try model.forward(tokens: [Int](repeating: 1, count: 257), cache: cache)) {
+            XCTAssertEqual($0 as? InferenceError, .contextOverflow(tokens: 257, contextLength: 256))
+        }
+        XCTAssertEqual(cache.count, 0, "a rejected request leaves the cache untouched")
+        _ = try model.forward(tokens: [Int](repeating: 1, count: 256), cache: cache, logits: .none)
+        XCTAssertEqual(cache.count, 256)
+        XCTAssertEqual(cache.byteCount, 256 * model.config.kvCacheBytesPerToken)
+        XCTAssertThrowsError(try model.forward(tokens: [1], cache: cache)) {
+            XCTAssertEqual($0 as? InferenceError, .contextOverflow(tokens: 257, contextLength: 256))
+        }
+    }
+}
