@@ -30,7 +30,10 @@ public enum RandomCheckpoint {
 
     /// Creates `directory` holding the config and random weights for it. The config is written back with
     /// its dtype fields describing the weights written (`torch_dtype` set, any FP8 `quantization_config`
-    /// dropped), so that every loader reads the files as they are.
+    /// dropped), so that every loader reads the files as they are. For Hugging Face transformers, which
+    /// sizes its rotary tables from `head_dim` (default 64) and its fused expert gate/up weight for all
+    /// N + Z experts, the config gains `head_dim = qk_rope_head_dim` and the files carry zero gate/up
+    /// tensors for the identity expert ids, as transformers' own checkpoints do (this engine ignores them).
     public static func write(
         configJSON: Data, to directory: String, weightType: WeightType = .bf16, seed: UInt64 = 0,
         shardBytes: Int = 4 << 30, progress: ((String) -> Void)? = nil
@@ -42,6 +45,7 @@ public enum RandomCheckpoint {
         object["quantization_config"] = nil
         object["dtype"] = nil
         object["torch_dtype"] = weightType.torchName
+        if object["head_dim"] == nil { object["head_dim"] = config.qkRopeHeadDim }
         let dir = URL(fileURLWithPath: directory)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
@@ -52,8 +56,18 @@ public enum RandomCheckpoint {
         try JSONSerialization.data(withJSONObject: generation, options: [.prettyPrinted, .sortedKeys])
             .write(to: dir.appendingPathComponent("generation_config.json"))
 
-        let entries = config.tensorSpecs.enumerated().map { index, spec in
+        var entries = config.tensorSpecs.enumerated().map { index, spec in
             entry(for: spec, weightType: weightType, seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
+        }
+        for layer in 0..<config.numLayers {
+            for expert in config.numExperts..<config.totalExperts {
+                for projection in ["gate_proj", "up_proj"] {
+                    let name = "model.layers.\(layer).mlp.experts.\(expert).\(projection).weight"
+                    entries.append(SafeTensorsWriter.Entry(
+                        name: name, dtype: weightType.dtype, shape: [config.expertFFNHiddenSize, config.hiddenSize]
+                    ) { $0.initializeMemory(as: UInt8.self, repeating: 0) })
+                }
+            }
         }
         var shards: [[SafeTensorsWriter.Entry]] = [[]]
         var shardSize = 0

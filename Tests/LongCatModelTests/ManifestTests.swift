@@ -43,6 +43,12 @@ final class ManifestTests: XCTestCase {
         XCTAssertNil(model.config.fp8BlockSize, "bf16 weights must not be described as FP8")
         XCTAssertEqual(model.weightBytesByDType[.f8e4m3], nil)
         XCTAssertGreaterThan(model.weightBytesByDType[.bf16] ?? 0, 0)
+        // What transformers needs to load it: head_dim for its rotary tables, gate/up for every expert id.
+        let written = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))) as! [String: Any]
+        XCTAssertEqual(written["head_dim"] as? Int, model.config.qkRopeHeadDim)
+        let lastId = model.config.totalExperts - 1
+        XCTAssertEqual(try model.checkpoint?.tensor("model.layers.1.mlp.experts.\(lastId).up_proj.weight").shape,
+                       [model.config.expertFFNHiddenSize, model.config.hiddenSize])
 
         let logits = try model.forward(tokens: [1, 2, 3], cache: KVCache(config: model.config), logits: .all)
         XCTAssertEqual(logits.count, 3 * model.config.vocabSize)
