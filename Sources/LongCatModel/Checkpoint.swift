@@ -63,6 +63,8 @@ public final class Checkpoint {
         guard let map = json["weight_map"] as? [String: Any] else {
             throw CheckpointError.invalidIndex(file: file, detail: "missing 'weight_map' object")
         }
+        // An empty map would otherwise surface as .noWeights, which claims there is no index at all.
+        guard !map.isEmpty else { throw CheckpointError.invalidIndex(file: file, detail: "'weight_map' is empty") }
         var out: [String: String] = [:]
         for (tensor, value) in map {
             guard let shard = value as? String, !shard.isEmpty, !shard.contains("/"), shard != ".." else {

@@ -157,7 +157,7 @@ public struct ModelConfig: Equatable, Sendable {
         let theta = try pr.optionalDouble("rope_theta") ?? r.optionalDouble("rope_theta")
         guard let theta else { throw ConfigError.missingField("rope_theta") }
         guard theta > 0 else { throw ConfigError.invalidValue(field: "rope_theta", reason: "must be positive") }
-        let typeName = (params["rope_type"] as? String) ?? (params["type"] as? String) ?? "default"
+        let typeName = try pr.optionalString("rope_type", aliases: ["type"]) ?? "default"
         guard let kind = RopeConfig.Kind(rawValue: typeName) else {
             throw ConfigError.invalidValue(field: field + ".rope_type", reason: "is '\(typeName)'; supported: default, yarn")
         }
@@ -182,11 +182,12 @@ public struct ModelConfig: Equatable, Sendable {
     private static func parseQuantization(_ value: Any?) throws -> [Int]? {
         guard let value, !(value is NSNull) else { return nil }
         guard let q = value as? [String: Any] else { throw ConfigError.wrongType(field: "quantization_config", expected: "an object") }
-        let method = q["quant_method"] as? String ?? "fp8"
+        let qr = FieldReader(q, prefix: "quantization_config.")
+        let method = try qr.optionalString("quant_method") ?? "fp8"
         guard method == "fp8" else {
             throw ConfigError.invalidValue(field: "quantization_config.quant_method", reason: "is '\(method)'; only 'fp8' is supported")
         }
-        if let fmt = q["fmt"] as? String, fmt != "e4m3" {
+        if let fmt = try qr.optionalString("fmt"), fmt != "e4m3" {
             throw ConfigError.invalidValue(field: "quantization_config.fmt", reason: "is '\(fmt)'; only 'e4m3' is supported")
         }
         guard let block = SafeTensorsFile.intArray(q["weight_block_size"] ?? [128, 128]), block.count == 2, block.allSatisfy({ $0 > 0 }) else {
@@ -215,24 +216,48 @@ struct FieldReader {
 
     func optionalInt(_ key: String, aliases: [String] = []) throws -> Int? {
         guard let (k, v) = lookup(key, aliases) else { return nil }
-        guard !(v is String), !isJSONBoolean(v), let n = v as? Int, let d = v as? Double, Double(n) == d else {
-            throw ConfigError.wrongType(field: prefix + k, expected: "an integer")
-        }
+        guard let n = Self.integer(v) else { throw ConfigError.wrongType(field: prefix + k, expected: "an integer") }
         return n
+    }
+
+    /// A whole number, from JSONSerialization's NSNumbers or from native Swift values (a dictionary built in
+    /// code holds Int and Double, which do not cast to each other); never a boolean or a string.
+    static func integer(_ v: Any) -> Int? {
+        if v is String || isJSONBoolean(v) { return nil }
+        if let n = v as? Int { return n }
+        if let d = v as? Double { return Int(exactly: d) }
+        return nil
+    }
+
+    /// A finite number, from NSNumbers or native Swift Int/Double/Float; never a boolean or a string.
+    static func number(_ v: Any) -> Double? {
+        if v is String || isJSONBoolean(v) { return nil }
+        let d = (v as? Double) ?? (v as? Int).map(Double.init) ?? (v as? Float).map(Double.init)
+        guard let d, d.isFinite else { return nil }
+        return d
     }
 
     func positiveInt(_ key: String, aliases: [String] = []) throws -> Int {
         guard let n = try optionalInt(key, aliases: aliases) else { throw ConfigError.missingField(prefix + key) }
-        guard n > 0 else { throw ConfigError.invalidValue(field: prefix + key, reason: "must be a positive integer, got \(n)") }
+        guard n > 0 else {
+            // Name the spelling the file actually uses (an alias such as intermediate_size), as wrongType does.
+            let used = lookup(key, aliases)?.0 ?? key
+            throw ConfigError.invalidValue(field: prefix + used, reason: "must be a positive integer, got \(n)")
+        }
         return n
     }
 
     func optionalDouble(_ key: String) throws -> Double? {
         guard let (k, v) = lookup(key, []) else { return nil }
-        guard !(v is String), !isJSONBoolean(v), let d = v as? Double, d.isFinite else {
-            throw ConfigError.wrongType(field: prefix + k, expected: "a number")
-        }
+        guard let d = Self.number(v) else { throw ConfigError.wrongType(field: prefix + k, expected: "a number") }
         return d
+    }
+
+    /// A string field; a value of another type is an error, not a silent fallback to the default.
+    func optionalString(_ key: String, aliases: [String] = []) throws -> String? {
+        guard let (k, v) = lookup(key, aliases) else { return nil }
+        guard let s = v as? String else { throw ConfigError.wrongType(field: prefix + k, expected: "a string") }
+        return s
     }
 
     func optionalBool(_ key: String) throws -> Bool? {

@@ -60,19 +60,18 @@ public struct TensorView {
 
     /// Elements as float32 (for small tensors such as norms and biases; weights use `WeightMatrix`).
     public func floats() throws -> [Float] {
+        // Reads are unaligned-safe: the format does not promise aligned data offsets.
         let n = elementCount
+        func load<T>(_ type: T.Type, _ i: Int) -> T { pointer.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self) }
         switch dtype {
         case .f32:
-            return Array(UnsafeBufferPointer(start: pointer.assumingMemoryBound(to: Float.self), count: n))
+            return (0..<n).map { load(Float.self, $0) }
         case .bf16:
-            let p = pointer.assumingMemoryBound(to: UInt16.self)
-            return (0..<n).map { FloatConversion.bf16ToFloat(p[$0]) }
+            return (0..<n).map { FloatConversion.bf16ToFloat(load(UInt16.self, $0)) }
         case .f16:
-            let p = pointer.assumingMemoryBound(to: UInt16.self)
-            return (0..<n).map { FloatConversion.f16ToFloat(p[$0]) }
+            return (0..<n).map { FloatConversion.f16ToFloat(load(UInt16.self, $0)) }
         case .f64:
-            let p = pointer.assumingMemoryBound(to: Double.self)
-            return (0..<n).map { Float(p[$0]) }
+            return (0..<n).map { Float(load(Double.self, $0)) }
         default:
             throw CheckpointError.unsupportedDType(tensor: name, dtype: dtype.rawValue, allowed: ["F32", "BF16", "F16", "F64"])
         }
