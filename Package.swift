@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "longcat", targets: ["longcat"]),
         .library(name: "LongCatModel", targets: ["LongCatModel"]),
+        .library(name: "LongCatTokenizer", targets: ["LongCatTokenizer"]),
         .library(name: "LongCatEngine", targets: ["LongCatEngine"]),
     ],
     dependencies: [
@@ -21,15 +22,18 @@ let package = Package(
         .target(name: "LongCatKernels", cSettings: kernelFlags),
         .target(name: "LongCatTensor", dependencies: ["LongCatKernels"]),
         .target(name: "LongCatModel", dependencies: ["LongCatTensor"]),
-        .target(name: "LongCatEngine", dependencies: ["LongCatModel"]),
+        .target(name: "LongCatTokenizer"),
+        .target(name: "LongCatEngine", dependencies: ["LongCatModel", "LongCatTokenizer"]),
         .executableTarget(
             name: "longcat",
             dependencies: [
                 "LongCatEngine",
+                "LongCatTokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "LongCatTensorTests", dependencies: ["LongCatTensor"]),
         .testTarget(name: "LongCatModelTests", dependencies: ["LongCatModel"]),
+        .testTarget(name: "LongCatTokenizerTests", dependencies: ["LongCatTokenizer"]),
         .testTarget(name: "LongCatEngineTests", dependencies: ["LongCatEngine"]),
     ],
     swiftLanguageModes: [.v5]

@@ -8,7 +8,7 @@ struct LongCat: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "longcat",
         abstract: "Run LongCat-Flash mixture-of-experts models on the CPU from their Hugging Face files.",
-        subcommands: [Demo.self, Generate.self, Logits.self, Inspect.self, Init.self],
+        subcommands: [Demo.self, Generate.self, Logits.self, Inspect.self, Init.self, Tokenize.self],
         defaultSubcommand: Demo.self)
 }
 

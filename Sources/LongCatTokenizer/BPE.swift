@@ -1,0 +1,257 @@
+import Foundation
+
+/// The BPE model of tokenizer.json: a vocabulary and ranked merges. A piece starts as one symbol per
+/// scalar and the lowest-ranked adjacent pair is merged until none applies (a heap over a linked list,
+/// so long pieces stay O(n log n)). Results are cached per piece, as Hugging Face does.
+final class BPEModel {
+    let vocab: [String: Int]
+    let idToToken: [Int: String]
+    /// Single-scalar tokens, the starting symbols.
+    let scalarToId: [UInt32: Int]
+    /// (left id, right id) -> (rank, merged id)
+    let merges: [UInt64: (rank: Int32, id: Int32)]
+    let unkId: Int?
+    let fuseUnk: Bool
+    let byteFallback: Bool
+    let ignoreMerges: Bool
+    let byteFallbackIds: [Int]?
+    private var cache = PieceCache()
+    private let lock = NSLock()
+
+    init(json: [String: Any]) throws {
+        guard let vocab = json["vocab"] as? [String: Any] else {
+            throw TokenizerError.malformed(field: "model.vocab", reason: "must be an object of token -> id")
+        }
+        var v: [String: Int] = [:]
+        var inverse: [Int: String] = [:]
+        var scalars: [UInt32: Int] = [:]
+        for (token, value) in vocab {
+            guard let id = value as? Int, id >= 0 else { throw TokenizerError.malformed(field: "model.vocab", reason: "id of '\(token)' is not a non-negative integer") }
+            v[token] = id
+            inverse[id] = token
+            let us = token.unicodeScalars
+            if us.count == 1 { scalars[us.first!.value] = id }
+        }
+        self.vocab = v
+        idToToken = inverse
+        scalarToId = scalars
+        for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let s = json[key] as? String, !s.isEmpty { throw TokenizerError.unsupported(component: "model", detail: "BPE \(key) '\(s)'") }
+        }
+        if let dropout = json["dropout"] as? Double, dropout > 0 {
+            throw TokenizerError.unsupported(component: "model", detail: "BPE dropout \(dropout) (training-time only)")
+        }
+        guard let mergeList = json["merges"] as? [Any] else { throw TokenizerError.malformed(field: "model.merges", reason: "must be a list") }
+        var m: [UInt64: (Int32, Int32)] = [:]
+        m.reserveCapacity(mergeList.count)
+        for (rank, entry) in mergeList.enumerated() {
+            let pair: [String]
+            if let s = entry as? String {
+                let parts = s.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                pair = parts
+            } else if let a = entry as? [String] {
+                pair = a
+            } else {
+                throw TokenizerError.malformed(field: "model.merges[\(rank)]", reason: "must be \"a b\" or [\"a\", \"b\"]")
+            }
+            guard pair.count == 2, let left = v[pair[0]], let right = v[pair[1]], let merged = v[pair[0] + pair[1]] else {
+                throw TokenizerError.malformed(field: "model.merges[\(rank)]", reason: "refers to tokens missing from the vocabulary")
+            }
+            let key = UInt64(left) << 32 | UInt64(right)
+            if m[key] == nil { m[key] = (Int32(rank), Int32(merged)) }
+        }
+        merges = m
+        if let unk = json["unk_token"] as? String {
+            guard let id = v[unk] else { throw TokenizerError.malformed(field: "model.unk_token", reason: "'\(unk)' is not in the vocabulary") }
+            unkId = id
+        } else {
+            unkId = nil
+        }
+        fuseUnk = json["fuse_unk"] as? Bool ?? false
+        byteFallback = json["byte_fallback"] as? Bool ?? false
+        ignoreMerges = json["ignore_merges"] as? Bool ?? false
+        if byteFallback {
+            byteFallbackIds = (0..<256).map { v[String(format: "<0x%02X>", $0)] ?? -1 }
+        } else {
+            byteFallbackIds = nil
+        }
+    }
+
+    /// Ids of one pre-tokenized piece, appended to `out`.
+    func encode(_ piece: UnsafeBufferPointer<UInt32>, into out: inout [Int]) {
+        lock.lock()
+        let hit = cache.lookup(piece, into: &out)
+        lock.unlock()
+        if hit { return }
+        let ids = encodeUncached(Array(piece))
+        lock.lock()
+        cache.insert(piece, ids: ids)
+        lock.unlock()
+        out.append(contentsOf: ids)
+    }
+
+    func encodeUncached(_ piece: [UInt32]) -> [Int] {
+        if ignoreMerges, let id = vocab[String(String.UnicodeScalarView(piece.compactMap(Unicode.Scalar.init)))] { return [id] }
+        // Starting symbols; unknown scalars become byte-fallback tokens or unk.
+        var symbols: [Int] = []
+        symbols.reserveCapacity(piece.count)
+        var lastWasUnk = false
+        for c in piece {
+            if let id = scalarToId[c] {
+                symbols.append(id)
+                lastWasUnk = false
+            } else if let fallback = byteFallbackIds, let scalar = Unicode.Scalar(c),
+                      String(scalar).utf8.allSatisfy({ fallback[Int($0)] >= 0 }) {
+                for b in String(scalar).utf8 { symbols.append(fallback[Int(b)]) }
+                lastWasUnk = false
+            } else if let unk = unkId {
+                if !(fuseUnk && lastWasUnk) { symbols.append(unk) }
+                lastWasUnk = true
+            }
+        }
+        return merge(symbols)
+    }
+
+    /// Applies merges by rank over a doubly linked list with a binary heap of candidate pairs.
+    func merge(_ start: [Int]) -> [Int] {
+        let n = start.count
+        if n < 2 { return start }
+        var ids = start
+        var prev = Array(-1..<(n - 1))
+        var next = Array(1...n)
+        next[n - 1] = -1
+        var alive = [Bool](repeating: true, count: n)
+        // Heap entries: (rank, position of left symbol, left id, right id); stale ones are skipped.
+        var heap = PairHeap()
+        func consider(_ i: Int) {
+            let j = next[i]
+            guard j >= 0, let m = merges[UInt64(ids[i]) << 32 | UInt64(ids[j])] else { return }
+            heap.push(.init(rank: m.rank, position: Int32(i), left: Int32(ids[i]), right: Int32(ids[j])))
+        }
+        for i in 0..<n - 1 { consider(i) }
+        while let top = heap.pop() {
+            let i = Int(top.position)
+            guard alive[i], ids[i] == Int(top.left) else { continue }
+            let j = next[i]
+            guard j >= 0, ids[j] == Int(top.right) else { continue }
+            guard let m = merges[UInt64(ids[i]) << 32 | UInt64(ids[j])], m.rank == top.rank else { continue }
+            ids[i] = Int(m.id)
+            alive[j] = false
+            next[i] = next[j]
+            if next[j] >= 0 { prev[next[j]] = i }
+            if prev[i] >= 0 { consider(prev[i]) }
+            consider(i)
+        }
+        var out: [Int] = []
+        var i = 0
+        while i >= 0 {
+            out.append(ids[i])
+            i = next[i]
+        }
+        return out
+    }
+}
+
+/// Min-heap ordered by (rank, position): the lowest rank merges first, leftmost on ties (as HF does).
+struct PairHeap {
+    struct Entry {
+        var rank: Int32
+        var position: Int32
+        var left: Int32
+        var right: Int32
+        func before(_ o: Entry) -> Bool { rank != o.rank ? rank < o.rank : position < o.position }
+    }
+
+    private var items: [Entry] = []
+
+    mutating func push(_ e: Entry) {
+        items.append(e)
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard items[i].before(items[parent]) else { break }
+            items.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard !items.isEmpty else { return nil }
+        let top = items[0]
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var best = i
+                if l < items.count && items[l].before(items[best]) { best = l }
+                if r < items.count && items[r].before(items[best]) { best = r }
+                if best == i { break }
+                items.swapAt(i, best)
+                i = best
+            }
+        }
+        return top
+    }
+}
+
+/// Piece -> ids memo with keys and values in flat arenas: a lookup hashes the scalars in place and
+/// allocates nothing. Cleared wholesale when full (text repeats words; a cold restart is cheap).
+struct PieceCache {
+    private struct Entry {
+        var hash: UInt64
+        var keyStart: Int32, keyCount: Int32
+        var idsStart: Int32, idsCount: Int32
+    }
+
+    private var slots = [Int32](repeating: -1, count: 1 << 18)
+    private var entries: [Entry] = []
+    private var keys: [UInt32] = []
+    private var ids: [Int32] = []
+    private let maxEntries = 1 << 17
+    private let maxPieceLength = 256
+
+    private static func hash(_ piece: UnsafeBufferPointer<UInt32>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for c in piece { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
+        return h
+    }
+
+    /// Appends the cached ids of `piece` to `out` and returns true, or returns false.
+    func lookup(_ piece: UnsafeBufferPointer<UInt32>, into out: inout [Int]) -> Bool {
+        guard piece.count <= maxPieceLength else { return false }
+        let h = Self.hash(piece)
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: h) & mask
+        while slots[i] >= 0 {
+            let e = entries[Int(slots[i])]
+            if e.hash == h && Int(e.keyCount) == piece.count
+                && keys[Int(e.keyStart)..<Int(e.keyStart + e.keyCount)].elementsEqual(piece) {
+                for k in Int(e.idsStart)..<Int(e.idsStart + e.idsCount) { out.append(Int(ids[k])) }
+                return true
+            }
+            i = (i + 1) & mask
+        }
+        return false
+    }
+
+    mutating func insert(_ piece: UnsafeBufferPointer<UInt32>, ids newIds: [Int]) {
+        guard piece.count <= maxPieceLength else { return }
+        if entries.count >= maxEntries {
+            slots = [Int32](repeating: -1, count: slots.count)
+            entries.removeAll(keepingCapacity: true)
+            keys.removeAll(keepingCapacity: true)
+            ids.removeAll(keepingCapacity: true)
+        }
+        let h = Self.hash(piece)
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: h) & mask
+        while slots[i] >= 0 { i = (i + 1) & mask }
+        slots[i] = Int32(entries.count)
+        entries.append(Entry(hash: h, keyStart: Int32(keys.count), keyCount: Int32(piece.count),
+                             idsStart: Int32(ids.count), idsCount: Int32(newIds.count)))
+        keys.append(contentsOf: piece)
+        ids.append(contentsOf: newIds.map { Int32($0) })
+    }
+}
