@@ -30,6 +30,9 @@ public final class Tokenizer: @unchecked Sendable {
     public private(set) var chatTemplate: String?
     public private(set) var bosToken: String?
     public private(set) var eosToken: String?
+    /// tokenizer_config.json's add_bos_token / add_eos_token, used when tokenizer.json has no post-processor.
+    public private(set) var addBOSToken = false
+    public private(set) var addEOSToken = false
 
     /// Loads `tokenizer.json` (and `tokenizer_config.json` if present) from a directory, or a tokenizer.json path.
     public convenience init(path: String) throws {
@@ -97,6 +100,8 @@ public final class Tokenizer: @unchecked Sendable {
         }
         bosToken = tokenString("bos_token")
         eosToken = tokenString("eos_token")
+        addBOSToken = json["add_bos_token"] as? Bool ?? false
+        addEOSToken = json["add_eos_token"] as? Bool ?? false
         if let s = json["chat_template"] as? String {
             chatTemplate = s
         } else if let list = json["chat_template"] as? [[String: Any]] {
@@ -107,7 +112,8 @@ public final class Tokenizer: @unchecked Sendable {
     // MARK: Encoding
 
     /// Token ids of `text`. Added tokens in the text are matched first (as `tokenizers` does); with
-    /// `addSpecialTokens`, the post-processor adds BOS/EOS as the file describes.
+    /// `addSpecialTokens`, BOS/EOS are added as tokenizer.json's post-processor (or, without one,
+    /// tokenizer_config.json's add_bos_token / add_eos_token) says.
     public func encode(_ text: String, addSpecialTokens: Bool = false) -> [Int] {
         var ids: [Int] = []
         let scalars = text.unicodeScalars.map(\.value)
@@ -132,7 +138,10 @@ public final class Tokenizer: @unchecked Sendable {
                 first = false
             }
         }
-        if addSpecialTokens, let post = postProcessor { ids = post.apply(ids) }
+        guard addSpecialTokens else { return ids }
+        if let post = postProcessor { return post.apply(ids) }
+        if addBOSToken, let bos = bosToken.flatMap(id(for:)) { ids.insert(bos, at: 0) }
+        if addEOSToken, let eos = eosToken.flatMap(id(for:)) { ids.append(eos) }
         return ids
     }
 

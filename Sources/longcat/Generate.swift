@@ -2,14 +2,19 @@ import ArgumentParser
 import Foundation
 import LongCatEngine
 import LongCatModel
+import LongCatTokenizer
 
 struct Generate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate tokens from a prompt of token ids.")
+    static let configuration = CommandConfiguration(
+        abstract: "Generate from a text prompt (with the model directory's tokenizer.json) or from token ids.")
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @Option(name: .long, help: "Prompt text; needs tokenizer.json in the model directory.")
+    var prompt: String?
+
     @Option(name: .long, help: "Prompt as comma-separated token ids, e.g. 5,17,42.")
-    var promptIds: String
+    var promptIds: String?
 
     @Option(name: .long, help: "Tokens to generate.")
     var maxTokens: Int = 32
@@ -32,19 +37,44 @@ struct Generate: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object on stdout.")
     var json = false
 
+    func validate() throws {
+        guard (prompt == nil) != (promptIds == nil) else { throw ValidationError("give exactly one of --prompt or --prompt-ids") }
+    }
+
     func run() throws {
-        let prompt = try parseTokenIds(promptIds, option: "--prompt-ids")
         let options = GenerationOptions(maxTokens: maxTokens, temperature: temperature, topK: topK, topP: topP, seed: seed, ignoreEOS: ignoreEos)
         try options.validate()
-        let model = try modelOptions.load()
-        let generator = Generator(model: model)
-        let result = try generator.generate(prompt: prompt, options: options) { token in
-            if !json { print(token, terminator: " ") ; fflush(stdout) }
-        }
-        if json {
-            try Console.printJSON(result.jsonObject)
+        var tokenizer: LongCatTokenizer.Tokenizer? = nil
+        var promptTokens: [Int]
+        if let prompt {
+            let path = URL(fileURLWithPath: modelOptions.model).appendingPathComponent("tokenizer.json").path
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ValidationError("--prompt needs \(path); this model has no tokenizer, use --prompt-ids")
+            }
+            let loaded = try LongCatTokenizer.Tokenizer(path: modelOptions.model)
+            promptTokens = loaded.encode(prompt, addSpecialTokens: true)
+            tokenizer = loaded
         } else {
-            print()
+            promptTokens = try parseTokenIds(promptIds!, option: "--prompt-ids")
+        }
+        let model = try modelOptions.load()
+        var detokenizer = tokenizer.map { StreamingDetokenizer(tokenizer: $0) }
+        let result = try Generator(model: model).generate(prompt: promptTokens, options: options) { token in
+            guard !json else { return }
+            if detokenizer != nil {
+                print(detokenizer!.append(token), terminator: "")
+            } else {
+                print(token, terminator: " ")
+            }
+            fflush(stdout)
+        }
+        let tail = detokenizer?.flush() ?? ""
+        if json {
+            var object = result.jsonObject
+            if let tokenizer { object["text"] = tokenizer.decode(result.tokens, skipSpecialTokens: true) }
+            try Console.printJSON(object)
+        } else {
+            print(tail)
             Console.progress(result.figuresLine)
         }
     }

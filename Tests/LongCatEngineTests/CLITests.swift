@@ -90,6 +90,49 @@ final class CLITests: XCTestCase {
         XCTAssertEqual((try jsonObject(r.stdout)["tokens"] as? [Int])?.count, 4)
     }
 
+    var tokenizerDir: String { fixturesRoot.appendingPathComponent("tokenizer-bpe-qwenstyle").path }
+
+    func testTokenizeEncodesAndDecodes() throws {
+        let r = try longcat(["tokenize", "--tokenizer", tokenizerDir, "--text", "你好，世界！", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let ids = try XCTUnwrap(try jsonObject(r.stdout)["ids"] as? [Int])
+        let data = try Data(contentsOf: fixturesRoot.appendingPathComponent("tokenizer-bpe-qwenstyle/expected.json"))
+        let cases = (try JSONSerialization.jsonObject(with: data) as! [String: Any])["cases"] as! [[String: Any]]
+        XCTAssertEqual(ids, cases.first { $0["text"] as? String == "你好，世界！" }?["ids"] as? [Int])
+        let back = try longcat(["tokenize", "--tokenizer", tokenizerDir, "--decode", ids.map(String.init).joined(separator: ",")])
+        XCTAssertEqual(back.stdout, "你好，世界！\n")
+        let missing = try longcat(["tokenize", "--tokenizer", "/nonexistent", "--text", "x"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("/nonexistent"), missing.stderr)
+    }
+
+    func testGenerateFromTextWhenTheModelHasATokenizer() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cli-text-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A tiny model whose vocabulary matches the fixture tokenizer's 4006 ids.
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: fixturesRoot.appendingPathComponent("tiny-fp32/config.json"))) as! [String: Any]
+        config["vocab_size"] = 4006
+        let configPath = dir + ".config.json"
+        defer { try? FileManager.default.removeItem(atPath: configPath) }
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+        XCTAssertEqual(try longcat(["init", "--config", configPath, "--out", dir, "--dtype", "f32"]).status, 0)
+        let noTokenizer = try longcat(["generate", "--model", dir, "--prompt", "hello", "--max-tokens", "2"])
+        XCTAssertNotEqual(noTokenizer.status, 0)
+        XCTAssertTrue(noTokenizer.stderr.contains("tokenizer"), noTokenizer.stderr)
+        for file in ["tokenizer.json", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(atPath: tokenizerDir + "/" + file, toPath: dir + "/" + file)
+        }
+        let r = try longcat(["generate", "--model", dir, "--prompt", "Hello, world!", "--max-tokens", "5", "--ignore-eos", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try jsonObject(r.stdout)
+        XCTAssertEqual(json["prompt_tokens"] as? Int, 6)
+        XCTAssertEqual((json["tokens"] as? [Int])?.count, 5)
+        XCTAssertNotNil(json["text"] as? String)
+        let streamed = try longcat(["generate", "--model", dir, "--prompt", "Hello, world!", "--max-tokens", "5", "--ignore-eos"])
+        XCTAssertEqual(streamed.status, 0, streamed.stderr)
+        XCTAssertEqual(streamed.stdout.trimmingCharacters(in: .newlines), json["text"] as? String)
+    }
+
     func testDefaultRunCreatesTheModelOnceAndSaysItIsUntrained() throws {
         let cache = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cache-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: cache) }
@@ -106,6 +149,7 @@ final class CLITests: XCTestCase {
     func testBadInputsGiveClearErrorsNotCrashes() throws {
         let cases: [([String], String)] = [
             (["generate", "--model", tinyFP32, "--prompt-ids", "1,x"], "'x' is not a token id"),
+            (["generate", "--model", tinyFP32], "exactly one of --prompt or --prompt-ids"),
             (["generate", "--model", tinyFP32, "--prompt-ids", "1,999"], "token id 999 is outside the vocabulary"),
             (["generate", "--model", tinyFP32, "--prompt-ids", "1", "--top-p", "1.5"], "top_p"),
             (["generate", "--model", "/nonexistent/model", "--prompt-ids", "1"], "/nonexistent/model"),
