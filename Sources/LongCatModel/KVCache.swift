@@ -2,54 +2,85 @@
 /// normalised latent `c_kv` (kv_lora_rank floats) and the rotated shared key `k_rope` (qk_rope_head_dim
 /// floats). Keys and values per head are never stored; attention runs in the latent space.
 public final class KVCache {
+    /// One sublayer's rows: `width` floats per position, in a buffer that grows geometrically.
+    final class Rows {
+        let width: Int
+        private(set) var pointer: UnsafeMutablePointer<Float>
+        private(set) var capacity: Int
+        var count = 0
+
+        init(width: Int) {
+            self.width = width
+            capacity = 16
+            pointer = .allocate(capacity: capacity * width)
+        }
+
+        deinit { pointer.deallocate() }
+
+        func reserve(_ rows: Int) {
+            guard rows > capacity else { return }
+            let newCapacity = max(rows, capacity * 2)
+            let grown = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * width)
+            grown.update(from: pointer, count: count * width)
+            pointer.deallocate()
+            pointer = grown
+            capacity = newCapacity
+        }
+
+        func append(_ values: UnsafePointer<Float>, rows: Int) {
+            reserve(count + rows)
+            (pointer + count * width).update(from: values, count: rows * width)
+            count += rows
+        }
+    }
+
     public let latentWidth: Int
     public let ropeWidth: Int
     /// Longest sequence this cache accepts (the model's max_position_embeddings).
     public let capacity: Int
     /// Positions written by completed forward passes.
     public private(set) var count = 0
-    var latents: [[Float]]
-    var ropes: [[Float]]
+    let latents: [Rows]
+    let ropes: [Rows]
 
     public init(config: ModelConfig) {
         latentWidth = config.kvLoraRank
         ropeWidth = config.qkRopeHeadDim
         capacity = config.maxPositionEmbeddings
-        latents = Array(repeating: [], count: 2 * config.numLayers)
-        ropes = Array(repeating: [], count: 2 * config.numLayers)
+        latents = (0..<2 * config.numLayers).map { _ in Rows(width: config.kvLoraRank) }
+        ropes = (0..<2 * config.numLayers).map { _ in Rows(width: config.qkRopeHeadDim) }
     }
 
+    /// Bytes per cached position (all sublayers).
+    public var bytesPerPosition: Int { latents.count * (latentWidth + ropeWidth) * MemoryLayout<Float>.size }
+
     /// Bytes held for cached positions.
-    public var byteCount: Int {
-        latents.reduce(0) { $0 + $1.count * 4 } + ropes.reduce(0) { $0 + $1.count * 4 }
-    }
+    public var byteCount: Int { count * bytesPerPosition }
 
     /// Drops every cached position.
     public func reset() {
-        for i in latents.indices {
-            latents[i].removeAll()
-            ropes[i].removeAll()
-        }
-        count = 0
+        truncate(to: 0)
     }
 
-    /// Sublayer `s` gains positions count..<count+n (latents n x latentWidth, ropes n x ropeWidth).
-    func append(sublayer s: Int, latents newLatents: [Float], ropes newRopes: [Float]) {
-        latents[s].append(contentsOf: newLatents)
-        ropes[s].append(contentsOf: newRopes)
+    /// Keeps only the first `length` positions (for reusing a shared prefix).
+    public func truncate(to length: Int) {
+        precondition(length >= 0 && length <= count, "truncate beyond the cached positions")
+        for r in latents + ropes { r.count = length }
+        count = length
+    }
+
+    /// Copies positions `range` of `other` (same model) onto the end of this cache.
+    public func append(positions range: Range<Int>, of other: KVCache) {
+        precondition(other.latents.count == latents.count && range.upperBound <= other.count && count + range.count <= capacity)
+        for (mine, theirs) in zip(latents + ropes, other.latents + other.ropes) {
+            mine.append(theirs.pointer + range.lowerBound * theirs.width, rows: range.count)
+        }
+        count += range.count
     }
 
     /// Marks n appended positions as part of the sequence, once every sublayer has them.
     func commit(_ n: Int) {
         count += n
-        assert(latents.allSatisfy { $0.count == count * latentWidth })
-    }
-
-    /// Undoes appends of a forward pass that failed part-way.
-    func rollback() {
-        for i in latents.indices {
-            latents[i].removeSubrange((count * latentWidth)...)
-            ropes[i].removeSubrange((count * ropeWidth)...)
-        }
+        assert(latents.allSatisfy { $0.count == count })
     }
 }

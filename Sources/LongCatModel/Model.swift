@@ -138,51 +138,103 @@ public final class LongCatModel {
 
     // MARK: Forward
 
+    /// One sequence's share of a batched forward pass: its new tokens, its cache, which logits it wants.
+    public struct BatchItem {
+        public var tokens: [Int]
+        public var cache: KVCache
+        public var logits: LogitsSelection
+
+        public init(tokens: [Int], cache: KVCache, logits: LogitsSelection = .last) {
+            self.tokens = tokens
+            self.cache = cache
+            self.logits = logits
+        }
+    }
+
+    /// Where a sequence's rows sit in the batch and where its new positions start.
+    struct Segment {
+        var row: Int
+        var count: Int
+        var start: Int
+        var cache: KVCache
+    }
+
     /// Runs `tokens` through the model after the positions already in `cache`, appending theirs to it.
     /// Returns logits ([positions][vocab], flattened) for the selected positions.
     public func forward(
         tokens: [Int], cache: KVCache, logits selection: LogitsSelection = .last, routing: RoutingRecorder? = nil
     ) throws -> [Float] {
-        guard !tokens.isEmpty else { throw InferenceError.emptyInput }
-        if let bad = tokens.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
-            throw InferenceError.tokenOutOfRange(token: bad, vocabSize: config.vocabSize)
-        }
-        guard cache.count + tokens.count <= cache.capacity else {
-            throw InferenceError.contextOverflow(tokens: cache.count + tokens.count, contextLength: cache.capacity)
+        try forward(batch: [BatchItem(tokens: tokens, cache: cache, logits: selection)], routing: routing)[0]
+    }
+
+    /// One pass over several sequences at once: every weight is read once for all their tokens (decode
+    /// steps of many sessions, or a prefill chunk beside them); attention stays per sequence. Nothing is
+    /// written to any cache unless every item is valid.
+    public func forward(batch: [BatchItem], routing: RoutingRecorder? = nil) throws -> [[Float]] {
+        var segments: [Segment] = []
+        var row = 0
+        for item in batch {
+            guard !item.tokens.isEmpty else { throw InferenceError.emptyInput }
+            if let bad = item.tokens.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+                throw InferenceError.tokenOutOfRange(token: bad, vocabSize: config.vocabSize)
+            }
+            guard item.cache.count + item.tokens.count <= item.cache.capacity else {
+                throw InferenceError.contextOverflow(tokens: item.cache.count + item.tokens.count, contextLength: item.cache.capacity)
+            }
+            precondition(!segments.contains { $0.cache === item.cache }, "a cache can appear only once in a batch")
+            segments.append(Segment(row: row, count: item.tokens.count, start: item.cache.count, cache: item.cache))
+            row += item.tokens.count
         }
         let h = config.hiddenSize
-        let n = tokens.count
-        var x = [Float](repeating: 0, count: n * h)
-        for (t, id) in tokens.enumerated() {
-            x.withUnsafeMutableBufferPointer { embedding.dequantizeRows(id..<id + 1, into: $0.baseAddress! + t * h) }
+        var x = [Float](repeating: 0, count: row * h)
+        x.withUnsafeMutableBufferPointer { xp in
+            for (t, id) in batch.flatMap(\.tokens).enumerated() { embedding.dequantizeRows(id..<id + 1, into: xp.baseAddress! + t * h) }
         }
         for (l, layer) in layers.enumerated() {
-            x = decoderLayer(layer, index: l, x: x, tokens: n, cache: cache, routing: routing)
+            x = decoderLayer(layer, index: l, x: x, segments: segments, routing: routing)
         }
-        cache.commit(n)
+        for segment in segments { segment.cache.commit(segment.count) }
 
-        switch selection {
-        case .none:
-            return []
-        case .last:
-            let last = Array(x[(n - 1) * h..<n * h])
-            return lmHead.multiply(VectorOps.rmsNormed(last, width: h, weight: finalNorm, eps: config.rmsNormEps), tokens: 1)
-        case .all:
-            return lmHead.multiply(VectorOps.rmsNormed(x, width: h, weight: finalNorm, eps: config.rmsNormEps), tokens: n)
+        // One lm_head pass over every selected position of every sequence.
+        var selectedRows: [Int] = []
+        var counts: [Int] = []
+        for (item, segment) in zip(batch, segments) {
+            let rows: [Int]
+            switch item.logits {
+            case .none: rows = []
+            case .last: rows = [segment.row + segment.count - 1]
+            case .all: rows = Array(segment.row..<segment.row + segment.count)
+            }
+            selectedRows += rows
+            counts.append(rows.count)
         }
+        guard !selectedRows.isEmpty else { return batch.map { _ in [] } }
+        var selected = [Float](repeating: 0, count: selectedRows.count * h)
+        for (i, r) in selectedRows.enumerated() { selected.replaceSubrange(i * h..<(i + 1) * h, with: x[r * h..<(r + 1) * h]) }
+        VectorOps.rmsNorm(&selected, width: h, weight: finalNorm, eps: config.rmsNormEps)
+        let logits = lmHead.multiply(selected, tokens: selectedRows.count)
+        let v = config.vocabSize
+        var out: [[Float]] = []
+        var offset = 0
+        for c in counts {
+            out.append(Array(logits[offset * v..<(offset + c) * v]))
+            offset += c
+        }
+        return out
     }
 
     /// One ScMoE layer: the MoE branch reads the first post-attention norm and joins at the very end.
-    func decoderLayer(_ layer: Layer, index: Int, x: [Float], tokens n: Int, cache: KVCache, routing: RoutingRecorder?) -> [Float] {
+    func decoderLayer(_ layer: Layer, index: Int, x: [Float], segments: [Segment], routing: RoutingRecorder?) -> [Float] {
         let h = config.hiddenSize, eps = config.rmsNormEps
+        let n = x.count / h
         var hidden = x
         VectorOps.add(&hidden, attention(layer.attention[0], VectorOps.rmsNormed(x, width: h, weight: layer.inputNorms[0], eps: eps),
-                                         tokens: n, sublayer: 2 * index, cache: cache))
+                                         segments: segments, sublayer: 2 * index))
         let normed = VectorOps.rmsNormed(hidden, width: h, weight: layer.postAttentionNorms[0], eps: eps)
         let shortcut = moe(layer, index: index, normed, tokens: n, routing: routing)
         VectorOps.add(&hidden, feedForward(layer.mlps[0], normed, tokens: n))
         VectorOps.add(&hidden, attention(layer.attention[1], VectorOps.rmsNormed(hidden, width: h, weight: layer.inputNorms[1], eps: eps),
-                                         tokens: n, sublayer: 2 * index + 1, cache: cache))
+                                         segments: segments, sublayer: 2 * index + 1))
         VectorOps.add(&hidden, feedForward(layer.mlps[1], VectorOps.rmsNormed(hidden, width: h, weight: layer.postAttentionNorms[1], eps: eps), tokens: n))
         VectorOps.add(&hidden, shortcut)
         return hidden
@@ -194,12 +246,13 @@ public final class LongCatModel {
         return f.down.multiply(gate, tokens: n)
     }
 
-    /// MLA over n new tokens at positions cache.count..<cache.count+n, in the latent space.
-    func attention(_ a: Attention, _ x: [Float], tokens n: Int, sublayer: Int, cache: KVCache) -> [Float] {
+    /// MLA for every segment's new tokens (positions start..<start+count of its own cache), in the
+    /// latent space. Projections run once over all rows; attention runs per segment and head.
+    func attention(_ a: Attention, _ x: [Float], segments: [Segment], sublayer: Int) -> [Float] {
         let c = config
         let heads = c.numHeads, nope = c.qkNopeHeadDim, ropeDim = c.qkRopeHeadDim, vDim = c.vHeadDim
         let kvRank = c.kvLoraRank, qkDim = c.qkHeadDim
-        let start = cache.count
+        let n = x.count / c.hiddenSize
 
         var qLatent = a.qA.multiply(x, tokens: n)
         VectorOps.rmsNorm(&qLatent, width: c.qLoraRank, weight: a.qANorm, eps: c.latentNormEps)
@@ -207,50 +260,57 @@ public final class LongCatModel {
         let qScale: Float = c.mlaScaleQLora ? (Float(c.hiddenSize) / Float(c.qLoraRank)).squareRoot() : 1
         let kvScale: Float = c.mlaScaleKVLora ? (Float(c.hiddenSize) / Float(kvRank)).squareRoot() : 1
 
+        // New latents and rotated shared keys go to each sequence's cache.
         let compressed = a.kvA.multiply(x, tokens: n)
-        var latents = [Float](repeating: 0, count: n * kvRank)
-        var ropes = [Float](repeating: 0, count: n * ropeDim)
         let width = kvRank + ropeDim
-        for t in 0..<n {
-            var latent = Array(compressed[t * width..<t * width + kvRank])
-            VectorOps.rmsNorm(&latent, width: kvRank, weight: a.kvANorm, eps: c.latentNormEps)
-            for i in 0..<kvRank { latents[t * kvRank + i] = latent[i] * kvScale }
-            for i in 0..<ropeDim { ropes[t * ropeDim + i] = compressed[t * width + kvRank + i] }
-            ropes.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress! + t * ropeDim, position: start + t) }
+        for segment in segments {
+            var latents = [Float](repeating: 0, count: segment.count * kvRank)
+            var ropes = [Float](repeating: 0, count: segment.count * ropeDim)
+            for t in 0..<segment.count {
+                let r = segment.row + t
+                var latent = Array(compressed[r * width..<r * width + kvRank])
+                VectorOps.rmsNorm(&latent, width: kvRank, weight: a.kvANorm, eps: c.latentNormEps)
+                for i in 0..<kvRank { latents[t * kvRank + i] = latent[i] * kvScale }
+                for i in 0..<ropeDim { ropes[t * ropeDim + i] = compressed[r * width + kvRank + i] }
+                ropes.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress! + t * ropeDim, position: segment.start + t) }
+            }
+            segment.cache.latents[sublayer].append(latents, rows: segment.count)
+            segment.cache.ropes[sublayer].append(ropes, rows: segment.count)
         }
         q.withUnsafeMutableBufferPointer { qp in
-            for t in 0..<n {
-                for head in 0..<heads {
-                    let base = qp.baseAddress! + (t * heads + head) * qkDim
-                    for i in 0..<qkDim { base[i] *= qScale }
-                    rope.apply(base + nope, position: start + t)
+            for segment in segments {
+                for t in 0..<segment.count {
+                    for head in 0..<heads {
+                        let base = qp.baseAddress! + ((segment.row + t) * heads + head) * qkDim
+                        for i in 0..<qkDim { base[i] *= qScale }
+                        rope.apply(base + nope, position: segment.start + t)
+                    }
                 }
             }
         }
-        cache.append(sublayer: sublayer, latents: latents, ropes: ropes)
 
         let scale = Float(1 / Double(qkDim).squareRoot()) * rope.softmaxScaleFactor
         var output = [Float](repeating: 0, count: n * heads * vDim)
-        let allLatents = cache.latents[sublayer], allRopes = cache.ropes[sublayer]
         output.withUnsafeMutableBufferPointer { out in
             let outBase = out.baseAddress!
             q.withUnsafeBufferPointer { qp in
-                allLatents.withUnsafeBufferPointer { lat in
-                    allRopes.withUnsafeBufferPointer { rp in
-                        Parallel.forEach(heads) { head in
-                            let rowBase = head * (nope + vDim)
-                            let weights = LatentAttention.Head(
-                                keyWeights: a.kvB.dequantizedRows(rowBase..<rowBase + nope),
-                                valueWeights: a.kvB.dequantizedRows(rowBase + nope..<rowBase + nope + vDim),
-                                nope: nope, vDim: vDim, kvRank: kvRank)
-                            var scratch: [Float] = []
-                            for t in 0..<n {
-                                let qHead = qp.baseAddress! + (t * heads + head) * qkDim
-                                LatentAttention.attend(
-                                    head: weights, qNope: qHead, qRope: qHead + nope, ropeDim: ropeDim,
-                                    latents: lat.baseAddress!, ropes: rp.baseAddress!, positions: start + t + 1,
-                                    scale: scale, out: outBase + (t * heads + head) * vDim, scratch: &scratch)
-                            }
+                Parallel.forEach(heads) { head in
+                    // This head's slice of kv_b, absorbed into the query (keys) and the output (values).
+                    let rowBase = head * (nope + vDim)
+                    let weights = LatentAttention.Head(
+                        keyWeights: a.kvB.dequantizedRows(rowBase..<rowBase + nope),
+                        valueWeights: a.kvB.dequantizedRows(rowBase + nope..<rowBase + nope + vDim),
+                        nope: nope, vDim: vDim, kvRank: kvRank)
+                    var scratch: [Float] = []
+                    for segment in segments {
+                        let latents = segment.cache.latents[sublayer].pointer, ropes = segment.cache.ropes[sublayer].pointer
+                        for t in 0..<segment.count {
+                            let r = segment.row + t
+                            let qHead = qp.baseAddress! + (r * heads + head) * qkDim
+                            LatentAttention.attend(
+                                head: weights, qNope: qHead, qRope: qHead + nope, ropeDim: ropeDim,
+                                latents: latents, ropes: ropes, positions: segment.start + t + 1,
+                                scale: scale, out: outBase + (r * heads + head) * vDim, scratch: &scratch)
                         }
                     }
                 }
