@@ -5,7 +5,7 @@ import LongCatModel
 
 /// What `longcat` does with no arguments: until a trained model ships, build (once) a small random-weight
 /// LongCat-Flash in the cache directory and generate from it, so every part of the engine runs.
-struct Demo: ParsableCommand {
+struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Run the built-in default: a small random-weight LongCat-Flash model (created once in the cache directory).")
@@ -46,8 +46,8 @@ struct Demo: ParsableCommand {
         return dir.path
     }
 
-    func run() throws {
-        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must not be negative") }
+    func run() async throws {
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         let path = try Self.ensureDefaultModel()
         let model = try LongCatModel(directory: path)
         Console.progress("NOTE: the built-in default model has random, untrained weights: its tokens are meaningless.")
@@ -56,11 +56,15 @@ struct Demo: ParsableCommand {
         let prompt = [model.config.bosTokenId ?? 1, 100, 200, 300]
         print("prompt token ids: \(prompt.map(String.init).joined(separator: ","))")
         print("generated token ids:", terminator: " ")
-        let result = try Generator(model: model).generate(prompt: prompt, options: GenerationOptions(maxTokens: maxTokens, ignoreEOS: true)) { token in
-            print(token, terminator: " ")
+        let engine = Engine(model: model, options: .singleUser(model))
+        var request = GenerationRequest(prompt: prompt, maxTokens: maxTokens)
+        request.sampling.temperature = 0
+        request.ignoreEOS = true
+        let result = try await engine.generate(request) { chunk in
+            print(chunk.tokens.map(String.init).joined(separator: " "), terminator: " ")
             fflush(stdout)
         }
         print()
-        print(result.figuresLine)
+        print(result.figuresLine(ffnExpertsPerToken: engine.metrics.ffnExpertsPerToken))
     }
 }

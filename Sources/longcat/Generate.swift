@@ -4,20 +4,10 @@ import LongCatEngine
 import LongCatModel
 import LongCatTokenizer
 
-struct Generate: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Generate from a text prompt (with the model directory's tokenizer.json) or from token ids.")
-
-    @OptionGroup var modelOptions: ModelOptions
-
-    @Option(name: .long, help: "Prompt text; needs tokenizer.json in the model directory.")
-    var prompt: String?
-
-    @Option(name: .long, help: "Prompt as comma-separated token ids, e.g. 5,17,42.")
-    var promptIds: String?
-
-    @Option(name: .long, help: "Tokens to generate.")
-    var maxTokens: Int = 32
+/// Sampling and stop options shared by generate and chat.
+struct SamplingOptions: ParsableArguments {
+    @Option(name: .long, help: "Tokens to generate at most.")
+    var maxTokens: Int = 256
 
     @Option(name: .long, help: "Sampling temperature; 0 is greedy.")
     var temperature: Float = 0
@@ -28,11 +18,56 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: "Sample only among the most likely tokens whose probabilities sum to p.")
     var topP: Float?
 
-    @Option(name: .long, help: "Random seed for sampling.")
+    @Option(name: .long, help: "Drop tokens less likely than min-p times the most likely one.")
+    var minP: Float?
+
+    @Option(name: .long, help: "Penalty (> 1 discourages) for tokens already in the prompt or output.")
+    var repetitionPenalty: Float?
+
+    @Option(name: .long, help: "OpenAI presence penalty (-2...2).")
+    var presencePenalty: Float?
+
+    @Option(name: .long, help: "OpenAI frequency penalty (-2...2).")
+    var frequencyPenalty: Float?
+
+    @Option(name: .long, help: "Random seed for sampling (default: fixed 0, so runs repeat).")
     var seed: UInt64 = 0
+
+    @Option(name: .long, help: "Stop when this text appears (repeatable); it is not printed.")
+    var stop: [String] = []
 
     @Flag(name: .long, help: "Keep generating past end-of-sequence tokens.")
     var ignoreEos = false
+
+    func request(prompt: [Int]) -> GenerationRequest {
+        var sampling = SamplingParameters()
+        sampling.temperature = temperature
+        if let topK { sampling.topK = topK }
+        if let topP { sampling.topP = topP }
+        if let minP { sampling.minP = minP }
+        if let repetitionPenalty { sampling.repetitionPenalty = repetitionPenalty }
+        if let presencePenalty { sampling.presencePenalty = presencePenalty }
+        if let frequencyPenalty { sampling.frequencyPenalty = frequencyPenalty }
+        sampling.seed = seed
+        var request = GenerationRequest(prompt: prompt, sampling: sampling, maxTokens: maxTokens)
+        request.stop = stop
+        request.ignoreEOS = ignoreEos
+        return request
+    }
+}
+
+struct Generate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate from a text prompt (with the model directory's tokenizer.json) or from token ids.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var samplingOptions: SamplingOptions
+
+    @Option(name: .long, help: "Prompt text; needs tokenizer.json in the model directory.")
+    var prompt: String?
+
+    @Option(name: .long, help: "Prompt as comma-separated token ids, e.g. 5,17,42.")
+    var promptIds: String?
 
     @Flag(name: .long, help: "Print one JSON object on stdout.")
     var json = false
@@ -41,61 +76,56 @@ struct Generate: ParsableCommand {
         guard (prompt == nil) != (promptIds == nil) else { throw ValidationError("give exactly one of --prompt or --prompt-ids") }
     }
 
-    func run() throws {
-        let options = GenerationOptions(maxTokens: maxTokens, temperature: temperature, topK: topK, topP: topP, seed: seed, ignoreEOS: ignoreEos)
-        try options.validate()
-        var tokenizer: LongCatTokenizer.Tokenizer? = nil
-        var promptTokens: [Int]
+    func run() async throws {
+        let tokenizer = try modelOptions.loadTokenizer()
+        let promptTokens: [Int]
         if let prompt {
-            let path = URL(fileURLWithPath: modelOptions.model).appendingPathComponent("tokenizer.json").path
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw ValidationError("--prompt needs \(path); this model has no tokenizer, use --prompt-ids")
+            guard let tokenizer else {
+                throw ValidationError("--prompt needs tokenizer.json in \(modelOptions.model); this model has no tokenizer, use --prompt-ids")
             }
-            let loaded = try LongCatTokenizer.Tokenizer(path: modelOptions.model)
-            promptTokens = loaded.encode(prompt, addSpecialTokens: true)
-            tokenizer = loaded
+            promptTokens = tokenizer.encode(prompt, addSpecialTokens: true)
         } else {
             promptTokens = try parseTokenIds(promptIds!, option: "--prompt-ids")
         }
         let model = try modelOptions.load()
-        var detokenizer = tokenizer.map { StreamingDetokenizer(tokenizer: $0) }
-        let result = try Generator(model: model).generate(prompt: promptTokens, options: options) { token in
+        let engine = Engine(model: model, tokenizer: tokenizer, options: .singleUser(model))
+        let result = try await engine.generate(samplingOptions.request(prompt: promptTokens)) { chunk in
             guard !json else { return }
-            if detokenizer != nil {
-                print(detokenizer!.append(token), terminator: "")
-            } else {
-                print(token, terminator: " ")
-            }
+            print(tokenizer == nil ? chunk.tokens.map(String.init).joined(separator: " ") + " " : chunk.text, terminator: "")
             fflush(stdout)
         }
-        let tail = detokenizer?.flush() ?? ""
         if json {
-            var object = result.jsonObject
-            if let tokenizer { object["text"] = tokenizer.decode(result.tokens, skipSpecialTokens: true) }
+            var object: [String: Any] = [
+                "tokens": result.tokens,
+                "prompt_tokens": result.usage.promptTokens,
+                "finish_reason": result.finishReason.rawValue,
+                "prefill_tokens_per_second": result.prefillTokensPerSecond,
+                "decode_tokens_per_second": result.decodeTokensPerSecond,
+                "ffn_experts_per_token": engine.metrics.ffnExpertsPerToken,
+            ]
+            if tokenizer != nil { object["text"] = result.text }
             try Console.printJSON(object)
         } else {
-            print(tail)
-            Console.progress(result.figuresLine)
+            print()
+            Console.progress(result.figuresLine(ffnExpertsPerToken: engine.metrics.ffnExpertsPerToken))
         }
     }
 }
 
-extension GenerationResult {
-    var jsonObject: [String: Any] {
-        [
-            "tokens": tokens,
-            "prompt_tokens": promptTokens,
-            "finish_reason": finishReason.rawValue,
-            "prefill_tokens_per_second": prefillTokensPerSecond,
-            "decode_tokens_per_second": decodeTokensPerSecond,
-            "ffn_experts_per_token": ffnExpertsPerToken,
-        ]
+extension EngineOptions {
+    /// One interactive user: the whole context may be used by one request.
+    static func singleUser(_ model: LongCatModel) -> EngineOptions {
+        var options = EngineOptions()
+        options.maxCacheTokens = model.config.maxPositionEmbeddings
+        return options
     }
+}
 
-    var figuresLine: String {
+extension GenerationResult {
+    func figuresLine(ffnExpertsPerToken: Double) -> String {
         String(
             format: "%d prompt tokens, %d generated (%@) | prefill %.1f tok/s | decode %.1f tok/s | %.2f FFN experts/token",
-            promptTokens, tokens.count, finishReason.rawValue, prefillTokensPerSecond, decodeTokensPerSecond, ffnExpertsPerToken)
+            usage.promptTokens, tokens.count, finishReason.rawValue, prefillTokensPerSecond, decodeTokensPerSecond, ffnExpertsPerToken)
     }
 }
 

@@ -28,6 +28,6 @@ struct Init: ParsableCommand {
         }
         let start = DispatchTime.now()
         try RandomCheckpoint.write(configJSON: data, to: out, weightType: weightType, seed: seed) { Console.progress($0) }
-        Console.progress(String(format: "wrote %@ in %.1f s", out, Generator.seconds(since: start)))
+        Console.progress(String(format: "wrote %@ in %.1f s", out, secondsSince(start)))
     }
 }

@@ -3,12 +3,14 @@ import Foundation
 import LongCatEngine
 import LongCatModel
 import LongCatTensor
+import LongCatTokenizer
 
-struct LongCat: ParsableCommand {
+@main
+struct LongCat: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "longcat",
         abstract: "Run LongCat-Flash mixture-of-experts models on the CPU from their Hugging Face files.",
-        subcommands: [Demo.self, Generate.self, Logits.self, Inspect.self, Init.self, Tokenize.self],
+        subcommands: [Demo.self, Generate.self, Bench.self, Logits.self, Inspect.self, Init.self, Tokenize.self],
         defaultSubcommand: Demo.self)
 }
 
@@ -27,8 +29,15 @@ struct ModelOptions: ParsableArguments {
         }
         let start = DispatchTime.now()
         let model = try LongCatModel(directory: model) { Console.progress($0) }
-        Console.progress(String(format: "loaded %@ in %.2f s", model.config.summaryLine, Generator.seconds(since: start)))
+        Console.progress(String(format: "loaded %@ in %.2f s", model.config.summaryLine, secondsSince(start)))
         return model
+    }
+
+    /// The model directory's tokenizer, if it has a tokenizer.json.
+    func loadTokenizer() throws -> LongCatTokenizer.Tokenizer? {
+        let path = URL(fileURLWithPath: model).appendingPathComponent("tokenizer.json").path
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        return try LongCatTokenizer.Tokenizer(path: model)
     }
 }
 

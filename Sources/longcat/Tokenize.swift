@@ -51,7 +51,7 @@ struct Tokenize: ParsableCommand {
         }
         let start = DispatchTime.now()
         let ids = tok.encode(input, addSpecialTokens: addSpecialTokens)
-        let seconds = Generator.seconds(since: start)
+        let seconds = secondsSince(start)
         if file != nil {
             let megabytes = Double(input.utf8.count) / 1e6
             Console.progress(String(format: "encoded %.2f MB into %d tokens in %.2f s: %.2f MB/s", megabytes, ids.count, seconds, megabytes / seconds))

@@ -1,1 +1,0 @@
-LongCat.main()
