@@ -279,6 +279,90 @@ LC_AVX2 static void row_to_f32_avx2(const lc_matrix *m, const void *row, int64_t
     size_t elem = m->dtype == LC_DTYPE_F8_E4M3 ? 1 : 2;
     if (i < n) row_to_f32_portable(m, (const char *)row + i * elem, n - i, out + i);
 }
+
+// Matrix-matrix micro-kernel: a tile of 2 weight rows x 4 tokens, 8 accumulators. Each weight vector is
+// converted once in registers and used for four tokens; each token vector serves two rows. FP8 partial
+// sums are scaled per 128-column block. Rows and tokens beyond the edges reuse the last valid one and
+// are not stored.
+#define LC_DEFINE_TILE_AVX2(NAME, T, LOAD, SCALAR)                                                        \
+    LC_AVX2 static void NAME(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y,        \
+                             int64_t ldy, int64_t r0, int64_t r1) {                                      \
+        const int64_t cols = m->cols;                                                                    \
+        const int fp8 = m->dtype == LC_DTYPE_F8_E4M3;                                                    \
+        const int64_t bc = fp8 ? m->block_cols : cols;                                                   \
+        for (int64_t r = r0; r < r1; r += 2) {                                                           \
+            const int rows = r + 1 < r1 ? 2 : 1;                                                         \
+            const T *w0 = (const T *)m->data + r * cols, *w1 = rows == 2 ? w0 + cols : w0;              \
+            for (int64_t t = 0; t < n; t += 4) {                                                         \
+                const int toks = n - t < 4 ? (int)(n - t) : 4;                                           \
+                const float *xs[4];                                                                      \
+                for (int j = 0; j < 4; j++) xs[j] = x + (t + (j < toks ? j : toks - 1)) * ldx;           \
+                __m256 t00 = _mm256_setzero_ps(), t01 = t00, t02 = t00, t03 = t00;                       \
+                __m256 t10 = t00, t11 = t00, t12 = t00, t13 = t00;                                       \
+                float tail[2][4] = {{0}};                                                                \
+                for (int64_t cb = 0, b = 0; cb < cols; cb += bc, b++) {                                  \
+                    const int64_t ce = cb + bc < cols ? cb + bc : cols;                                  \
+                    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;                   \
+                    __m256 a10 = a00, a11 = a00, a12 = a00, a13 = a00;                                   \
+                    float s[2][4] = {{0}};                                                               \
+                    int64_t c = cb;                                                                      \
+                    for (; c + 8 <= ce; c += 8) {                                                        \
+                        const __m256 v0 = LOAD(w0 + c), v1 = LOAD(w1 + c);                              \
+                        __m256 xv = _mm256_loadu_ps(xs[0] + c);                                          \
+                        a00 = _mm256_fmadd_ps(v0, xv, a00); a10 = _mm256_fmadd_ps(v1, xv, a10);          \
+                        xv = _mm256_loadu_ps(xs[1] + c);                                                 \
+                        a01 = _mm256_fmadd_ps(v0, xv, a01); a11 = _mm256_fmadd_ps(v1, xv, a11);          \
+                        xv = _mm256_loadu_ps(xs[2] + c);                                                 \
+                        a02 = _mm256_fmadd_ps(v0, xv, a02); a12 = _mm256_fmadd_ps(v1, xv, a12);          \
+                        xv = _mm256_loadu_ps(xs[3] + c);                                                 \
+                        a03 = _mm256_fmadd_ps(v0, xv, a03); a13 = _mm256_fmadd_ps(v1, xv, a13);          \
+                    }                                                                                    \
+                    for (; c < ce; c++) {                                                                \
+                        const float v0 = SCALAR(w0[c]), v1 = SCALAR(w1[c]);                              \
+                        for (int j = 0; j < 4; j++) { s[0][j] += v0 * xs[j][c]; s[1][j] += v1 * xs[j][c]; } \
+                    }                                                                                    \
+                    if (fp8) {                                                                           \
+                        /* the vector loads give value/256; the scalar tail gives the value */           \
+                        const float *sc = m->scales + b;                                                 \
+                        const float q0 = sc[(r / m->block_rows) * m->scale_cols];                         \
+                        const float q1 = sc[((r + rows - 1) / m->block_rows) * m->scale_cols];            \
+                        const __m256 k0 = _mm256_set1_ps(q0 * 256.0f), k1 = _mm256_set1_ps(q1 * 256.0f); \
+                        t00 = _mm256_fmadd_ps(a00, k0, t00); t01 = _mm256_fmadd_ps(a01, k0, t01);        \
+                        t02 = _mm256_fmadd_ps(a02, k0, t02); t03 = _mm256_fmadd_ps(a03, k0, t03);        \
+                        t10 = _mm256_fmadd_ps(a10, k1, t10); t11 = _mm256_fmadd_ps(a11, k1, t11);        \
+                        t12 = _mm256_fmadd_ps(a12, k1, t12); t13 = _mm256_fmadd_ps(a13, k1, t13);        \
+                        for (int j = 0; j < 4; j++) { tail[0][j] += s[0][j] * q0; tail[1][j] += s[1][j] * q1; } \
+                    } else {                                                                             \
+                        t00 = _mm256_add_ps(t00, a00); t01 = _mm256_add_ps(t01, a01);                    \
+                        t02 = _mm256_add_ps(t02, a02); t03 = _mm256_add_ps(t03, a03);                    \
+                        t10 = _mm256_add_ps(t10, a10); t11 = _mm256_add_ps(t11, a11);                    \
+                        t12 = _mm256_add_ps(t12, a12); t13 = _mm256_add_ps(t13, a13);                    \
+                        for (int j = 0; j < 4; j++) { tail[0][j] += s[0][j]; tail[1][j] += s[1][j]; }    \
+                    }                                                                                    \
+                }                                                                                        \
+                const float out[2][4] = {{hsum256(t00), hsum256(t01), hsum256(t02), hsum256(t03)},       \
+                                         {hsum256(t10), hsum256(t11), hsum256(t12), hsum256(t13)}};      \
+                for (int i = 0; i < rows; i++)                                                           \
+                    for (int j = 0; j < toks; j++) y[(t + j) * ldy + r + i] = out[i][j] + tail[i][j];    \
+            }                                                                                            \
+        }                                                                                                \
+    }
+
+static inline float scalar_f32(float v) { return v; }
+LC_DEFINE_TILE_AVX2(tile_f32_avx2, float, LC_LOAD_F32, scalar_f32)
+LC_DEFINE_TILE_AVX2(tile_bf16_avx2, uint16_t, load8_bf16, lc_bf16_to_f32)
+LC_DEFINE_TILE_AVX2(tile_f16_avx2, uint16_t, load8_f16, lc_f16_to_f32)
+LC_DEFINE_TILE_AVX2(tile_f8_avx2, uint8_t, load8_f8, lc_f8e4m3_to_f32)
+
+LC_AVX2 static void tile_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy,
+                              int64_t r0, int64_t r1) {
+    switch (m->dtype) {
+    case LC_DTYPE_F32: tile_f32_avx2(m, x, ldx, n, y, ldy, r0, r1); break;
+    case LC_DTYPE_BF16: tile_bf16_avx2(m, x, ldx, n, y, ldy, r0, r1); break;
+    case LC_DTYPE_F16: tile_f16_avx2(m, x, ldx, n, y, ldy, r0, r1); break;
+    default: tile_f8_avx2(m, x, ldx, n, y, ldy, r0, r1); break;
+    }
+}
 #endif
 
 // ---------------------------------------------------------------------------------------------------------
@@ -422,6 +506,12 @@ void lc_matmul(const lc_matrix *w, const float *x, int64_t ldx, int64_t n,
         }
         return;
     }
+#if LC_X86
+    if (level == 1) {
+        tile_avx2(w, x, ldx, n, y, ldy, row_begin, row_end);
+        return;
+    }
+#endif
     // Matrix-matrix: widen four rows once, then use them for every token.
     int64_t r = row_begin;
     for (; r + 4 <= row_end; r += 4) {

@@ -346,14 +346,30 @@ public final class LongCatModel {
                 }
             }
         }
-        for (e, picks) in assigned.enumerated() where !picks.isEmpty {
+        let active = assigned.indices.filter { !assigned[$0].isEmpty }
+        var results = [[Float]](repeating: [], count: active.count)
+        func run(_ k: Int) -> [Float] {
+            let picks = assigned[active[k]]
             var gathered = [Float](repeating: 0, count: picks.count * h)
             for (j, pick) in picks.enumerated() {
-                for i in 0..<h { gathered[j * h + i] = x[pick.token * h + i] }
+                gathered.replaceSubrange(j * h..<(j + 1) * h, with: x[pick.token * h..<(pick.token + 1) * h])
             }
-            let y = feedForward(layer.experts[e], gathered, tokens: picks.count)
-            for (j, pick) in picks.enumerated() {
-                for i in 0..<h { out[pick.token * h + i] += pick.weight * y[j * h + i] }
+            return feedForward(layer.experts[active[k]], gathered, tokens: picks.count)
+        }
+        // Many experts with a few tokens each (batched decode): one expert per worker. Few experts with
+        // many tokens (prefill): each expert's products use every core.
+        let fewTokensEach = assigned.map(\.count).max() ?? 0 <= 8
+        if fewTokensEach && active.count >= 2 * Parallel.threadCount {
+            results.withUnsafeMutableBufferPointer { r in
+                let base = r.baseAddress!
+                Parallel.forEach(active.count) { k in base[k] = run(k) }
+            }
+        } else {
+            for k in active.indices { results[k] = run(k) }
+        }
+        for (k, e) in active.enumerated() {
+            for (j, pick) in assigned[e].enumerated() {
+                for i in 0..<h { out[pick.token * h + i] += pick.weight * results[k][j * h + i] }
             }
         }
         return out

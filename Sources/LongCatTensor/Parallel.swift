@@ -14,7 +14,9 @@ public enum Parallel {
     ) {
         guard count > 0 else { return }
         let maxChunks = max(1, min(threadCount, count / max(1, minimumPerChunk)))
-        if maxChunks == 1 {
+        // Work split inside a worker (e.g. one expert's products while experts run in parallel) stays on
+        // that worker: the cores are already busy.
+        if maxChunks == 1 || isWorker {
             body(0, count)
             return
         }
@@ -23,9 +25,24 @@ public enum Parallel {
         let chunks = (count + chunk - 1) / chunk
         DispatchQueue.concurrentPerform(iterations: chunks) { i in
             let begin = i * chunk
+            let wasWorker = isWorker
+            isWorker = true
             body(begin, min(count, begin + chunk))
+            isWorker = wasWorker
         }
     }
+
+    /// Whether the current thread is running a chunk of `forEachChunk`.
+    private static var isWorker: Bool {
+        get { pthread_getspecific(workerKey) != nil }
+        set { pthread_setspecific(workerKey, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
+    }
+
+    private static let workerKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
 
     /// Runs `body(i)` for every i in `0..<count`, spread over the worker threads.
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
