@@ -1,4 +1,5 @@
 import Foundation
+import LongCatTokenizer
 import XCTest
 
 /// Runs the built `longcat` executable (it sits next to the test bundle in the build directory).
@@ -9,7 +10,7 @@ final class CLITests: XCTestCase {
         var stderr: String
     }
 
-    func longcat(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+    func longcat(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> Output {
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         if dir.pathExtension == "xctest" || dir.lastPathComponent == "MacOS" {  // macOS bundle layout
             while dir.pathExtension != "xctest" { dir.deleteLastPathComponent() }
@@ -23,10 +24,13 @@ final class CLITests: XCTestCase {
         process.executableURL = binary
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
+        let out = Pipe(), err = Pipe(), stdin = Pipe()
         process.standardOutput = out
         process.standardError = err
+        process.standardInput = stdin
         try process.run()
+        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+        try stdin.fileHandleForWriting.close()
         let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
         let stderrData = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -131,6 +135,62 @@ final class CLITests: XCTestCase {
         let streamed = try longcat(["generate", "--model", dir, "--prompt", "Hello, world!", "--max-tokens", "5", "--ignore-eos"])
         XCTAssertEqual(streamed.status, 0, streamed.stderr)
         XCTAssertEqual(streamed.stdout.trimmingCharacters(in: .newlines), json["text"] as? String)
+    }
+
+    /// A tiny random model whose vocabulary matches the fixture tokenizer, with that tokenizer beside it.
+    func modelWithTokenizer() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cli-chat-\(UUID())").path
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: fixturesRoot.appendingPathComponent("tiny-fp32/config.json"))) as! [String: Any]
+        config["vocab_size"] = 4006
+        let configPath = dir + ".config.json"
+        defer { try? FileManager.default.removeItem(atPath: configPath) }
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+        XCTAssertEqual(try longcat(["init", "--config", configPath, "--out", dir, "--dtype", "f32"]).status, 0)
+        for file in ["tokenizer.json", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(atPath: tokenizerDir + "/" + file, toPath: dir + "/" + file)
+        }
+        return dir
+    }
+
+    func testChatTemplateCommandRendersLikeTransformers() throws {
+        // Parsed with the order-keeping JSONValue: tool schemas must reach the template in file order.
+        let fixture = try JSONValue.parse(Data(contentsOf: fixturesRoot.appendingPathComponent("chat-templates/expected.json")))
+        guard case .array(let cases)? = fixture["cases"] else { return XCTFail("no cases") }
+        var checked = 0
+        for c in cases where c["template"] == .string("longcat_style") {  // the fixture tokenizer's chat_template
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-conv-\(UUID()).json")
+            defer { try? FileManager.default.removeItem(at: file) }
+            var conversation: JSONObject = ["messages": c["messages"]!]
+            if let tools = c["tools"], tools != .null { conversation["tools"] = tools }
+            try Data(JSONValue.object(conversation).dumps().utf8).write(to: file)
+            var args = ["chat-template", "--tokenizer", tokenizerDir, "--messages", file.path]
+            if c["add_generation_prompt"] == .bool(true) { args.append("--add-generation-prompt") }
+            let r = try longcat(args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(.string(r.stdout), c["rendered"], "case \(checked)")
+            checked += 1
+        }
+        XCTAssertEqual(checked, 6)
+        let bad = try longcat(["chat-template", "--tokenizer", tokenizerDir, "--messages", "/nonexistent.json"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("cannot read"), bad.stderr)
+    }
+
+    func testInteractiveChatFollowsCommands() throws {
+        let dir = try modelWithTokenizer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let script = "Hello there\n/system Be brief.\n你好\n/bogus\n/reset\n/quit\nnever read\n"
+        let r = try longcat(["chat", "--model", dir, "--max-tokens", "4"], input: script)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("(system prompt set, conversation cleared)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("unknown command /bogus"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("(conversation cleared)"), r.stdout)
+        // Two replies, each with a figures line on stderr; the second prompt holds only the new turn.
+        let figures = r.stderr.components(separatedBy: "\n").filter { $0.contains("prompt tokens") }
+        XCTAssertEqual(figures.count, 2, r.stderr)
+        let noTemplate = try longcat(["chat", "--model", tinyFP32], input: "/quit\n")
+        XCTAssertNotEqual(noTemplate.status, 0)
+        XCTAssertTrue(noTemplate.stderr.contains("tokenizer"), noTemplate.stderr)
     }
 
     func testDefaultRunCreatesTheModelOnceAndSaysItIsUntrained() throws {
