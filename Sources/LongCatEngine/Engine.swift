@@ -219,12 +219,15 @@ private final class Scheduler: @unchecked Sendable {
         guard request.maxTokens >= 1 else {
             throw GenerationError.invalidOption(field: "max_tokens", reason: "must be at least 1, got \(request.maxTokens)")
         }
+        guard request.prompt.count + request.maxTokens <= context else {
+            throw GenerationError.invalidOption(
+                field: "max_tokens",
+                reason: "is \(request.maxTokens) but the prompt has \(request.prompt.count) tokens and the context length is \(context): at most \(context - request.prompt.count)")
+        }
         try request.sampling.validate(vocabularySize: model.config.vocabSize)
-        let reservation = request.prompt.count + min(request.maxTokens, context - request.prompt.count)
+        let reservation = request.prompt.count + request.maxTokens
         guard reservation <= options.maxCacheTokens else { throw EngineError.cannotFit(tokens: reservation, budget: options.maxCacheTokens) }
 
-        var request = request
-        request.maxTokens = min(request.maxTokens, context - request.prompt.count)
         let (stream, continuation) = AsyncThrowingStream<GenerationChunk, Error>.makeStream()
         let session = Session(request: request, continuation: continuation, model: model, tokenizer: tokenizer)
         lock.lock()

@@ -12,7 +12,14 @@ public final class Checkpoint {
     public init(directory: String, progress: ((String) -> Void)? = nil) throws {
         self.directory = directory
         let dir = URL(fileURLWithPath: directory)
-        config = try ModelConfig.load(path: dir.appendingPathComponent("config.json").path)
+        var config = try ModelConfig.load(path: dir.appendingPathComponent("config.json").path)
+        // generation_config.json may list more end-of-sequence ids (chat models often add an end-of-turn id).
+        if let data = FileManager.default.contents(atPath: dir.appendingPathComponent("generation_config.json").path),
+           let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+           let ids = try? FieldReader(json, prefix: "generation_config.").intOrIntList("eos_token_id") {
+            config.eosTokenIds += ids.filter { !config.eosTokenIds.contains($0) }
+        }
+        self.config = config
         let fm = FileManager.default
         let indexPath = dir.appendingPathComponent("model.safetensors.index.json").path
         var wanted: [String: String]? = nil  // tensor -> file, when an index exists

@@ -89,7 +89,9 @@ struct Generate: AsyncParsableCommand {
         }
         let model = try modelOptions.load()
         let engine = Engine(model: model, tokenizer: tokenizer, options: .singleUser(model))
-        let result = try await engine.generate(samplingOptions.request(prompt: promptTokens)) { chunk in
+        var request = samplingOptions.request(prompt: promptTokens)
+        request.maxTokens = min(request.maxTokens, max(1, model.config.maxPositionEmbeddings - promptTokens.count))
+        let result = try await engine.generate(request) { chunk in
             guard !json else { return }
             print(tokenizer == nil ? chunk.tokens.map(String.init).joined(separator: " ") + " " : chunk.text, terminator: "")
             fflush(stdout)

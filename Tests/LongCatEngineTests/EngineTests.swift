@@ -1,6 +1,7 @@
 import Foundation
 import LongCatEngine
 import LongCatModel
+import LongCatTokenizer
 import XCTest
 
 let fixturesRoot = URL(fileURLWithPath: #filePath)
@@ -163,6 +164,40 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(engine.metrics.cacheTokensInUse, 0)
     }
 
+    /// A tiny random model with the fixture tokenizer's 4006-id vocabulary, and that tokenizer.
+    func textModel() throws -> (LongCatModel, Tokenizer, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-engine-text-\(UUID())").path
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: fixturesRoot.appendingPathComponent("tiny-fp32/config.json"))) as! [String: Any]
+        config["vocab_size"] = 4006
+        try RandomCheckpoint.write(configJSON: JSONSerialization.data(withJSONObject: config), to: dir, weightType: .f32, seed: 11)
+        try JSONSerialization.data(withJSONObject: ["eos_token_id": [2, 4005]]).write(to: URL(fileURLWithPath: dir + "/generation_config.json"))
+        let tokenizer = try Tokenizer(path: fixturesRoot.appendingPathComponent("tokenizer-bpe-qwenstyle").path)
+        return (try LongCatModel(directory: dir), tokenizer, dir)
+    }
+
+    func testStopStringsSplitAcrossTokensAreCaughtAndNotEmitted() async throws {
+        let (model, tokenizer, dir) = try textModel()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(model.config.eosTokenIds, [2, 4005], "generation_config.json adds end-of-sequence ids")
+        let engine = Engine(model: model, tokenizer: tokenizer)
+        let prompt = tokenizer.encode("The quick brown fox")
+        let free = try await engine.generate(greedyRequest(prompt, maxTokens: 24))
+        XCTAssertEqual(free.text, tokenizer.decode(free.tokens, skipSpecialTokens: true))
+        // A stop string made of the end of one token's text and the start of the next one's.
+        let pieces = free.tokens.map { tokenizer.decode([$0]) }
+        let k = try XCTUnwrap((1..<pieces.count - 1).first { !pieces[$0].isEmpty && !pieces[$0 + 1].isEmpty && !pieces[$0].hasSuffix("\u{FFFD}") && !pieces[$0 + 1].hasPrefix("\u{FFFD}") })
+        let stop = String(pieces[k].unicodeScalars.suffix(1)) + String(pieces[k + 1].unicodeScalars.prefix(1))
+        let before = try XCTUnwrap(free.text.range(of: stop)).lowerBound
+        var request = greedyRequest(prompt, maxTokens: 24)
+        request.stop = [stop]
+        var streamed = ""
+        let stopped = try await engine.generate(request) { streamed += $0.text }
+        XCTAssertEqual(stopped.finishReason, .stop)
+        XCTAssertEqual(stopped.text, String(free.text[..<before]))
+        XCTAssertEqual(streamed, stopped.text, "the stop string never reaches the stream")
+        XCTAssertFalse(streamed.contains(stop))
+    }
+
     func testBadRequestsNameTheProblem() throws {
         let engine = Engine(model: try model("tiny-fp32"))
         XCTAssertThrowsError(try engine.submit(GenerationRequest(prompt: []))) { XCTAssertEqual($0 as? EngineError, .emptyPrompt) }
@@ -173,11 +208,16 @@ final class EngineTests: XCTestCase {
             guard case .invalidOption(let field, _) = $0 as? GenerationError else { return XCTFail("\($0)") }
             XCTAssertEqual(field, "max_tokens")
         }
-        var badTopP = GenerationRequest(prompt: [1])
+        var badTopP = GenerationRequest(prompt: [1], maxTokens: 8)
         badTopP.sampling.topP = 1.5
         XCTAssertThrowsError(try engine.submit(badTopP)) {
             guard case .invalidOption(let field, _) = $0 as? GenerationError else { return XCTFail("\($0)") }
             XCTAssertEqual(field, "top_p")
+        }
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(prompt: [1, 2], maxTokens: 1_000_000))) {
+            guard case .invalidOption(let field, let reason) = $0 as? GenerationError else { return XCTFail("\($0)") }
+            XCTAssertEqual(field, "max_tokens")
+            XCTAssertTrue(reason.contains("at most 254"), reason)
         }
         XCTAssertThrowsError(try engine.submit(GenerationRequest(prompt: [1, 999]))) {
             XCTAssertEqual($0 as? InferenceError, .tokenOutOfRange(token: 999, vocabSize: 320))
