@@ -6,10 +6,11 @@ import Foundation
 final class BPEModel {
     let vocab: [String: Int]
     let idToToken: [Int: String]
-    /// Single-scalar tokens, the starting symbols.
-    let scalarToId: [UInt32: Int]
+    /// Single-scalar tokens, the starting symbols (an array for the BMP, where all byte-level symbols live).
+    let bmpScalarToId: [Int32]
+    let otherScalarToId: [UInt32: Int]
     /// (left id, right id) -> (rank, merged id)
-    let merges: [UInt64: (rank: Int32, id: Int32)]
+    let merges: MergeTable
     let unkId: Int?
     let fuseUnk: Bool
     let byteFallback: Bool
@@ -34,7 +35,10 @@ final class BPEModel {
         }
         self.vocab = v
         idToToken = inverse
-        scalarToId = scalars
+        var bmp = [Int32](repeating: -1, count: 0x10000)
+        for (c, id) in scalars where c < 0x10000 { bmp[Int(c)] = Int32(id) }
+        bmpScalarToId = bmp
+        otherScalarToId = scalars.filter { $0.key >= 0x10000 }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let s = json[key] as? String, !s.isEmpty { throw TokenizerError.unsupported(component: "model", detail: "BPE \(key) '\(s)'") }
         }
@@ -42,8 +46,7 @@ final class BPEModel {
             throw TokenizerError.unsupported(component: "model", detail: "BPE dropout \(dropout) (training-time only)")
         }
         guard let mergeList = json["merges"] as? [Any] else { throw TokenizerError.malformed(field: "model.merges", reason: "must be a list") }
-        var m: [UInt64: (Int32, Int32)] = [:]
-        m.reserveCapacity(mergeList.count)
+        var m = MergeTable(capacity: mergeList.count)
         for (rank, entry) in mergeList.enumerated() {
             let pair: [String]
             if let s = entry as? String {
@@ -57,8 +60,7 @@ final class BPEModel {
             guard pair.count == 2, let left = v[pair[0]], let right = v[pair[1]], let merged = v[pair[0] + pair[1]] else {
                 throw TokenizerError.malformed(field: "model.merges[\(rank)]", reason: "refers to tokens missing from the vocabulary")
             }
-            let key = UInt64(left) << 32 | UInt64(right)
-            if m[key] == nil { m[key] = (Int32(rank), Int32(merged)) }
+            m.insertIfAbsent(left: left, right: right, rank: Int32(rank), merged: Int32(merged))
         }
         merges = m
         if let unk = json["unk_token"] as? String {
@@ -97,7 +99,7 @@ final class BPEModel {
         symbols.reserveCapacity(piece.count)
         var lastWasUnk = false
         for c in piece {
-            if let id = scalarToId[c] {
+            if let id = scalarId(c) {
                 symbols.append(id)
                 lastWasUnk = false
             } else if let fallback = byteFallbackIds, let scalar = Unicode.Scalar(c),
@@ -112,10 +114,44 @@ final class BPEModel {
         return merge(symbols)
     }
 
-    /// Applies merges by rank over a doubly linked list with a binary heap of candidate pairs.
+    @inline(__always) func scalarId(_ c: UInt32) -> Int? {
+        if c < 0x10000 {
+            let id = bmpScalarToId[Int(c)]
+            return id >= 0 ? Int(id) : nil
+        }
+        return otherScalarToId[c]
+    }
+
+    /// Applies merges by rank (lowest first, leftmost on ties).
     func merge(_ start: [Int]) -> [Int] {
         let n = start.count
         if n < 2 { return start }
+        if n <= 24 { return mergeShort(start) }
+        return mergeLong(start)
+    }
+
+    /// Short pieces (nearly all of them): rescan the pairs after each merge; no allocation beyond the result.
+    func mergeShort(_ start: [Int]) -> [Int] {
+        var ids = start
+        while ids.count > 1 {
+            var bestRank = Int32.max, bestAt = -1, bestId: Int32 = 0
+            for i in 0..<ids.count - 1 {
+                if let m = merges.lookup(left: ids[i], right: ids[i + 1]), m.rank < bestRank {
+                    bestRank = m.rank
+                    bestAt = i
+                    bestId = m.id
+                }
+            }
+            guard bestAt >= 0 else { break }
+            ids[bestAt] = Int(bestId)
+            ids.remove(at: bestAt + 1)
+        }
+        return ids
+    }
+
+    /// Long pieces: a doubly linked list with a binary heap of candidate pairs, O(n log n).
+    func mergeLong(_ start: [Int]) -> [Int] {
+        let n = start.count
         var ids = start
         var prev = Array(-1..<(n - 1))
         var next = Array(1...n)
@@ -125,7 +161,7 @@ final class BPEModel {
         var heap = PairHeap()
         func consider(_ i: Int) {
             let j = next[i]
-            guard j >= 0, let m = merges[UInt64(ids[i]) << 32 | UInt64(ids[j])] else { return }
+            guard j >= 0, let m = merges.lookup(left: ids[i], right: ids[j]) else { return }
             heap.push(.init(rank: m.rank, position: Int32(i), left: Int32(ids[i]), right: Int32(ids[j])))
         }
         for i in 0..<n - 1 { consider(i) }
@@ -134,7 +170,7 @@ final class BPEModel {
             guard alive[i], ids[i] == Int(top.left) else { continue }
             let j = next[i]
             guard j >= 0, ids[j] == Int(top.right) else { continue }
-            guard let m = merges[UInt64(ids[i]) << 32 | UInt64(ids[j])], m.rank == top.rank else { continue }
+            guard let m = merges.lookup(left: ids[i], right: ids[j]), m.rank == top.rank else { continue }
             ids[i] = Int(m.id)
             alive[j] = false
             next[i] = next[j]
@@ -253,5 +289,53 @@ struct PieceCache {
                              idsStart: Int32(ids.count), idsCount: Int32(newIds.count)))
         keys.append(contentsOf: piece)
         ids.append(contentsOf: newIds.map { Int32($0) })
+    }
+}
+
+/// Open-addressing hash table from a token pair to its merge (rank, merged id): merge lookups are the
+/// inner loop of BPE, and a multiplicative hash with linear probing is several times faster than
+/// Dictionary's seeded SipHash here.
+struct MergeTable {
+    private var keys: [UInt64]
+    private var ranks: [Int32]
+    private var merged: [Int32]
+    private let mask: Int
+    private static let empty = UInt64.max
+
+    init(capacity: Int) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        keys = [UInt64](repeating: Self.empty, count: size)
+        ranks = [Int32](repeating: 0, count: size)
+        merged = [Int32](repeating: 0, count: size)
+        mask = size - 1
+    }
+
+    @inline(__always) private func slot(_ key: UInt64) -> Int {
+        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+    }
+
+    /// Keeps the first (lowest-ranked) merge of a pair, as tokenizers does.
+    mutating func insertIfAbsent(left: Int, right: Int, rank: Int32, merged id: Int32) {
+        let key = UInt64(left) << 32 | UInt64(right)
+        var i = slot(key)
+        while keys[i] != Self.empty {
+            if keys[i] == key { return }
+            i = (i + 1) & mask
+        }
+        keys[i] = key
+        ranks[i] = rank
+        merged[i] = id
+    }
+
+    @inline(__always) func lookup(left: Int, right: Int) -> (rank: Int32, id: Int32)? {
+        let key = UInt64(left) << 32 | UInt64(right)
+        var i = slot(key)
+        while true {
+            let k = keys[i]
+            if k == key { return (ranks[i], merged[i]) }
+            if k == Self.empty { return nil }
+            i = (i + 1) & mask
+        }
     }
 }
