@@ -79,3 +79,51 @@ final class TextPipelineTests: XCTestCase {
         XCTAssertEqual(t.encode(long).count, 5001, "linear-ish merging of a 10,000-scalar piece")
     }
 }
+
+/// A SentencePiece-style tokenizer (no pre-tokenizer, byte fallback, Metaspace-like normalizer, decoder
+/// chain Replace/ByteFallback/Fuse/Strip, TemplateProcessing BOS) against tokenizers 0.23 on the same file.
+final class SentencePieceStyleTests: XCTestCase {
+    static func tokenizerJSON() -> String {
+        var vocab: [(String, Int)] = [("<unk>", 0), ("<s>", 1), ("</s>", 2)]
+        for b in 0..<256 { vocab.append((String(format: "<0x%02X>", b), vocab.count)) }
+        for t in ["▁", "h", "e", "l", "o", "w", "r", "d", "f", "i", "a", "▁h", "▁he", "▁hel", "▁hell", "▁hello", "▁w", "▁wo",
+                  "▁wor", "▁worl", "▁world", "fi", "▁fi", "▁a", "1", "2", "3"] {
+            vocab.append((t, vocab.count))
+        }
+        let merges = [["▁", "h"], ["▁h", "e"], ["▁he", "l"], ["▁hel", "l"], ["▁hell", "o"], ["▁", "w"], ["▁w", "o"], ["▁wo", "r"],
+                      ["▁wor", "l"], ["▁worl", "d"], ["f", "i"], ["▁", "fi"], ["▁", "a"]]
+        let vocabJSON = vocab.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
+        let mergesJSON = merges.map { "[\"\($0[0])\", \"\($0[1])\"]" }.joined(separator: ", ")
+        let special = { (id: Int, s: String) in
+            "{\"id\": \(id), \"content\": \"\(s)\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}"
+        }
+        return """
+        {"added_tokens": [\(special(0, "<unk>")), \(special(1, "<s>")), \(special(2, "</s>"))],
+         "normalizer": {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"}, {"type": "Prepend", "prepend": "▁"},
+                        {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]},
+         "pre_tokenizer": null,
+         "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                            "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}},
+         "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"},
+                     {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+         "model": {"type": "BPE", "dropout": null, "unk_token": "<unk>", "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
+                   "vocab": {\(vocabJSON)}, "merges": [\(mergesJSON)]}}
+        """
+    }
+
+    func testEncodeAndDecodeMatchTokenizers() throws {
+        let t = try Tokenizer(json: Data(Self.tokenizerJSON().utf8))
+        // (text, ids with BOS, decode skipping specials, decode keeping them) from tokenizers 0.23.
+        let cases: [(String, [Int], String, String)] = [
+            ("Hello World", [1, 274, 279], "hello world", "<s> hello world"),
+            ("ﬁ Ａ", [1, 281, 282], "fi a", "<s> fi a"),
+            ("hello 你 123", [1, 274, 259, 231, 192, 163, 259, 283, 284, 285], "hello 你 123", "<s> hello 你 123"),
+            ("HELLO\tworld", [1, 274, 12, 264, 263, 265, 262, 266], "hello\tworld", "<s> hello\tworld"),
+        ]
+        for (text, ids, skipped, kept) in cases {
+            XCTAssertEqual(t.encode(text, addSpecialTokens: true), ids, text)
+            XCTAssertEqual(t.decode(ids, skipSpecialTokens: true), skipped, text)
+            XCTAssertEqual(t.decode(ids), kept, text)
+        }
+    }
+}
