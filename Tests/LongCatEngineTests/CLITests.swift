@@ -111,21 +111,12 @@ final class CLITests: XCTestCase {
     }
 
     func testGenerateFromTextWhenTheModelHasATokenizer() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cli-text-\(UUID())").path
+        let dir = try tinyTextModel(withTokenizer: false)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        // A tiny model whose vocabulary matches the fixture tokenizer's 4006 ids.
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: fixturesRoot.appendingPathComponent("tiny-fp32/config.json"))) as! [String: Any]
-        config["vocab_size"] = 4006
-        let configPath = dir + ".config.json"
-        defer { try? FileManager.default.removeItem(atPath: configPath) }
-        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
-        XCTAssertEqual(try longcat(["init", "--config", configPath, "--out", dir, "--dtype", "f32"]).status, 0)
         let noTokenizer = try longcat(["generate", "--model", dir, "--prompt", "hello", "--max-tokens", "2"])
         XCTAssertNotEqual(noTokenizer.status, 0)
         XCTAssertTrue(noTokenizer.stderr.contains("tokenizer"), noTokenizer.stderr)
-        for file in ["tokenizer.json", "tokenizer_config.json"] {
-            try FileManager.default.copyItem(atPath: tokenizerDir + "/" + file, toPath: dir + "/" + file)
-        }
+        try copyTokenizer(to: dir)
         let r = try longcat(["generate", "--model", dir, "--prompt", "Hello, world!", "--max-tokens", "5", "--ignore-eos", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let json = try jsonObject(r.stdout)
@@ -137,19 +128,24 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(streamed.stdout.trimmingCharacters(in: .newlines), json["text"] as? String)
     }
 
-    /// A tiny random model whose vocabulary matches the fixture tokenizer, with that tokenizer beside it.
-    func modelWithTokenizer() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cli-chat-\(UUID())").path
+    /// A tiny random model whose vocabulary matches the fixture tokenizer's 4006 ids, with that tokenizer
+    /// beside it unless asked otherwise.
+    func tinyTextModel(withTokenizer: Bool = true) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cli-text-\(UUID())").path
         var config = try JSONSerialization.jsonObject(with: Data(contentsOf: fixturesRoot.appendingPathComponent("tiny-fp32/config.json"))) as! [String: Any]
         config["vocab_size"] = 4006
         let configPath = dir + ".config.json"
         defer { try? FileManager.default.removeItem(atPath: configPath) }
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
         XCTAssertEqual(try longcat(["init", "--config", configPath, "--out", dir, "--dtype", "f32"]).status, 0)
+        if withTokenizer { try copyTokenizer(to: dir) }
+        return dir
+    }
+
+    func copyTokenizer(to dir: String) throws {
         for file in ["tokenizer.json", "tokenizer_config.json"] {
             try FileManager.default.copyItem(atPath: tokenizerDir + "/" + file, toPath: dir + "/" + file)
         }
-        return dir
     }
 
     func testChatTemplateCommandRendersLikeTransformers() throws {
@@ -177,7 +173,7 @@ final class CLITests: XCTestCase {
     }
 
     func testInteractiveChatFollowsCommands() throws {
-        let dir = try modelWithTokenizer()
+        let dir = try tinyTextModel()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let script = "Hello there\n/system Be brief.\n你好\n/bogus\n/reset\n/quit\nnever read\n"
         let r = try longcat(["chat", "--model", dir, "--max-tokens", "4"], input: script)
