@@ -160,6 +160,9 @@ private final class Scheduler: @unchecked Sendable {
         var generated: [Int] = []
         var nextToken: Int?
         var cancelled = false
+        /// cache.count as of the last step, for metrics read under the lock (the cache itself is only
+        /// touched by the scheduler thread).
+        var cachedPositions = 0
         var firstTokenSeconds: Double?
 
         init(request: GenerationRequest, continuation: AsyncThrowingStream<GenerationChunk, Error>.Continuation, model: LongCatModel, tokenizer: Tokenizer?) {
@@ -203,7 +206,7 @@ private final class Scheduler: @unchecked Sendable {
         var m = counters
         m.running = running.count
         m.waiting = waiting.count
-        m.cacheTokensInUse = running.reduce(0) { $0 + $1.cache.count }
+        m.cacheTokensInUse = running.reduce(0) { $0 + $1.cachedPositions }
         m.cacheTokensReserved = running.reduce(0) { $0 + $1.reservation }
         m.prefixCacheTokens = prefixes.cachedTokens
         return m
@@ -290,6 +293,7 @@ private final class Scheduler: @unchecked Sendable {
             waiting.removeFirst()
             next.cachedPrompt = prefixes.restore(next.request.prompt, into: next.cache)
             next.prefilled = next.cachedPrompt
+            next.cachedPositions = next.cachedPrompt
             counters.cachedPromptTokens += next.cachedPrompt
             running.append(next)
             reserved += next.reservation
@@ -350,6 +354,7 @@ private final class Scheduler: @unchecked Sendable {
         counters.ffnExpertsPerToken = routing.ffnExpertsPerToken
         counters.requestsFinished += finished.count
         running.removeAll { s in finished.contains { $0 === s } }
+        for m in members { m.session.cachedPositions = m.session.cache.count }
         lock.unlock()
         // Ended only now, so a caller that sees the end also sees the engine's accounting without it.
         for s in finished { s.continuation.finish() }
