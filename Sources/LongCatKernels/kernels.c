@@ -568,3 +568,14 @@ void lc_mla_head(const float *wk, const float *wv, int64_t nope, int64_t v_dim, 
     for (int64_t p = 0; p < positions; p++) axpy(o_lat, scores[p] / sum, latents + p * kv_rank, kv_rank);
     for (int64_t i = 0; i < v_dim; i++) out[i] = dot_f32_any(wv + i * kv_rank, o_lat, kv_rank, level);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Bandwidth probes (plain loops: the compiler vectorises them; they are memory-bound either way)
+
+void lc_stream_copy(float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) a[i] = b[i];
+}
+
+void lc_stream_triad(float *a, const float *b, const float *c, float s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) a[i] = b[i] + s * c[i];
+}

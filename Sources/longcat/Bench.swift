@@ -2,13 +2,21 @@ import ArgumentParser
 import Foundation
 import LongCatEngine
 import LongCatModel
+import LongCatTensor
 
 /// Measures prefill and decode speed, alone and with concurrent sessions sharing each weight read.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure prefill and decode speed with 1 or more concurrent sessions (random prompts, greedy, EOS ignored).")
 
-    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, help: "Checkpoint directory (config.json + safetensors); not needed with --memory.")
+    var model: String?
+
+    @Option(name: .long, help: "Worker threads for compute (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .long, help: "Measure memory bandwidth (STREAM-like copy and triad, all threads) instead.")
+    var memory = false
 
     @Option(name: .long, help: "Prompt tokens per session.")
     var promptTokens: Int = 128
@@ -32,10 +40,23 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let threads {
+            guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
+            Parallel.threadCount = threads
+        }
+        if memory {
+            let r = MemoryBandwidth.measure()
+            Console.progress(String(format: "memory bandwidth with %d threads: copy %.1f GB/s, triad %.1f GB/s", Parallel.threadCount, r.copy / 1e9, r.triad / 1e9))
+            if json {
+                try Console.printJSON(["threads": Parallel.threadCount, "copy_bytes_per_second": r.copy, "triad_bytes_per_second": r.triad])
+            }
+            return
+        }
+        guard let modelPath = model else { throw ValidationError("--model is required (or use --memory)") }
         let levels = try parseTokenIds(concurrency, option: "--concurrency")
         guard levels.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--concurrency values must be at least 1") }
         guard promptTokens >= 1, genTokens >= 2 else { throw ValidationError("--prompt-tokens must be >= 1 and --gen-tokens >= 2") }
-        let model = try modelOptions.load()
+        let model = try ModelOptions.loadModel(modelPath)
         guard promptTokens + genTokens <= model.config.maxPositionEmbeddings else {
             throw ValidationError("--prompt-tokens + --gen-tokens exceeds the context length \(model.config.maxPositionEmbeddings)")
         }
@@ -48,8 +69,8 @@ struct Bench: AsyncParsableCommand {
         }
         if json {
             try Console.printJSON([
-                "model": modelOptions.model,
-                "threads": modelOptions.threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                "model": modelPath,
+                "threads": Parallel.threadCount,
                 "prompt_tokens": promptTokens,
                 "gen_tokens": genTokens,
                 "runs": runs.map { r -> [String: Any] in

@@ -27,8 +27,13 @@ struct ModelOptions: ParsableArguments {
             guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
             Parallel.threadCount = threads
         }
+        return try Self.loadModel(model)
+    }
+
+    /// Opens a checkpoint with progress on stderr.
+    static func loadModel(_ path: String) throws -> LongCatModel {
         let start = DispatchTime.now()
-        let model = try LongCatModel(directory: model) { Console.progress($0) }
+        let model = try LongCatModel(directory: path) { Console.progress($0) }
         Console.progress(String(format: "loaded %@ in %.2f s", model.config.summaryLine, secondsSince(start)))
         return model
     }

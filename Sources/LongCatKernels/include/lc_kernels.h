@@ -77,3 +77,15 @@ void lc_mla_head(const float *wk, const float *wv, int64_t nope, int64_t v_dim, 
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// STREAM-style kernels for measuring memory bandwidth: a[i] = b[i] (copy) and a[i] = b[i] + s * c[i] (triad).
+void lc_stream_copy(float *a, const float *b, int64_t n);
+void lc_stream_triad(float *a, const float *b, const float *c, float s, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
