@@ -189,10 +189,11 @@ LC_AVX2 static inline __m256 load8_f16(const uint16_t *p) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
 LC_AVX2 static inline __m256 load8_f8(const uint8_t *p) {
-    __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p));
-    __m128i sign = _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x80)), 8);
-    __m128i mag = _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x7f)), 7);
-    return _mm256_cvtph_ps(_mm_or_si128(sign, mag));
+    // Byte b in the high half of a 16-bit lane, arithmetic shift right by one: sign, sign, e e e e m m m.
+    // Clearing the copied sign bit leaves the binary16 pattern of b's value / 256.
+    __m128i v = _mm_unpacklo_epi8(_mm_setzero_si128(), _mm_loadl_epi64((const __m128i *)p));
+    v = _mm_and_si128(_mm_srai_epi16(v, 1), _mm_set1_epi16((short)0xBFFF));
+    return _mm256_cvtph_ps(v);
 }
 
 #define LC_DEFINE_DOT_AVX2(NAME, T, LOAD)                                                     \
@@ -224,6 +225,28 @@ LC_DEFINE_DOT_AVX2(dot_f32_avx2, float, LC_LOAD_F32)
 LC_DEFINE_DOT_AVX2(dot_bf16_avx2, uint16_t, load8_bf16)
 LC_DEFINE_DOT_AVX2(dot_f16_avx2, uint16_t, load8_f16)
 LC_DEFINE_DOT_AVX2(dot_f8_avx2, uint8_t, load8_f8)
+
+// One FP8 row against x with its per-block scales: block sums stay in registers, one reduction per row.
+LC_AVX2 static float dot_f8_row_avx2(const uint8_t *w, const float *x, int64_t cols, int64_t block, const float *scales) {
+    __m256 total = _mm256_setzero_ps();
+    float tail = 0;
+    for (int64_t c = 0, b = 0; c < cols; c += block, b++) {
+        const int64_t end = c + block < cols ? c + block : cols;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t i = c;
+        for (; i + 32 <= end; i += 32) {
+            a0 = _mm256_fmadd_ps(load8_f8(w + i), _mm256_loadu_ps(x + i), a0);
+            a1 = _mm256_fmadd_ps(load8_f8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+            a2 = _mm256_fmadd_ps(load8_f8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+            a3 = _mm256_fmadd_ps(load8_f8(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+        }
+        for (; i + 8 <= end; i += 8) a0 = _mm256_fmadd_ps(load8_f8(w + i), _mm256_loadu_ps(x + i), a0);
+        const __m256 sum = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+        total = _mm256_fmadd_ps(sum, _mm256_set1_ps(scales[b] * 256.0f), total);
+        for (; i < end; i++) tail += lc_f8e4m3_to_f32(w[i]) * x[i] * scales[b];
+    }
+    return hsum256(total) + tail;
+}
 
 LC_AVX2 static float dot_avx2(const lc_matrix *m, const void *row, const float *x, int64_t n) {
     switch (m->dtype) {
@@ -497,6 +520,12 @@ void lc_matmul(const lc_matrix *w, const float *x, int64_t ldx, int64_t n,
                 continue;
             }
             const float *scales = w->scales + (r / w->block_rows) * w->scale_cols;
+#if LC_X86
+            if (level == 1) {
+                y[r] = dot_f8_row_avx2((const uint8_t *)row, x, w->cols, w->block_cols, scales);
+                continue;
+            }
+#endif
             float s = 0;
             for (int64_t c = 0, b = 0; c < w->cols; c += w->block_cols, b++) {
                 int64_t len = w->cols - c < w->block_cols ? w->cols - c : w->block_cols;
