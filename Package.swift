@@ -8,15 +8,20 @@ let kernelFlags: [CSetting] = [.unsafeFlags(["-O3", "-fno-math-errno"])]
 
 let package = Package(
     name: "LongCat",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "longcat", targets: ["longcat"]),
         .library(name: "LongCatModel", targets: ["LongCatModel"]),
         .library(name: "LongCatTokenizer", targets: ["LongCatTokenizer"]),
         .library(name: "LongCatEngine", targets: ["LongCatEngine"]),
+        .library(name: "LongCatServer", targets: ["LongCatServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The OpenAI-compatible server (`longcat serve`): HTTP/1.1, SSE streaming, graceful shutdown.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         .target(name: "LongCatKernels", cSettings: kernelFlags),
@@ -24,17 +29,36 @@ let package = Package(
         .target(name: "LongCatModel", dependencies: ["LongCatTensor"]),
         .target(name: "LongCatTokenizer"),
         .target(name: "LongCatEngine", dependencies: ["LongCatModel", "LongCatTokenizer"]),
+        .target(
+            name: "LongCatServer",
+            dependencies: [
+                "LongCatEngine",
+                "LongCatTokenizer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "longcat",
             dependencies: [
                 "LongCatEngine",
                 "LongCatTokenizer",
+                "LongCatServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "LongCatTensorTests", dependencies: ["LongCatTensor"]),
         .testTarget(name: "LongCatModelTests", dependencies: ["LongCatModel"]),
         .testTarget(name: "LongCatTokenizerTests", dependencies: ["LongCatTokenizer"]),
         .testTarget(name: "LongCatEngineTests", dependencies: ["LongCatEngine"]),
+        .testTarget(
+            name: "LongCatServerTests",
+            dependencies: [
+                "LongCatServer",
+                "LongCatEngine",
+                "LongCatModel",
+                "LongCatTokenizer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
     ],
     swiftLanguageModes: [.v5]
 )

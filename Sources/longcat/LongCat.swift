@@ -10,7 +10,7 @@ struct LongCat: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "longcat",
         abstract: "Run LongCat-Flash mixture-of-experts models on the CPU from their Hugging Face files.",
-        subcommands: [Demo.self, Generate.self, Chat.self, Bench.self, Logits.self, Inspect.self, Init.self, Tokenize.self, ChatTemplateCommand.self],
+        subcommands: [Demo.self, Generate.self, Chat.self, Serve.self, Bench.self, Logits.self, Inspect.self, Init.self, Tokenize.self, ChatTemplateCommand.self],
         defaultSubcommand: Demo.self)
 }
 
