@@ -87,7 +87,4 @@ final class PrefixCache {
             cachedTokens -= blockSize
         }
     }
-
-    /// Bytes of latents held.
-    func byteCount(bytesPerPosition: Int) -> Int { cachedTokens * bytesPerPosition }
 }

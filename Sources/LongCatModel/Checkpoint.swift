@@ -82,6 +82,13 @@ public final class Checkpoint {
         return out
     }
 
+    /// Bytes of the checkpoint's tensors by stored dtype (FP8 block scales count under F32).
+    public var bytesByDType: [DType: Int] {
+        var out: [DType: Int] = [:]
+        for view in tensors.values { out[view.dtype, default: 0] += view.byteCount }
+        return out
+    }
+
     public func tensor(_ name: String) throws -> TensorView {
         guard let view = tensors[name] else { throw CheckpointError.missingTensor(name: name) }
         return view

@@ -130,11 +130,7 @@ public final class LongCatModel {
     }
 
     /// Bytes of weights by stored dtype (scales of FP8 blocks counted under F32).
-    public var weightBytesByDType: [DType: Int] {
-        var out: [DType: Int] = [:]
-        for view in checkpoint?.tensors.values.map({ $0 }) ?? [] { out[view.dtype, default: 0] += view.byteCount }
-        return out
-    }
+    public var weightBytesByDType: [DType: Int] { checkpoint?.bytesByDType ?? [:] }
 
     // MARK: Forward
 

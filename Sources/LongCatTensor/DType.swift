@@ -20,12 +20,4 @@ public enum DType: String, CaseIterable, Sendable {
         case .f8e4m3, .i8, .u8, .bool: return 1
         }
     }
-
-    /// Whether the matrix kernels can multiply by weights of this type without converting them first.
-    public var isWeightType: Bool {
-        switch self {
-        case .f32, .f16, .bf16, .f8e4m3: return true
-        default: return false
-        }
-    }
 }

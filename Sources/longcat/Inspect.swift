@@ -28,9 +28,7 @@ struct Inspect: ParsableCommand {
             let checkpointConfig = URL(fileURLWithPath: model).appendingPathComponent("config.json").path
             config = try ModelConfig.load(path: checkpointConfig)
             if let checkpoint = try? Checkpoint(directory: model) {
-                bytesByDType = [:]
-                for view in checkpoint.tensors.values { bytesByDType[view.dtype, default: 0] += view.byteCount }
-                bytesSource = "files"
+                (bytesByDType, bytesSource) = (checkpoint.bytesByDType, "files")
             } else {
                 (bytesByDType, bytesSource) = (config.estimatedBytesByDType, "estimate from config")
             }
