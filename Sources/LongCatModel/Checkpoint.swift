@@ -108,8 +108,21 @@ public final class Checkpoint {
         try checkedTensor(spec).floats()
     }
 
-    /// A weight matrix in its stored dtype; FP8 weights come with their `weight_scale_inv` blocks.
+    /// A weight matrix in its stored dtype; FP8 weights come with their `weight_scale_inv` blocks, q8/q4
+    /// weights (I8/U8, written by `longcat quantize`) with their `weight_qscale`.
     public func matrix(_ spec: TensorSpec) throws -> WeightMatrix {
+        let stored = try tensor(spec.name).dtype
+        if stored == .i8 || stored == .u8 {
+            guard let q = config.blockQuantization else {
+                throw CheckpointError.invalidQuantization(
+                    tensor: spec.name, detail: "dtype \(stored.rawValue) needs a quantization_config with quant_method 'longcat' in config.json")
+            }
+            guard stored == q.dtype else {
+                throw CheckpointError.invalidQuantization(
+                    tensor: spec.name, detail: "dtype \(stored.rawValue) does not match quantization_config.format '\(q.rawValue)' (\(q.dtype.rawValue))")
+            }
+            return try blockQuantizedMatrix(spec, q)
+        }
         let view = try checkedTensor(spec)
         let (rows, cols) = (spec.shape[0], spec.shape[1])
         switch view.dtype {
@@ -134,6 +147,40 @@ public final class Checkpoint {
         default:
             throw CheckpointError.unsupportedDType(tensor: spec.name, dtype: view.dtype.rawValue, allowed: ["F32", "BF16", "F16", "F8_E4M3"])
         }
+    }
+
+    /// A q8/q4 matrix: quants `X.weight` as I8 [rows, cols] or U8 [rows, cols / 2] and float16 scales
+    /// `X.weight_qscale` [rows, cols / 32], both used in place in the mapping.
+    func blockQuantizedMatrix(_ spec: TensorSpec, _ q: WeightMatrix.Quantization) throws -> WeightMatrix {
+        let (rows, cols) = (spec.shape[0], spec.shape[1])
+        let block = WeightMatrix.Quantization.blockSize
+        guard WeightMatrix.Quantization.supports(cols: cols) else {
+            throw CheckpointError.invalidQuantization(
+                tensor: spec.name, detail: "it is stored as \(q.rawValue) but its \(cols) columns are not a multiple of \(block)")
+        }
+        let quants = try tensor(spec.name)
+        let quantShape = [rows, q.rowBytes(cols: cols)]
+        guard quants.shape == quantShape else {
+            throw CheckpointError.wrongShape(
+                tensor: spec.name, expected: quantShape, actual: quants.shape,
+                because: "\(q.rawValue) quants of a \(spec.shape) matrix; \(config.reasonForShape(of: spec))")
+        }
+        let scaleName = spec.name + "_qscale"
+        guard let scales = tensors[scaleName] else {
+            throw CheckpointError.invalidQuantization(tensor: spec.name, detail: "its scales '\(scaleName)' are missing")
+        }
+        let scaleShape = [rows, cols / block]
+        guard scales.shape == scaleShape else {
+            throw CheckpointError.wrongShape(
+                tensor: scaleName, expected: scaleShape, actual: scales.shape,
+                because: "one scale per \(block) columns of \(spec.name) \(spec.shape)")
+        }
+        guard scales.dtype == .f16 else {
+            throw CheckpointError.unsupportedDType(tensor: scaleName, dtype: scales.dtype.rawValue, allowed: ["F16"])
+        }
+        return WeightMatrix(
+            rows: rows, cols: cols, quantization: q, quants: quants.pointer, scales: scales.pointer,
+            storage: [quants.file, scales.file])
     }
 }
 

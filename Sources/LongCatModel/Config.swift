@@ -1,4 +1,5 @@
 import Foundation
+import LongCatTensor
 
 /// Rotary embedding settings: plain RoPE or YaRN, following transformers' `rope_parameters` rules.
 public struct RopeConfig: Equatable, Sendable {
@@ -43,6 +44,8 @@ public struct ModelConfig: Equatable, Sendable {
     public var rope: RopeConfig
     /// FP8 block shape from `quantization_config.weight_block_size`, when the release is FP8.
     public var fp8BlockSize: [Int]?
+    /// q8/q4 blocks of a checkpoint written by `longcat quantize` (`quantization_config.quant_method = "longcat"`).
+    public var blockQuantization: WeightMatrix.Quantization?
     public var bosTokenId: Int?
     public var eosTokenIds: [Int]
     /// `torch_dtype` / `dtype` as written (informational: actual dtypes come from the weight files).
@@ -101,7 +104,7 @@ public struct ModelConfig: Equatable, Sendable {
         eosTokenIds = try r.intOrIntList("eos_token_id")
         declaredDType = (json["torch_dtype"] as? String) ?? (json["dtype"] as? String)
         rope = try Self.parseRope(r)
-        fp8BlockSize = try Self.parseQuantization(json["quantization_config"])
+        (fp8BlockSize, blockQuantization) = try Self.parseQuantization(json["quantization_config"])
         try validate(r)
     }
 
@@ -179,13 +182,16 @@ public struct ModelConfig: Equatable, Sendable {
         return rope
     }
 
-    private static func parseQuantization(_ value: Any?) throws -> [Int]? {
-        guard let value, !(value is NSNull) else { return nil }
+    private static func parseQuantization(_ value: Any?) throws -> (fp8Block: [Int]?, blocks: WeightMatrix.Quantization?) {
+        guard let value, !(value is NSNull) else { return (nil, nil) }
         guard let q = value as? [String: Any] else { throw ConfigError.wrongType(field: "quantization_config", expected: "an object") }
         let qr = FieldReader(q, prefix: "quantization_config.")
         let method = try qr.optionalString("quant_method") ?? "fp8"
+        if method == "longcat" { return (nil, try parseBlockQuantization(qr)) }
         guard method == "fp8" else {
-            throw ConfigError.invalidValue(field: "quantization_config.quant_method", reason: "is '\(method)'; only 'fp8' is supported")
+            throw ConfigError.invalidValue(
+                field: "quantization_config.quant_method",
+                reason: "is '\(method)'; supported: 'fp8' (FP8 releases), 'longcat' (written by longcat quantize)")
         }
         if let fmt = try qr.optionalString("fmt"), fmt != "e4m3" {
             throw ConfigError.invalidValue(field: "quantization_config.fmt", reason: "is '\(fmt)'; only 'e4m3' is supported")
@@ -193,7 +199,19 @@ public struct ModelConfig: Equatable, Sendable {
         guard let block = SafeTensorsFile.intArray(q["weight_block_size"] ?? [128, 128]), block.count == 2, block.allSatisfy({ $0 > 0 }) else {
             throw ConfigError.invalidValue(field: "quantization_config.weight_block_size", reason: "must be two positive integers")
         }
-        return block
+        return (block, nil)
+    }
+
+    private static func parseBlockQuantization(_ qr: FieldReader) throws -> WeightMatrix.Quantization {
+        guard let name = try qr.optionalString("format") else { throw ConfigError.missingField("quantization_config.format") }
+        guard let format = WeightMatrix.Quantization(rawValue: name) else {
+            throw ConfigError.invalidValue(field: "quantization_config.format", reason: "is '\(name)'; supported: q8, q4")
+        }
+        let blockSize = WeightMatrix.Quantization.blockSize
+        if let block = try qr.optionalInt("block_size"), block != blockSize {
+            throw ConfigError.invalidValue(field: "quantization_config.block_size", reason: "is \(block); only \(blockSize) is supported")
+        }
+        return format
     }
 }
 

@@ -14,6 +14,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case missingTensor(name: String)
     case wrongShape(tensor: String, expected: [Int], actual: [Int], because: String)
     case unsupportedDType(tensor: String, dtype: String, allowed: [String])
+    case invalidQuantization(tensor: String, detail: String)
     case noWeights(directory: String)
 
     public var description: String {
@@ -46,6 +47,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             return "tensor '\(tensor)' has shape \(actual) but the config implies \(expected) (\(because))"
         case .unsupportedDType(let tensor, let dtype, let allowed):
             return "tensor '\(tensor)' has dtype \(dtype); supported here: \(allowed.joined(separator: ", "))"
+        case .invalidQuantization(let tensor, let detail):
+            return "tensor '\(tensor)' cannot be read as a block-quantized matrix: \(detail)"
         case .noWeights(let directory):
             return "\(directory): no model.safetensors, model.safetensors.index.json or *.safetensors file"
         }

@@ -69,6 +69,18 @@ public final class KVCache {
         count = length
     }
 
+    /// Appends `positions` rows of random values to every sublayer, so decode can be timed at a long
+    /// context without prefilling it (benchmarks only: the contents are not a real sequence's).
+    public func appendNoise(positions: Int, seed: UInt64) {
+        precondition(count + positions <= capacity, "noise beyond the cache capacity")
+        var rng = SplitMix64(seed: seed)
+        for rows in latents + ropes {
+            let values = (0..<positions * rows.width).map { _ in Float(Double(rng.next() % 2001) / 1000 - 1) }
+            values.withUnsafeBufferPointer { rows.append($0.baseAddress!, rows: positions) }
+        }
+        count += positions
+    }
+
     /// Copies positions `range` of `other` (same model) onto the end of this cache.
     public func append(positions range: Range<Int>, of other: KVCache) {
         precondition(other.latents.count == latents.count && range.upperBound <= other.count && count + range.count <= capacity)

@@ -75,6 +75,13 @@ public final class LongCatModel {
 
     public let config: ModelConfig
     public let checkpoint: Checkpoint?
+    /// Ablation: give every identity-expert pick the cost of an FFN expert, as implementations without
+    /// zero-computation experts do (the llama.cpp branch runs a dummy expert). The result is discarded, so
+    /// outputs do not change; only the time does.
+    public var computesIdentityExperts = false
+    /// ScMoE schedule: run the MoE branch on one thread while the dense path (MLP 0, attention 1, MLP 1)
+    /// runs on the others, instead of giving each product all threads in turn.
+    public var overlapsMoE = false
     public let rope: Rope
     let embedding: WeightMatrix
     let layers: [Layer]
@@ -82,19 +89,20 @@ public final class LongCatModel {
     let lmHead: WeightMatrix
 
     /// Opens a checkpoint directory and checks every tensor the config needs against it.
-    public convenience init(directory: String, progress: ((String) -> Void)? = nil) throws {
+    public convenience init(directory: String, quantize: WeightMatrix.Quantization? = nil, progress: ((String) -> Void)? = nil) throws {
         let checkpoint = try Checkpoint(directory: directory, progress: progress)
-        try self.init(checkpoint: checkpoint, progress: progress)
+        try self.init(checkpoint: checkpoint, quantize: quantize, progress: progress)
     }
 
-    public init(checkpoint: Checkpoint, progress: ((String) -> Void)? = nil) throws {
+    /// `quantize` block-quantizes the weight matrices as they load (which ones: TensorSpec.takesBlockQuantization).
+    public init(checkpoint: Checkpoint, quantize: WeightMatrix.Quantization? = nil, progress: ((String) -> Void)? = nil) throws {
         let config = checkpoint.config
         self.config = config
         self.checkpoint = checkpoint
         rope = Rope(config: config)
         var specs: [String: TensorSpec] = [:]
         for spec in config.tensorSpecs { specs[spec.name] = spec }
-        func matrix(_ name: String) throws -> WeightMatrix { try checkpoint.matrix(specs[name]!) }
+        func matrix(_ name: String) throws -> WeightMatrix { try checkpoint.matrix(specs[name]!, quantizedTo: quantize) }
         func vector(_ name: String) throws -> [Float] { try checkpoint.vector(specs[name]!) }
 
         embedding = try matrix("model.embed_tokens.weight")
@@ -227,11 +235,22 @@ public final class LongCatModel {
         VectorOps.add(&hidden, attention(layer.attention[0], VectorOps.rmsNormed(x, width: h, weight: layer.inputNorms[0], eps: eps),
                                          segments: segments, sublayer: 2 * index))
         let normed = VectorOps.rmsNormed(hidden, width: h, weight: layer.postAttentionNorms[0], eps: eps)
-        let shortcut = moe(layer, index: index, normed, tokens: n, routing: routing)
-        VectorOps.add(&hidden, feedForward(layer.mlps[0], normed, tokens: n))
-        VectorOps.add(&hidden, attention(layer.attention[1], VectorOps.rmsNormed(hidden, width: h, weight: layer.inputNorms[1], eps: eps),
-                                         segments: segments, sublayer: 2 * index + 1))
-        VectorOps.add(&hidden, feedForward(layer.mlps[1], VectorOps.rmsNormed(hidden, width: h, weight: layer.postAttentionNorms[1], eps: eps), tokens: n))
+        func densePath() {
+            VectorOps.add(&hidden, feedForward(layer.mlps[0], normed, tokens: n))
+            VectorOps.add(&hidden, attention(layer.attention[1], VectorOps.rmsNormed(hidden, width: h, weight: layer.inputNorms[1], eps: eps),
+                                             segments: segments, sublayer: 2 * index + 1))
+            VectorOps.add(&hidden, feedForward(layer.mlps[1], VectorOps.rmsNormed(hidden, width: h, weight: layer.postAttentionNorms[1], eps: eps), tokens: n))
+        }
+        var shortcut: [Float] = []
+        if overlapsMoE && Parallel.threadCount > 1 {
+            // Two tasks; each runs its products on its own thread (work split inside a task stays there).
+            Parallel.forEach(2) { branch in
+                if branch == 0 { shortcut = moe(layer, index: index, normed, tokens: n, routing: routing) } else { densePath() }
+            }
+        } else {
+            shortcut = moe(layer, index: index, normed, tokens: n, routing: routing)
+            densePath()
+        }
         VectorOps.add(&hidden, shortcut)
         return hidden
     }
@@ -322,6 +341,7 @@ public final class LongCatModel {
         var probs = layer.router.multiply(x, tokens: n)
         var out = [Float](repeating: 0, count: n * h)
         var assigned: [[(token: Int, weight: Float)]] = Array(repeating: [], count: c.numExperts)
+        var identityPicks: [[(token: Int, weight: Float)]] = Array(repeating: [], count: c.numZeroExperts)
         probs.withUnsafeMutableBufferPointer { p in
             for t in 0..<n {
                 let row = p.baseAddress! + t * total
@@ -338,33 +358,41 @@ public final class LongCatModel {
                         assigned[e].append((t, w))
                     } else {
                         for i in 0..<h { out[t * h + i] += w * x[t * h + i] }
+                        identityPicks[e - c.numExperts].append((t, w))
                     }
                 }
             }
         }
-        let active = assigned.indices.filter { !assigned[$0].isEmpty }
-        var results = [[Float]](repeating: [], count: active.count)
+        // Work items: each FFN expert with its tokens; with the ablation, also one dummy item per identity
+        // expert that was picked (weights borrowed from a real expert, result thrown away).
+        var work = assigned.indices.filter { !assigned[$0].isEmpty }.map { (expert: $0, picks: assigned[$0], dummy: false) }
+        if computesIdentityExperts {
+            for (z, picks) in identityPicks.enumerated() where !picks.isEmpty {
+                work.append((expert: z % c.numExperts, picks: picks, dummy: true))
+            }
+        }
+        var results = [[Float]](repeating: [], count: work.count)
         func run(_ k: Int) -> [Float] {
-            let picks = assigned[active[k]]
+            let picks = work[k].picks
             var gathered = [Float](repeating: 0, count: picks.count * h)
             for (j, pick) in picks.enumerated() {
                 gathered.replaceSubrange(j * h..<(j + 1) * h, with: x[pick.token * h..<(pick.token + 1) * h])
             }
-            return feedForward(layer.experts[active[k]], gathered, tokens: picks.count)
+            return feedForward(layer.experts[work[k].expert], gathered, tokens: picks.count)
         }
-        // Many experts with a few tokens each (batched decode): one expert per worker. Few experts with
-        // many tokens (prefill): each expert's products use every core.
-        let fewTokensEach = assigned.map(\.count).max() ?? 0 <= 8
-        if fewTokensEach && active.count >= 2 * Parallel.threadCount {
+        // Many experts with a few tokens each (batched decode): one expert per task. Otherwise (one
+        // session's decode, prefill) each expert's products use every core.
+        let fewTokensEach = work.map(\.picks.count).max() ?? 0 <= 8
+        if fewTokensEach && work.count >= 4 * Parallel.threadCount {
             results.withUnsafeMutableBufferPointer { r in
                 let base = r.baseAddress!
-                Parallel.forEach(active.count) { k in base[k] = run(k) }
+                Parallel.forEach(work.count) { k in base[k] = run(k) }
             }
         } else {
-            for k in active.indices { results[k] = run(k) }
+            for k in work.indices { results[k] = run(k) }
         }
-        for (k, e) in active.enumerated() {
-            for (j, pick) in assigned[e].enumerated() {
+        for (k, item) in work.enumerated() where !item.dummy {
+            for (j, pick) in item.picks.enumerated() {
                 for i in 0..<h { out[pick.token * h + i] += pick.weight * results[k][j * h + i] }
             }
         }

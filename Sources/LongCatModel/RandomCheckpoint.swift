@@ -69,31 +69,7 @@ public enum RandomCheckpoint {
                 }
             }
         }
-        var shards: [[SafeTensorsWriter.Entry]] = [[]]
-        var shardSize = 0
-        for e in entries {
-            if shardSize > 0 && shardSize + e.byteCount > shardBytes {
-                shards.append([])
-                shardSize = 0
-            }
-            shards[shards.count - 1].append(e)
-            shardSize += e.byteCount
-        }
-        if shards.count == 1 {
-            progress?("writing model.safetensors")
-            try SafeTensorsWriter.write(path: dir.appendingPathComponent("model.safetensors").path, entries: shards[0])
-            return
-        }
-        var weightMap: [String: String] = [:]
-        for (i, shard) in shards.enumerated() {
-            let name = String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
-            progress?("writing \(name)")
-            try SafeTensorsWriter.write(path: dir.appendingPathComponent(name).path, entries: shard)
-            for e in shard { weightMap[e.name] = name }
-        }
-        let index: [String: Any] = ["metadata": ["total_size": entries.reduce(0) { $0 + $1.byteCount }], "weight_map": weightMap]
-        try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
-            .write(to: dir.appendingPathComponent("model.safetensors.index.json"))
+        try SafeTensorsWriter.writeCheckpoint(entries, to: dir, shardBytes: shardBytes, progress: progress)
     }
 
     static func entry(for spec: TensorSpec, weightType: WeightType, seed: UInt64) -> SafeTensorsWriter.Entry {

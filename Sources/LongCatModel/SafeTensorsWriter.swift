@@ -52,4 +52,37 @@ public enum SafeTensorsWriter {
             try handle.write(contentsOf: Data(bytesNoCopy: body.baseAddress ?? buffer.baseAddress!, count: e.byteCount, deallocator: .none))
         }
     }
+
+    /// Writes a checkpoint's tensors into `directory`: one `model.safetensors`, or shards of at most
+    /// `shardBytes` (unless one tensor is larger) listed in `model.safetensors.index.json`. Entries are
+    /// filled in order.
+    public static func writeCheckpoint(
+        _ entries: [Entry], to directory: URL, shardBytes: Int, progress: ((String) -> Void)? = nil
+    ) throws {
+        var shards: [[Entry]] = [[]]
+        var shardSize = 0
+        for e in entries {
+            if shardSize > 0 && shardSize + e.byteCount > shardBytes {
+                shards.append([])
+                shardSize = 0
+            }
+            shards[shards.count - 1].append(e)
+            shardSize += e.byteCount
+        }
+        if shards.count == 1 {
+            progress?("writing model.safetensors")
+            try write(path: directory.appendingPathComponent("model.safetensors").path, entries: shards[0])
+            return
+        }
+        var weightMap: [String: String] = [:]
+        for (i, shard) in shards.enumerated() {
+            let name = String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
+            progress?("writing \(name)")
+            try write(path: directory.appendingPathComponent(name).path, entries: shard)
+            for e in shard { weightMap[e.name] = name }
+        }
+        let index: [String: Any] = ["metadata": ["total_size": entries.reduce(0) { $0 + $1.byteCount }], "weight_map": weightMap]
+        try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
+            .write(to: directory.appendingPathComponent("model.safetensors.index.json"))
+    }
 }

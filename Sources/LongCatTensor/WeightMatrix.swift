@@ -23,15 +23,20 @@ public final class OwnedBytes: ByteStorage {
 }
 
 /// A row-major [rows][cols] weight matrix kept in its file dtype (F32, F16, BF16, or FP8-E4M3 with one
-/// float scale per block). Products convert weights on the fly; nothing is widened in memory.
+/// float scale per block) or block-quantized (q8, q4: see BlockQuantization.swift). Products convert
+/// weights on the fly; nothing is widened in memory.
 public struct WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
+    /// The stored element type: for q8/q4 matrices that of the quants (I8, U8).
     public let dtype: DType
     /// FP8 only: block shape of the scales (rows, cols).
     public let blockShape: (rows: Int, cols: Int)?
+    /// q8/q4 matrices only.
+    public let quantization: Quantization?
     let data: UnsafeRawPointer
-    let scales: UnsafePointer<Float>?
+    /// FP8: float32 per block; q8/q4: float16 per row and 32 columns.
+    let scales: UnsafeRawPointer?
     let storage: [ByteStorage]
 
     public struct Unsupported: Error, CustomStringConvertible {
@@ -49,6 +54,7 @@ public struct WeightMatrix: @unchecked Sendable {
         self.data = data
         self.scales = nil
         self.blockShape = nil
+        self.quantization = nil
         self.storage = [storage]
     }
 
@@ -61,8 +67,9 @@ public struct WeightMatrix: @unchecked Sendable {
         self.cols = cols
         self.dtype = .f8e4m3
         self.data = data
-        self.scales = scales
+        self.scales = UnsafeRawPointer(scales)
         self.blockShape = (blockRows, blockCols)
+        self.quantization = nil
         self.storage = storage
     }
 
@@ -75,6 +82,7 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Bytes of weights (and scales) one full pass over the matrix reads.
     public var byteCount: Int {
+        if let q = quantization { return rows * (q.rowBytes(cols: cols) + cols / Quantization.blockSize * 2) }
         var n = rows * cols * dtype.byteSize
         if let b = blockShape { n += ((rows + b.rows - 1) / b.rows) * ((cols + b.cols - 1) / b.cols) * 4 }
         return n
@@ -83,7 +91,7 @@ public struct WeightMatrix: @unchecked Sendable {
     var raw: lc_matrix {
         var m = lc_matrix()
         m.data = data
-        m.scales = scales
+        m.scales = scales?.assumingMemoryBound(to: Float.self)
         m.rows = Int64(rows)
         m.cols = Int64(cols)
         m.block_rows = Int64(blockShape?.rows ?? 0)
@@ -100,18 +108,15 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Y[t][r] = sum_c W[r][c] * X[t][c] for `tokens` rows of X (each `cols` long); Y has `rows` per token.
     public func multiply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>) {
+        if quantization != nil { return multiplyQuantized(x, tokens: tokens, into: y) }
         var m = raw
         let macsPerRow = cols * tokens
         let minRows = max(4, (1 << 16) / max(1, macsPerRow))
         let scratchCount = Int(lc_matmul_scratch_floats(&m))
         Parallel.forEachChunk(rows, granularity: 4, minimumPerChunk: minRows) { begin, end in
             var local = m
-            if tokens == 1 {
-                lc_matmul(&local, x, Int64(cols), 1, y, Int64(rows), Int64(begin), Int64(end), nil)
-            } else {
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
-                defer { scratch.deallocate() }
-                lc_matmul(&local, x, Int64(cols), Int64(tokens), y, Int64(rows), Int64(begin), Int64(end), scratch)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchCount) { scratch in
+                lc_matmul(&local, x, Int64(cols), Int64(tokens), y, Int64(rows), Int64(begin), Int64(end), scratch.baseAddress!)
             }
         }
     }
@@ -129,16 +134,17 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Rows `range` as float32, [range.count][cols], block scales applied.
     public func dequantizedRows(_ range: Range<Int>) -> [Float] {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range out of bounds")
-        var m = raw
         var out = [Float](repeating: 0, count: range.count * cols)
-        out.withUnsafeMutableBufferPointer {
-            lc_dequantize_rows(&m, Int64(range.lowerBound), Int64(range.upperBound), $0.baseAddress!)
-        }
+        out.withUnsafeMutableBufferPointer { dequantizeRows(range, into: $0.baseAddress!) }
         return out
     }
 
     /// Writes rows `range` as float32 into `out` ([range.count][cols]).
     public func dequantizeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        if quantization != nil {
+            var q = quantizedRaw
+            return lc_qdequantize_rows(&q, Int64(range.lowerBound), Int64(range.upperBound), out)
+        }
         var m = raw
         lc_dequantize_rows(&m, Int64(range.lowerBound), Int64(range.upperBound), out)
     }

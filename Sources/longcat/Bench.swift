@@ -4,10 +4,11 @@ import LongCatEngine
 import LongCatModel
 import LongCatTensor
 
-/// Measures prefill and decode speed, alone and with concurrent sessions sharing each weight read.
+/// Measures prefill and decode speed against the machine's own limits: decode against memory bandwidth
+/// (active weight bytes per token / bandwidth), prefill against the matrix-multiply rate.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure prefill and decode speed with 1 or more concurrent sessions (random prompts, greedy, EOS ignored).")
+        abstract: "Measure prefill and decode speed against the machine's bandwidth and matmul limits (random prompts, greedy, EOS ignored).")
 
     @Option(name: .long, help: "Checkpoint directory (config.json + safetensors); not needed with --memory.")
     var model: String?
@@ -15,7 +16,10 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .long, help: "Worker threads for compute (default: all cores).")
     var threads: Int?
 
-    @Flag(name: .long, help: "Measure memory bandwidth (STREAM-like copy and triad, all threads) instead.")
+    @Option(name: .long, help: QuantizeOption.help)
+    var quantize: QuantizeOption = .none
+
+    @Flag(name: .long, help: "Only measure the machine: memory bandwidth (read, copy, triad) and the matmul rate.")
     var memory = false
 
     @Option(name: .long, help: "Prompt tokens per session.")
@@ -27,16 +31,37 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .long, help: "Comma-separated numbers of concurrent sessions, e.g. 1,4,16.")
     var concurrency: String = "1"
 
+    @Option(name: .long, help: "Comma-separated context lengths at which to time one session's decode, e.g. 512,4096,16384 (the cache is filled with random latents instead of a prefill).")
+    var context: String?
+
+    @Flag(name: .long, help: "Ablation: give every identity-expert pick the cost of an FFN expert.")
+    var noZeroSkip = false
+
+    @Flag(name: .long, help: "ScMoE schedule: run the MoE branch beside the dense path instead of after it.")
+    var overlapMoE = false
+
     @Flag(name: .long, help: "Print one JSON object on stdout.")
     var json = false
+
+    struct Machine {
+        var bandwidth: MemoryBandwidth.Result
+        var matmulFLOPs: Double
+    }
 
     struct Run {
         var concurrency: Int
         var meanTimeToFirstToken: Double
         var prefillTokensPerSecond: Double
+        var prefillFLOPsPerSecond: Double
         var aggregateDecodeTokensPerSecond: Double
-        var perSessionDecodeTokensPerSecond: Double
         var ffnExpertsPerToken: Double
+        var activeWeightBytesPerToken: Double
+    }
+
+    struct ContextRun {
+        var context: Int
+        var decodeTokensPerSecond: Double
+        var bytesPerToken: Double  // weights + the cache read by attention
     }
 
     func run() async throws {
@@ -44,52 +69,117 @@ struct Bench: AsyncParsableCommand {
             guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
             Parallel.threadCount = threads
         }
-        if memory {
-            let r = MemoryBandwidth.measure()
-            Console.progress(String(format: "memory bandwidth with %d threads: copy %.1f GB/s, triad %.1f GB/s", Parallel.threadCount, r.copy / 1e9, r.triad / 1e9))
-            if json {
-                try Console.printJSON(["threads": Parallel.threadCount, "copy_bytes_per_second": r.copy, "triad_bytes_per_second": r.triad])
-            }
+        let levels = try parseTokenIds(concurrency, option: "--concurrency")
+        guard levels.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--concurrency values must be at least 1") }
+        let contexts = try context.map { try parseTokenIds($0, option: "--context") } ?? []
+        guard contexts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--context values must be at least 1") }
+        guard promptTokens >= 1, genTokens >= 2 else { throw ValidationError("--prompt-tokens must be >= 1 and --gen-tokens >= 2") }
+
+        Console.progress("measuring the machine (\(Parallel.threadCount) threads)")
+        let machine = Machine(bandwidth: MemoryBandwidth.measure(), matmulFLOPs: MatmulRate.measure())
+        let bw = machine.bandwidth
+        Console.progress(String(format: "memory bandwidth: read %.1f GB/s, copy %.1f GB/s, triad %.1f GB/s; BF16 matmul 2048^3: %.1f GFLOP/s",
+                                bw.read / 1e9, bw.copy / 1e9, bw.triad / 1e9, machine.matmulFLOPs / 1e9))
+        guard !memory else {
+            if json { try Console.printJSON(machineJSON(machine)) }
             return
         }
         guard let modelPath = model else { throw ValidationError("--model is required (or use --memory)") }
-        let levels = try parseTokenIds(concurrency, option: "--concurrency")
-        guard levels.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--concurrency values must be at least 1") }
-        guard promptTokens >= 1, genTokens >= 2 else { throw ValidationError("--prompt-tokens must be >= 1 and --gen-tokens >= 2") }
-        let model = try ModelOptions.loadModel(modelPath)
-        guard promptTokens + genTokens <= model.config.maxPositionEmbeddings else {
-            throw ValidationError("--prompt-tokens + --gen-tokens exceeds the context length \(model.config.maxPositionEmbeddings)")
+        let model = try ModelOptions.loadModel(modelPath, quantize: quantize.quantization)
+        model.computesIdentityExperts = noZeroSkip
+        model.overlapsMoE = overlapMoE
+        let longest = max(promptTokens + genTokens, (contexts.max() ?? 0) + genTokens)
+        guard longest <= model.config.maxPositionEmbeddings else {
+            throw ValidationError("prompt/context + --gen-tokens (\(longest)) exceeds the context length \(model.config.maxPositionEmbeddings)")
         }
+        _ = try await measure(model: model, sessions: 1, promptTokens: min(promptTokens, 16), genTokens: 4)  // page in, warm up
+
         var runs: [Run] = []
         for n in levels {
-            runs.append(try await measure(model: model, sessions: n))
-            let r = runs.last!
-            Console.progress(String(format: "concurrency %d: prefill %.1f tok/s, decode %.1f tok/s aggregate (%.1f per session), TTFT %.3f s, %.2f FFN experts/token",
-                                    n, r.prefillTokensPerSecond, r.aggregateDecodeTokensPerSecond, r.perSessionDecodeTokensPerSecond, r.meanTimeToFirstToken, r.ffnExpertsPerToken))
+            let r = try await measure(model: model, sessions: n, promptTokens: promptTokens, genTokens: genTokens)
+            runs.append(r)
+            var line = String(format: "concurrency %d: prefill %.1f tok/s (%.1f GFLOP/s, %.0f%% of matmul), decode %.1f tok/s",
+                              n, r.prefillTokensPerSecond, r.prefillFLOPsPerSecond / 1e9, 100 * r.prefillFLOPsPerSecond / machine.matmulFLOPs,
+                              r.aggregateDecodeTokensPerSecond)
+            if n == 1 {
+                let limit = bw.best / r.activeWeightBytesPerToken
+                line += String(format: " (%.1f MB/token, %.1f GB/s effective, limit %.1f tok/s, %.0f%% of it)",
+                               r.activeWeightBytesPerToken / 1e6, r.activeWeightBytesPerToken * r.aggregateDecodeTokensPerSecond / 1e9,
+                               limit, 100 * r.aggregateDecodeTokensPerSecond / limit)
+            } else if let single = runs.first(where: { $0.concurrency == 1 }) {
+                line += String(format: " aggregate, %.2fx one session", r.aggregateDecodeTokensPerSecond / single.aggregateDecodeTokensPerSecond)
+            }
+            line += String(format: ", TTFT %.3f s, %.2f FFN experts/token", r.meanTimeToFirstToken, r.ffnExpertsPerToken)
+            Console.progress(line)
         }
+        var contextRuns: [ContextRun] = []
+        for length in contexts {
+            let r = try measureDecode(model: model, context: length)
+            contextRuns.append(r)
+            Console.progress(String(format: "context %d: decode %.1f tok/s (%.1f MB/token with the cache, %.0f%% of the bandwidth limit)",
+                                    length, r.decodeTokensPerSecond, r.bytesPerToken / 1e6, 100 * r.decodeTokensPerSecond * r.bytesPerToken / bw.best))
+        }
+        let peak = peakResidentBytes()
+        Console.progress(String(format: "peak resident memory %.0f MB", Double(peak) / 1e6))
         if json {
             try Console.printJSON([
                 "model": modelPath,
-                "threads": Parallel.threadCount,
+                "quantize": quantize.rawValue,
+                "zero_skip": !noZeroSkip,
+                "overlap_moe": overlapMoE,
                 "prompt_tokens": promptTokens,
                 "gen_tokens": genTokens,
+                "machine": machineJSON(machine),
+                "peak_resident_bytes": peak,
                 "runs": runs.map { r -> [String: Any] in
-                    [
+                    var o: [String: Any] = [
                         "concurrency": r.concurrency,
                         "mean_time_to_first_token_seconds": r.meanTimeToFirstToken,
                         "prefill_tokens_per_second": r.prefillTokensPerSecond,
+                        "prefill_flops_per_second": r.prefillFLOPsPerSecond,
+                        "prefill_fraction_of_matmul_rate": r.prefillFLOPsPerSecond / machine.matmulFLOPs,
                         "aggregate_decode_tokens_per_second": r.aggregateDecodeTokensPerSecond,
-                        "per_session_decode_tokens_per_second": r.perSessionDecodeTokensPerSecond,
+                        "per_session_decode_tokens_per_second": r.aggregateDecodeTokensPerSecond / Double(r.concurrency),
                         "ffn_experts_per_token": r.ffnExpertsPerToken,
+                        "active_weight_bytes_per_token": r.activeWeightBytesPerToken,
+                    ]
+                    if r.concurrency == 1 {
+                        let limit = bw.best / r.activeWeightBytesPerToken
+                        o["effective_bytes_per_second"] = r.activeWeightBytesPerToken * r.aggregateDecodeTokensPerSecond
+                        o["decode_limit_tokens_per_second"] = limit
+                        o["fraction_of_decode_limit"] = r.aggregateDecodeTokensPerSecond / limit
+                    } else if let single = runs.first(where: { $0.concurrency == 1 }) {
+                        o["speedup_over_one_session"] = r.aggregateDecodeTokensPerSecond / single.aggregateDecodeTokensPerSecond
+                    }
+                    return o
+                },
+                "contexts": contextRuns.map { r -> [String: Any] in
+                    [
+                        "context": r.context,
+                        "decode_tokens_per_second": r.decodeTokensPerSecond,
+                        "bytes_per_token": r.bytesPerToken,
+                        "fraction_of_decode_limit": r.decodeTokensPerSecond * r.bytesPerToken / bw.best,
                     ]
                 },
             ])
         }
     }
 
-    /// Runs `sessions` generations at once. Decode speed is counted in the steady state: from the moment
-    /// every session has its first token to the moment the first one finishes.
-    func measure(model: LongCatModel, sessions: Int) async throws -> Run {
+    func machineJSON(_ m: Machine) -> [String: Any] {
+        [
+            "threads": Parallel.threadCount,
+            "kernel_path": KernelPath.current.rawValue,
+            "read_bytes_per_second": m.bandwidth.read,
+            "copy_bytes_per_second": m.bandwidth.copy,
+            "triad_bytes_per_second": m.bandwidth.triad,
+            "bandwidth_for_limit_bytes_per_second": m.bandwidth.best,
+            "matmul_flops_per_second": m.matmulFLOPs,
+        ]
+    }
+
+    /// Runs `sessions` generations at once through the engine. Decode speed is counted in the steady
+    /// state: from the moment every session has its first token to the moment the first one finishes.
+    func measure(model: LongCatModel, sessions: Int, promptTokens: Int, genTokens: Int) async throws -> Run {
         var options = EngineOptions()
         options.maxConcurrent = sessions
         options.maxCacheTokens = sessions * (promptTokens + genTokens)
@@ -119,12 +209,44 @@ struct Bench: AsyncParsableCommand {
         let firsts = timelines.map { $0[0] }
         let windowStart = firsts.max()!, windowEnd = timelines.map { $0.last! }.min()!
         let inWindow = timelines.reduce(0) { $0 + $1.filter { $0 > windowStart && $0 <= windowEnd }.count }
-        let aggregate = windowEnd > windowStart ? Double(inWindow) / (windowEnd - windowStart) : 0
-        let meanTTFT = firsts.reduce(0, +) / Double(sessions)
+        let experts = engine.metrics.ffnExpertsPerToken
+        let promptFLOPs = (0..<promptTokens).reduce(0.0) { $0 + model.prefillFLOPsPerToken(ffnExpertsPerToken: experts, position: $1) }
         return Run(
-            concurrency: sessions, meanTimeToFirstToken: meanTTFT,
+            concurrency: sessions, meanTimeToFirstToken: firsts.reduce(0, +) / Double(sessions),
             prefillTokensPerSecond: Double(sessions * promptTokens) / windowStart,
-            aggregateDecodeTokensPerSecond: aggregate, perSessionDecodeTokensPerSecond: aggregate / Double(sessions),
-            ffnExpertsPerToken: engine.metrics.ffnExpertsPerToken)
+            prefillFLOPsPerSecond: Double(sessions) * promptFLOPs / windowStart,
+            aggregateDecodeTokensPerSecond: windowEnd > windowStart ? Double(inWindow) / (windowEnd - windowStart) : 0,
+            ffnExpertsPerToken: experts,
+            activeWeightBytesPerToken: model.activeWeightBytesPerToken(ffnExpertsPerToken: experts))
+    }
+
+    /// One session's greedy decode after `context` cached positions of random latents.
+    func measureDecode(model: LongCatModel, context: Int) throws -> ContextRun {
+        let cache = KVCache(config: model.config)
+        cache.appendNoise(positions: context, seed: UInt64(context))
+        let routing = RoutingRecorder()
+        var token = 1
+        var start = DispatchTime.now()
+        for step in 0..<genTokens {
+            if step == 1 { start = DispatchTime.now() }  // the first step pages in what the noise did not
+            let logits = try model.forward(tokens: [token], cache: cache, routing: routing)
+            token = logits.indices.max { logits[$0] < logits[$1] }!
+        }
+        let seconds = secondsSince(start)
+        let meanCached = Double(context) + Double(genTokens) / 2
+        let bytes = model.activeWeightBytesPerToken(ffnExpertsPerToken: routing.ffnExpertsPerToken) + meanCached * Double(cache.bytesPerPosition)
+        return ContextRun(context: context, decodeTokensPerSecond: Double(genTokens - 1) / seconds, bytesPerToken: bytes)
+    }
+
+    /// Peak resident set of this process (mapped weights that were touched count too).
+    func peakResidentBytes() -> Int {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024  // kilobytes on Linux, bytes on macOS
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        return usage.ru_maxrss
+        #endif
     }
 }

@@ -10,7 +10,7 @@ struct LongCat: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "longcat",
         abstract: "Run LongCat-Flash mixture-of-experts models on the CPU from their Hugging Face files.",
-        subcommands: [Demo.self, Generate.self, Chat.self, Serve.self, Bench.self, Logits.self, Inspect.self, Init.self, Tokenize.self, ChatTemplateCommand.self],
+        subcommands: [Demo.self, Generate.self, Chat.self, Serve.self, Bench.self, Logits.self, Inspect.self, Init.self, Quantize.self, Tokenize.self, ChatTemplateCommand.self],
         defaultSubcommand: Demo.self)
 }
 
@@ -22,19 +22,30 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Worker threads for compute (default: all cores).")
     var threads: Int?
 
+    @Option(name: .long, help: QuantizeOption.help)
+    var quantize: QuantizeOption = .none
+
     func load() throws -> LongCatModel {
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
             Parallel.threadCount = threads
         }
-        return try Self.loadModel(model)
+        return try Self.loadModel(model, quantize: quantize.quantization)
     }
 
     /// Opens a checkpoint with progress on stderr.
-    static func loadModel(_ path: String) throws -> LongCatModel {
+    static func loadModel(_ path: String, quantize: WeightMatrix.Quantization? = nil) throws -> LongCatModel {
         let start = DispatchTime.now()
-        let model = try LongCatModel(directory: path) { Console.progress($0) }
-        Console.progress(String(format: "loaded %@ in %.2f s", model.config.summaryLine, secondsSince(start)))
+        let model = try LongCatModel(directory: path, quantize: quantize) { Console.progress($0) }
+        var note = ""
+        if let quantize {
+            note = ", weights quantized to \(quantize.rawValue)"
+            let kept = model.config.matricesKeptUnquantized.map(\.name)
+            if !kept.isEmpty {
+                Console.progress("kept as stored (columns not a multiple of \(WeightMatrix.Quantization.blockSize)): " + TensorNames.summary(kept))
+            }
+        }
+        Console.progress(String(format: "loaded %@ in %.2f s%@", model.config.summaryLine, secondsSince(start), note))
         return model
     }
 
@@ -43,6 +54,28 @@ struct ModelOptions: ParsableArguments {
         let path = URL(fileURLWithPath: model).appendingPathComponent("tokenizer.json").path
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         return try LongCatTokenizer.Tokenizer(path: model)
+    }
+}
+
+/// `--quantize`: block-quantize weights at load time.
+enum QuantizeOption: String, ExpressibleByArgument, CaseIterable {
+    case none, q8, q4
+
+    static let help = ArgumentHelp(
+        "Quantize weights at load: none, q8 or q4 (32 weights per float16 scale; routers and norms stay as stored).")
+
+    var quantization: WeightMatrix.Quantization? { WeightMatrix.Quantization(rawValue: rawValue) }
+}
+
+enum TensorNames {
+    /// Names with the layer index folded: "model.layers.*.self_attn.0.kv_b_proj.weight (x28)".
+    static func summary(_ names: [String]) -> String {
+        var counts: [String: Int] = [:]
+        for name in names {
+            let folded = name.replacingOccurrences(of: #"layers\.\d+\."#, with: "layers.*.", options: .regularExpression)
+            counts[folded, default: 0] += 1
+        }
+        return counts.sorted { $0.key < $1.key }.map { $0.value > 1 ? "\($0.key) (x\($0.value))" : $0.key }.joined(separator: ", ")
     }
 }
 

@@ -1,3 +1,4 @@
+import Dispatch
 import LongCatTensor
 import XCTest
 
@@ -74,7 +75,7 @@ final class KernelTests: XCTestCase {
             defer { KernelPath.forcePortable(false) }
             for dtype in [DType.f32, .bf16, .f16, .f8e4m3] {
                 for (rows, cols) in [(1, 1), (3, 7), (9, 40), (37, 100), (130, 257)] {
-                    for tokens in [1, 2, 5] {
+                    for tokens in [1, 2, 5, 40] {  // 40: the packed GEMM path (partial panels and column blocks)
                         check(dtype: dtype, rows: rows, cols: cols, tokens: tokens)
                     }
                 }
@@ -100,6 +101,22 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(FloatConversion.f8e4m3ToFloat(0x01), Float(pow(2.0, -9.0)))
         XCTAssertEqual(FloatConversion.f8e4m3ToFloat(0x08), Float(pow(2.0, -6.0)))
         XCTAssertTrue(FloatConversion.f8e4m3ToFloat(0x7f).isNaN)
+    }
+
+    func testParallelWorkFromSeveralThreadsAndNestedRunsEveryItemOnce() {
+        // Four callers at once: one holds the pool, the others run on their own threads; each item's task
+        // also starts nested work, which stays on the thread running the task.
+        let callers = 4, items = 200
+        var counts = [Int](repeating: 0, count: callers * items * 3)
+        counts.withUnsafeMutableBufferPointer { p in
+            let base = p.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: callers) { caller in
+                Parallel.forEach(items) { i in
+                    Parallel.forEachChunk(3) { b, e in for k in b..<e { base[(caller * items + i) * 3 + k] += 1 } }
+                }
+            }
+        }
+        XCTAssertEqual(counts, [Int](repeating: 1, count: callers * items * 3))
     }
 
     func testParallelChunksCoverTheRangeOnce() {

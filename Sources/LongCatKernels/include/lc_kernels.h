@@ -31,7 +31,7 @@ typedef struct {
 } lc_matrix;
 
 /// y[t * ldy + r] = sum_c W[r][c] * x[t * ldx + c] for r in [row_begin, row_end) and t in [0, n).
-/// `scratch` must hold lc_matmul_scratch_floats(w) floats (used when n > 1).
+/// `scratch` must hold lc_matmul_scratch_floats(w) floats.
 void lc_matmul(const lc_matrix *w, const float *x, int64_t ldx, int64_t n,
                float *y, int64_t ldy, int64_t row_begin, int64_t row_end, float *scratch);
 
@@ -82,7 +82,9 @@ void lc_mla_head(const float *wk, const float *wv, int64_t nope, int64_t v_dim, 
 extern "C" {
 #endif
 
-/// STREAM-style kernels for measuring memory bandwidth: a[i] = b[i] (copy) and a[i] = b[i] + s * c[i] (triad).
+/// STREAM-style kernels for measuring memory bandwidth: a[i] = b[i] (copy) and a[i] = b[i] + s * c[i] (triad),
+/// and a read-only sum (the access pattern of decode, which only reads weights).
+float lc_stream_read(const float *a, int64_t n);
 void lc_stream_copy(float *a, const float *b, int64_t n);
 void lc_stream_triad(float *a, const float *b, const float *c, float s, int64_t n);
 

@@ -1,0 +1,148 @@
+import Foundation
+import LongCatTensor
+
+extension TensorSpec {
+    /// Whether block quantization (`--quantize`, `longcat quantize`) applies: to every weight matrix but the
+    /// routers, whose scores choose the experts (they are tiny, and rounding there would change which experts
+    /// run), when its columns are a multiple of the block. Norms and biases always stay as stored.
+    public var takesBlockQuantization: Bool { isWeightMatrix && WeightMatrix.Quantization.supports(cols: shape[1]) }
+
+    var isWeightMatrix: Bool {
+        switch role {
+        case .embedding, .lmHead, .denseMatrix, .expertMatrix: return true
+        case .norm, .routerWeight, .routerBias: return false
+        }
+    }
+}
+
+extension ModelConfig {
+    /// Weight matrices block quantization leaves as stored because their columns are not a multiple of the
+    /// block (routers are never quantized and are not listed).
+    public var matricesKeptUnquantized: [TensorSpec] { tensorSpecs.filter { $0.isWeightMatrix && !$0.takesBlockQuantization } }
+}
+
+extension Checkpoint {
+    /// `matrix(spec)`, block-quantized to `format` where that applies (TensorSpec.takesBlockQuantization).
+    public func matrix(_ spec: TensorSpec, quantizedTo format: WeightMatrix.Quantization?) throws -> WeightMatrix {
+        let m = try matrix(spec)
+        guard let format, spec.takesBlockQuantization else { return m }
+        return m.quantized(format)
+    }
+}
+
+/// `longcat quantize`: a checkpoint whose weight matrices are stored block-quantized, so that loading maps
+/// the quants and scales and uses them in place. Per quantized matrix `X.weight`: the quants as `X.weight`
+/// (I8 [rows, cols] for q8, U8 [rows, cols / 2] for q4) and float16 scales `X.weight_qscale` [rows, cols / 32];
+/// config.json gains `quantization_config = {quant_method: "longcat", format, block_size: 32}`.
+public enum QuantizedCheckpoint {
+    public struct Summary {
+        /// Matrices written block-quantized.
+        public var quantized: Int
+        /// Weight matrices kept as stored (columns not a multiple of the block), FP8 ones widened to F32.
+        public var keptUnquantized: [String]
+        /// Bytes of tensors written.
+        public var bytes: Int
+    }
+
+    /// Writes `source` quantized to `format` into `directory`, which must not hold a checkpoint already.
+    /// Matrices are quantized exactly as `LongCatModel(checkpoint:quantize:)` does, so the written model's
+    /// logits equal those of quantizing at load. FP8 matrices left unquantized are written as F32 (the FP8
+    /// quantization_config is replaced); other tensors, including ones the engine does not read, keep their
+    /// bytes. Every other file but weights (generation_config.json, tokenizer files) is copied.
+    @discardableResult
+    public static func write(
+        from source: Checkpoint, to directory: String, format: WeightMatrix.Quantization,
+        shardBytes: Int = 4 << 30, progress: ((String) -> Void)? = nil
+    ) throws -> Summary {
+        let sourceDir = URL(fileURLWithPath: source.directory).standardizedFileURL
+        let dir = URL(fileURLWithPath: directory).standardizedFileURL
+        let fm = FileManager.default
+        if let existing = try? fm.contentsOfDirectory(atPath: dir.path),
+           existing.contains(where: { $0.hasSuffix(".safetensors") || $0 == "model.safetensors.index.json" }) {
+            throw CheckpointError.cannotOpen(path: dir.path, reason: "it already holds a checkpoint; choose a new or empty directory")
+        }
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        try writeConfig(from: sourceDir, to: dir, format: format)
+        try copyOtherFiles(from: sourceDir, to: dir)
+
+        var entries: [SafeTensorsWriter.Entry] = []
+        var summary = Summary(quantized: 0, keptUnquantized: [], bytes: 0)
+        var written = Set<String>()
+        let specs = source.config.tensorSpecs
+        let progressStep = max(1, specs.filter(\.takesBlockQuantization).count / 20)
+        // The scales entry follows its quants entry; the writer fills entries in order, one at a time, so a
+        // matrix is quantized once and held only until its scales are written.
+        final class Pending { var matrix: WeightMatrix? }
+        let pending = Pending()
+        for spec in specs {
+            let (rows, cols) = spec.shape.count == 2 ? (spec.shape[0], spec.shape[1]) : (0, 0)
+            written.insert(spec.name)
+            if spec.takesBlockQuantization {
+                let m = try source.matrix(spec)
+                summary.quantized += 1
+                let count = summary.quantized
+                entries.append(.init(name: spec.name, dtype: format.dtype, shape: [rows, format.rowBytes(cols: cols)]) { buffer in
+                    let q = m.quantized(format)
+                    pending.matrix = q
+                    buffer.copyMemory(from: q.quantizedBytes!.quants)
+                    if count % progressStep == 0 { progress?("quantized \(count) matrices") }
+                })
+                entries.append(.init(name: spec.name + "_qscale", dtype: .f16, shape: [rows, cols / WeightMatrix.Quantization.blockSize]) { buffer in
+                    buffer.copyMemory(from: pending.matrix!.quantizedBytes!.scales)
+                    pending.matrix = nil
+                })
+                continue
+            }
+            if spec.isWeightMatrix { summary.keptUnquantized.append(spec.name) }
+            let view = try source.tensor(spec.name)
+            if view.dtype == .f8e4m3 {
+                let m = try source.matrix(spec)
+                entries.append(.init(name: spec.name, dtype: .f32, shape: spec.shape) { buffer in
+                    m.dequantizeRows(0..<rows, into: buffer.bindMemory(to: Float.self).baseAddress!)
+                })
+            } else {
+                entries.append(copy(view))
+            }
+        }
+        // Tensors the engine does not read travel as they are; the scales of matrices rewritten above do not.
+        let replacedScales = Set(specs.flatMap { [$0.name + "_scale_inv", $0.name + "_qscale"] })
+        for name in source.tensors.keys.sorted() where !written.contains(name) && !replacedScales.contains(name) {
+            entries.append(copy(source.tensors[name]!))
+        }
+        summary.bytes = entries.reduce(0) { $0 + $1.byteCount }
+        try SafeTensorsWriter.writeCheckpoint(entries, to: dir, shardBytes: shardBytes, progress: progress)
+        return summary
+    }
+
+    static func copy(_ view: TensorView) -> SafeTensorsWriter.Entry {
+        .init(name: view.name, dtype: view.dtype, shape: view.shape) { buffer in
+            buffer.copyMemory(from: UnsafeRawBufferPointer(start: view.pointer, count: view.byteCount))
+        }
+    }
+
+    static func writeConfig(from source: URL, to dir: URL, format: WeightMatrix.Quantization) throws {
+        let path = source.appendingPathComponent("config.json").path
+        guard let data = FileManager.default.contents(atPath: path),
+              var object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { throw ConfigError.unreadable(path: path, reason: "not a JSON object") }
+        object["quantization_config"] = [
+            "quant_method": "longcat", "format": format.rawValue, "block_size": WeightMatrix.Quantization.blockSize,
+        ]
+        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            .write(to: dir.appendingPathComponent("config.json"))
+    }
+
+    /// Copies the directory's regular files except config.json and weights (generation_config.json,
+    /// tokenizer.json, tokenizer_config.json, chat templates, ...).
+    static func copyOtherFiles(from source: URL, to dir: URL) throws {
+        let fm = FileManager.default
+        let weightSuffixes = [".safetensors", ".safetensors.index.json", ".bin", ".pt", ".pth", ".gguf", ".ckpt"]
+        for name in try fm.contentsOfDirectory(atPath: source.path).sorted() {
+            guard name != "config.json", !weightSuffixes.contains(where: { name.hasSuffix($0) }) else { continue }
+            let from = source.appendingPathComponent(name), to = dir.appendingPathComponent(name)
+            guard (try? from.resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile == true else { continue }
+            if fm.fileExists(atPath: to.path) { try fm.removeItem(at: to) }
+            try fm.copyItem(at: from, to: to)
+        }
+    }
+}

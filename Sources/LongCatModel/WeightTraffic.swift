@@ -1,0 +1,46 @@
+import LongCatTensor
+
+/// What a decode step reads: the bytes behind the performance model's limit (active weight bytes per token
+/// / memory bandwidth) and the FLOPs behind prefill's (FLOPs / matrix-multiply rate).
+extension LongCatModel {
+    /// Every matrix a token passes through except the routed experts (the embedding contributes one row).
+    var denseMatrices: [WeightMatrix] {
+        var out: [WeightMatrix] = [lmHead]
+        for layer in layers {
+            for a in layer.attention { out += [a.qA, a.qB, a.kvA, a.kvB, a.o] }
+            for m in layer.mlps { out += [m.gate, m.up, m.down] }
+            out.append(layer.router)
+        }
+        return out
+    }
+
+    /// Bytes of weights one decoded token reads outside the routed experts.
+    public var denseWeightBytesPerToken: Int {
+        denseMatrices.reduce(0) { $0 + $1.byteCount } + embedding.byteCount / embedding.rows
+    }
+
+    /// Bytes of one FFN expert (gate, up, down); all experts have the same shape.
+    public var expertWeightBytes: Int {
+        guard let e = layers.first?.experts.first else { return 0 }
+        return e.gate.byteCount + e.up.byteCount + e.down.byteCount
+    }
+
+    /// Weight bytes one token reads when it picks `ffnExpertsPerToken` FFN experts per layer on average.
+    public func activeWeightBytesPerToken(ffnExpertsPerToken: Double) -> Double {
+        Double(denseWeightBytesPerToken) + ffnExpertsPerToken * Double(config.numLayers * expertWeightBytes)
+    }
+
+    /// Multiply-add FLOPs of one prompt token at position `position` (projections, experts and latent
+    /// attention over `position + 1` cached positions), without the lm_head, which prefill runs once.
+    public func prefillFLOPsPerToken(ffnExpertsPerToken: Double, position: Int) -> Double {
+        let c = config
+        let dense = denseMatrices.dropFirst().reduce(0) { $0 + $1.rows * $1.cols }
+        let expert = layers.first?.experts.first.map { $0.gate.rows * $0.gate.cols * 3 } ?? 0
+        let matrices = Double(dense) + ffnExpertsPerToken * Double(c.numLayers * expert)
+        // Per head: absorb q into the latent space, score and mix the positions, project the value back.
+        let perHead = Double(c.qkNopeHeadDim * c.kvLoraRank + c.vHeadDim * c.kvLoraRank)
+            + Double(position + 1) * Double(2 * c.kvLoraRank + c.qkRopeHeadDim)
+        let attention = 2 * Double(c.numLayers * c.numHeads) * perHead
+        return 2 * matrices + attention
+    }
+}

@@ -1,0 +1,32 @@
+import LongCatModel
+import LongCatTensor
+import XCTest
+
+/// Other schedules of the same math give the same numbers: running the MoE branch beside the dense path,
+/// and the zero-skip ablation (identity picks pay for a dummy expert whose result is discarded).
+final class ScheduleTests: XCTestCase {
+    func logits(_ model: LongCatModel, _ tokens: [Int], routing: RoutingRecorder? = nil) throws -> [Float] {
+        try model.forward(tokens: tokens, cache: KVCache(config: model.config), logits: .all, routing: routing)
+    }
+
+    func testOverlappedMoEAndNoZeroSkipGiveIdenticalLogits() throws {
+        let saved = Parallel.threadCount
+        Parallel.threadCount = 2  // overlap needs two threads, even on a one-core runner
+        defer { Parallel.threadCount = saved }
+        for name in Fixtures.modelNames {
+            let model = try LongCatModel(directory: Fixtures.path(name))
+            let tokens = try Fixtures.expected(name).cases[0].inputIds
+            let routing = RoutingRecorder(keepChoices: true)
+            let plain = try logits(model, tokens, routing: routing)
+            let identityPicks = routing.choices.flatMap { $0 }.flatMap(\.experts).filter { $0 >= model.config.numExperts }.count
+            XCTAssertGreaterThan(identityPicks, 0, "\(name): the ablation must have identity picks to pay for")
+
+            model.overlapsMoE = true
+            XCTAssertEqual(try logits(model, tokens), plain, "\(name): overlapped MoE")
+            model.overlapsMoE = false
+            model.computesIdentityExperts = true
+            XCTAssertEqual(try logits(model, tokens), plain, "\(name): dummy experts for \(identityPicks) identity picks")
+            model.computesIdentityExperts = false
+        }
+    }
+}
