@@ -449,12 +449,57 @@ LC_AVX2 static void tile_avx2(const lc_matrix *m, const float *x, int64_t ldx, i
     }
 }
 
+// BF16 matrix-matrix for a handful of tokens (batched decode): TILE_R rows x TILE_T tokens of sums in
+// registers, weights widened with the even/odd trick of matvec_bf16_avx2 and each token's x split the same
+// way (`xs`, n * cols floats). Four rows per tile halve the x traffic from L2 (x for 16 tokens does not fit
+// in L1), which bounds a two-row tile.
+enum { TILE_R = 4, TILE_T = 3, TILE_MIN_TOKENS = 6 };
+LC_AVX2 static void tile_eo_bf16_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y,
+                                      int64_t ldy, int64_t r0, int64_t r1, float *xs) {
+    const int64_t cols = m->cols, body = cols & ~(int64_t)15;
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+    for (int64_t t = 0; t < n; t++) split_even_odd_avx2(x + t * ldx, cols, xs + t * cols);
+    for (int64_t r = r0; r < r1; r += TILE_R) {
+        const int rows = r1 - r < TILE_R ? (int)(r1 - r) : TILE_R;
+        const uint16_t *w[TILE_R];
+        for (int i = 0; i < TILE_R; i++) w[i] = (const uint16_t *)m->data + (r + (i < rows ? i : rows - 1)) * cols;
+        for (int64_t t = 0; t < n; t += TILE_T) {
+            const int toks = n - t < TILE_T ? (int)(n - t) : TILE_T;
+            const float *xt[TILE_T];
+            for (int j = 0; j < TILE_T; j++) xt[j] = xs + (t + (j < toks ? j : toks - 1)) * cols;
+            __m256 a[TILE_R][TILE_T];
+            for (int i = 0; i < TILE_R; i++)
+                for (int j = 0; j < TILE_T; j++) a[i][j] = _mm256_setzero_ps();
+            for (int64_t c = 0; c < body; c += 16) {
+                __m256 e[TILE_R], o[TILE_R];
+                for (int i = 0; i < TILE_R; i++) {
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(w[i] + c));
+                    e[i] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+                    o[i] = _mm256_castsi256_ps(_mm256_and_si256(v, high));
+                }
+                for (int j = 0; j < TILE_T; j++) {
+                    const __m256 xe = _mm256_loadu_ps(xt[j] + c), xo = _mm256_loadu_ps(xt[j] + c + 8);
+                    for (int i = 0; i < TILE_R; i++) a[i][j] = _mm256_fmadd_ps(o[i], xo, _mm256_fmadd_ps(e[i], xe, a[i][j]));
+                }
+            }
+            for (int i = 0; i < rows; i++) {
+                for (int j = 0; j < toks; j++) {
+                    const float *xr = x + (t + j) * ldx;
+                    float sum = hsum256(a[i][j]);
+                    for (int64_t c = body; c < cols; c++) sum += lc_bf16_to_f32(w[i][c]) * xr[c];
+                    y[(t + j) * ldy + r + i] = sum;
+                }
+            }
+        }
+    }
+}
+
 // Matrix-matrix for many tokens (prefill, batched decode): a small GEMM. For each panel of 16 rows and
 // block of LC_KC columns the weights are converted once into a float32 panel laid out column by column
 // (`packed[k][16]`), which then serves every token: the micro-kernel keeps 16 rows x 6 tokens of sums in
 // twelve registers, and per column loads two weight vectors and broadcasts six token values (12 FMAs per
 // 8 loads). Sums go to y, which holds each token's 16 rows contiguously.
-enum { LC_PANEL = 16, LC_KC = 256, LC_NT = 6, LC_GEMM_MIN_TOKENS = 32 };  // below this the 2x4 tile (no packing) is faster
+enum { LC_PANEL = 16, LC_KC = 256, LC_NT = 6, LC_NB = 192, LC_GROUP = 16, LC_GEMM_MIN_TOKENS = 32 };  // below this the tiles (no packing) are faster
 
 LC_AVX2 static void pack_panel_avx2(const lc_matrix *m, int64_t r, int64_t rows, int64_t c0, int64_t kc,
                                     float *tmp, float *packed) {
@@ -498,53 +543,68 @@ LC_AVX2 static void pack_panel_avx2(const lc_matrix *m, int64_t r, int64_t rows,
         for (int64_t i = 0; i < LC_PANEL; i++) packed[k * LC_PANEL + i] = tmp[i * LC_KC + k];
 }
 
+// y[t][r..r+rows) (+)= packed panel (16 rows x kc, column-major) . x[t][c0..c0+kc) for t in [t0, t1).
+LC_AVX2 static void gemm_micro_avx2(const float *packed, int64_t kc, const float *x, int64_t ldx, int64_t c0,
+                                   int64_t t0, int64_t t1, float *y, int64_t ldy, int64_t r, int64_t rows) {
+    for (int64_t t = t0; t < t1; t += LC_NT) {
+        const int toks = t1 - t < LC_NT ? (int)(t1 - t) : LC_NT;
+        const float *xs[LC_NT];
+        for (int j = 0; j < LC_NT; j++) xs[j] = x + (t + (j < toks ? j : toks - 1)) * ldx + c0;
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+        __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+        for (int64_t k = 0; k < kc; k++) {
+            const __m256 w0 = _mm256_loadu_ps(packed + k * LC_PANEL), w1 = _mm256_loadu_ps(packed + k * LC_PANEL + 8);
+            __m256 b = _mm256_broadcast_ss(xs[0] + k);
+            a00 = _mm256_fmadd_ps(w0, b, a00); a01 = _mm256_fmadd_ps(w1, b, a01);
+            b = _mm256_broadcast_ss(xs[1] + k);
+            a10 = _mm256_fmadd_ps(w0, b, a10); a11 = _mm256_fmadd_ps(w1, b, a11);
+            b = _mm256_broadcast_ss(xs[2] + k);
+            a20 = _mm256_fmadd_ps(w0, b, a20); a21 = _mm256_fmadd_ps(w1, b, a21);
+            b = _mm256_broadcast_ss(xs[3] + k);
+            a30 = _mm256_fmadd_ps(w0, b, a30); a31 = _mm256_fmadd_ps(w1, b, a31);
+            b = _mm256_broadcast_ss(xs[4] + k);
+            a40 = _mm256_fmadd_ps(w0, b, a40); a41 = _mm256_fmadd_ps(w1, b, a41);
+            b = _mm256_broadcast_ss(xs[5] + k);
+            a50 = _mm256_fmadd_ps(w0, b, a50); a51 = _mm256_fmadd_ps(w1, b, a51);
+        }
+        const __m256 sums[LC_NT][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}, {a40, a41}, {a50, a51}};
+        for (int j = 0; j < toks; j++) {
+            float *out = y + (t + j) * ldy + r;
+            if (rows == LC_PANEL) {
+                __m256 lo = sums[j][0], hi = sums[j][1];
+                if (c0 > 0) {
+                    lo = _mm256_add_ps(lo, _mm256_loadu_ps(out));
+                    hi = _mm256_add_ps(hi, _mm256_loadu_ps(out + 8));
+                }
+                _mm256_storeu_ps(out, lo);
+                _mm256_storeu_ps(out + 8, hi);
+            } else {
+                float v[LC_PANEL];
+                _mm256_storeu_ps(v, sums[j][0]);
+                _mm256_storeu_ps(v + 8, sums[j][1]);
+                for (int64_t i = 0; i < rows; i++) out[i] = c0 > 0 ? out[i] + v[i] : v[i];
+            }
+        }
+    }
+}
+
 LC_AVX2 static void gemm_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy,
                               int64_t r0, int64_t r1, float *scratch) {
-    float *packed = scratch, *tmp = scratch + LC_PANEL * LC_KC;
-    for (int64_t r = r0; r < r1; r += LC_PANEL) {
-        const int64_t rows = r1 - r < LC_PANEL ? r1 - r : LC_PANEL;
+    float *tmp = scratch, *packed = scratch + LC_PANEL * LC_KC;
+    // GotoBLAS order: a group of row panels is packed once per column block and stays in L2 while blocks
+    // of tokens (their x columns also in L2) pass over it; one panel and six tokens' x are in L1.
+    for (int64_t rg = r0; rg < r1; rg += LC_PANEL * LC_GROUP) {
+        const int64_t rg1 = r1 - rg < LC_PANEL * LC_GROUP ? r1 : rg + LC_PANEL * LC_GROUP;
         for (int64_t c0 = 0; c0 < m->cols; c0 += LC_KC) {
             const int64_t kc = m->cols - c0 < LC_KC ? m->cols - c0 : LC_KC;
-            pack_panel_avx2(m, r, rows, c0, kc, tmp, packed);
-            for (int64_t t = 0; t < n; t += LC_NT) {
-                const int toks = n - t < LC_NT ? (int)(n - t) : LC_NT;
-                const float *xs[LC_NT];
-                for (int j = 0; j < LC_NT; j++) xs[j] = x + (t + (j < toks ? j : toks - 1)) * ldx + c0;
-                __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
-                __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
-                for (int64_t k = 0; k < kc; k++) {
-                    const __m256 w0 = _mm256_loadu_ps(packed + k * LC_PANEL), w1 = _mm256_loadu_ps(packed + k * LC_PANEL + 8);
-                    __m256 b = _mm256_broadcast_ss(xs[0] + k);
-                    a00 = _mm256_fmadd_ps(w0, b, a00); a01 = _mm256_fmadd_ps(w1, b, a01);
-                    b = _mm256_broadcast_ss(xs[1] + k);
-                    a10 = _mm256_fmadd_ps(w0, b, a10); a11 = _mm256_fmadd_ps(w1, b, a11);
-                    b = _mm256_broadcast_ss(xs[2] + k);
-                    a20 = _mm256_fmadd_ps(w0, b, a20); a21 = _mm256_fmadd_ps(w1, b, a21);
-                    b = _mm256_broadcast_ss(xs[3] + k);
-                    a30 = _mm256_fmadd_ps(w0, b, a30); a31 = _mm256_fmadd_ps(w1, b, a31);
-                    b = _mm256_broadcast_ss(xs[4] + k);
-                    a40 = _mm256_fmadd_ps(w0, b, a40); a41 = _mm256_fmadd_ps(w1, b, a41);
-                    b = _mm256_broadcast_ss(xs[5] + k);
-                    a50 = _mm256_fmadd_ps(w0, b, a50); a51 = _mm256_fmadd_ps(w1, b, a51);
-                }
-                const __m256 sums[LC_NT][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}, {a40, a41}, {a50, a51}};
-                for (int j = 0; j < toks; j++) {
-                    float *out = y + (t + j) * ldy + r;
-                    if (rows == LC_PANEL) {
-                        __m256 lo = sums[j][0], hi = sums[j][1];
-                        if (c0 > 0) {
-                            lo = _mm256_add_ps(lo, _mm256_loadu_ps(out));
-                            hi = _mm256_add_ps(hi, _mm256_loadu_ps(out + 8));
-                        }
-                        _mm256_storeu_ps(out, lo);
-                        _mm256_storeu_ps(out + 8, hi);
-                    } else {
-                        float v[LC_PANEL];
-                        _mm256_storeu_ps(v, sums[j][0]);
-                        _mm256_storeu_ps(v + 8, sums[j][1]);
-                        for (int64_t i = 0; i < rows; i++) out[i] = c0 > 0 ? out[i] + v[i] : v[i];
-                    }
-                }
+            for (int64_t r = rg; r < rg1; r += LC_PANEL)
+                pack_panel_avx2(m, r, rg1 - r < LC_PANEL ? rg1 - r : LC_PANEL, c0, kc, tmp,
+                                packed + (r - rg) / LC_PANEL * LC_PANEL * LC_KC);
+            for (int64_t t0 = 0; t0 < n; t0 += LC_NB) {
+                const int64_t t1 = n - t0 < LC_NB ? n : t0 + LC_NB;
+                for (int64_t r = rg; r < rg1; r += LC_PANEL)
+                    gemm_micro_avx2(packed + (r - rg) / LC_PANEL * LC_PANEL * LC_KC, kc, x, ldx, c0, t0, t1,
+                                    y, ldy, r, rg1 - r < LC_PANEL ? rg1 - r : LC_PANEL);
             }
         }
     }
@@ -670,7 +730,7 @@ void lc_dequantize_rows(const lc_matrix *w, int64_t row_begin, int64_t row_end, 
 
 int64_t lc_matmul_scratch_floats(const lc_matrix *w) {
 #if LC_X86
-    return 4 * w->cols + 2 * LC_PANEL * LC_KC;
+    return (LC_GEMM_MIN_TOKENS - 1) * w->cols + (1 + LC_GROUP) * LC_PANEL * LC_KC;
 #else
     return 4 * w->cols;
 #endif
@@ -715,6 +775,8 @@ void lc_matmul(const lc_matrix *w, const float *x, int64_t ldx, int64_t n,
     if (level == 1) {
         if (n >= LC_GEMM_MIN_TOKENS)
             gemm_avx2(w, x, ldx, n, y, ldy, row_begin, row_end, scratch);
+        else if (n >= TILE_MIN_TOKENS && w->dtype == LC_DTYPE_BF16)
+            tile_eo_bf16_avx2(w, x, ldx, n, y, ldy, row_begin, row_end, scratch);
         else
             tile_avx2(w, x, ldx, n, y, ldy, row_begin, row_end);
         return;
