@@ -260,10 +260,11 @@ LC_AVX2 static float dot_avx2(const lc_matrix *m, const void *row, const float *
 // BF16 matrix-vector. A 32-bit lane holding two bf16 weights gives both as float32 in one op each: the odd
 // one by masking the low half away, the even one by shifting it up. So x is first split, per 16 columns,
 // into its 8 even and 8 odd entries (`xs`, once per product), and each 32-byte weight load then costs two
-// integer ops and two FMAs. Four rows share every x load. Rows are short (1-8 KB), so the four row
-// streams keep restarting and the hardware prefetcher alone reaches only ~13 GB/s; prefetching 24 KB ahead
-// in memory order (a few row groups on) brings it to ~19 GB/s on one core. Columns past the last multiple
-// of 16 go scalar.
+// integer ops and two FMAs. Four rows share every x load. Columns past the last multiple of 16 go scalar.
+// Weight rows are short (1-8 KB), so row streams keep restarting and the hardware prefetcher alone reaches
+// ~13 GB/s on one core; prefetching 24 KB ahead in memory order (a few row groups on) brings it to ~19.
+#define LC_PREFETCH_FAR(P) _mm_prefetch((const char *)(P) + 24576, _MM_HINT_T0)
+
 LC_AVX2 static void split_even_odd_avx2(const float *x, int64_t cols, float *xs) {
     const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
     for (int64_t c = 0; c + 16 <= cols; c += 16) {
@@ -284,14 +285,13 @@ LC_AVX2 static void matvec_bf16_avx2(const uint16_t *w, int64_t cols, const floa
         E = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), _mm256_loadu_ps(xs + (C)), E); \
         O = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v, high)), _mm256_loadu_ps(xs + (C) + 8), O); \
     }
-#define LC_PREFETCH_AHEAD(W, C) _mm_prefetch((const char *)((W) + (C) + 12288), _MM_HINT_T0)
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
         const uint16_t *w0 = w + r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
         __m256 e0 = _mm256_setzero_ps(), o0 = e0, e1 = e0, o1 = e0, e2 = e0, o2 = e0, e3 = e0, o3 = e0;
         int64_t c = 0;
         for (; c + 32 <= body; c += 32) {  // one cache line of each row: one prefetch each
-            LC_PREFETCH_AHEAD(w0, c); LC_PREFETCH_AHEAD(w1, c); LC_PREFETCH_AHEAD(w2, c); LC_PREFETCH_AHEAD(w3, c);
+            LC_PREFETCH_FAR(w0 + c); LC_PREFETCH_FAR(w1 + c); LC_PREFETCH_FAR(w2 + c); LC_PREFETCH_FAR(w3 + c);
             LC_BF16_PAIR(w0, c, e0, o0) LC_BF16_PAIR(w1, c, e1, o1) LC_BF16_PAIR(w2, c, e2, o2) LC_BF16_PAIR(w3, c, e3, o3)
             LC_BF16_PAIR(w0, c + 16, e0, o0) LC_BF16_PAIR(w1, c + 16, e1, o1)
             LC_BF16_PAIR(w2, c + 16, e2, o2) LC_BF16_PAIR(w3, c + 16, e3, o3)
@@ -316,7 +316,6 @@ LC_AVX2 static void matvec_bf16_avx2(const uint16_t *w, int64_t cols, const floa
         y[r] = s;
     }
 #undef LC_BF16_PAIR
-#undef LC_PREFETCH_AHEAD
 }
 
 // Four rows against one vector at once: each x load serves four weight rows.
@@ -392,6 +391,7 @@ LC_AVX2 static void row_to_f32_avx2(const lc_matrix *m, const void *row, int64_t
                     float s[2][4] = {{0}};                                                               \
                     int64_t c = cb;                                                                      \
                     for (; c + 8 <= ce; c += 8) {                                                        \
+                        LC_PREFETCH_FAR(w0 + c); LC_PREFETCH_FAR(w1 + c);                                \
                         const __m256 v0 = LOAD(w0 + c), v1 = LOAD(w1 + c);                              \
                         __m256 xv = _mm256_loadu_ps(xs[0] + c);                                          \
                         a00 = _mm256_fmadd_ps(v0, xv, a00); a10 = _mm256_fmadd_ps(v1, xv, a10);          \
@@ -449,46 +449,61 @@ LC_AVX2 static void tile_avx2(const lc_matrix *m, const float *x, int64_t ldx, i
     }
 }
 
-// BF16 matrix-matrix for a handful of tokens (batched decode): TILE_R rows x TILE_T tokens of sums in
+// BF16 matrix-matrix for a handful of tokens (batched decode): 4 rows x up to 3 tokens of sums in
 // registers, weights widened with the even/odd trick of matvec_bf16_avx2 and each token's x split the same
-// way (`xs`, n * cols floats). Four rows per tile halve the x traffic from L2 (x for 16 tokens does not fit
-// in L1), which bounds a two-row tile.
-enum { TILE_R = 4, TILE_T = 3, TILE_MIN_TOKENS = 6 };
+// way (`xs`, n * cols floats). Tokens go in groups of three plus one group of the remaining one or two,
+// each its own specialisation, so no register tile is spent on a missing token; the four rows' weights
+// come from memory for the first group and from L1 for the others.
+enum { TILE_R = 4 };
+
+__attribute__((always_inline)) LC_AVX2 static inline void tile_eo_group(
+    const uint16_t *const *w, int rows, int64_t cols, const float *const *xt, const float *const *xr, const int T,
+    float *y, int64_t ldy, int64_t r) {
+    const int64_t body = cols & ~(int64_t)15;
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+    __m256 a[TILE_R][3];
+    for (int i = 0; i < TILE_R; i++)
+        for (int j = 0; j < T; j++) a[i][j] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < body; c += 16) {
+        __m256 e[TILE_R], o[TILE_R];
+        for (int i = 0; i < TILE_R; i++) {
+            LC_PREFETCH_FAR(w[i] + c);
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(w[i] + c));
+            e[i] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+            o[i] = _mm256_castsi256_ps(_mm256_and_si256(v, high));
+        }
+        for (int j = 0; j < T; j++) {
+            const __m256 xe = _mm256_loadu_ps(xt[j] + c), xo = _mm256_loadu_ps(xt[j] + c + 8);
+            for (int i = 0; i < TILE_R; i++) a[i][j] = _mm256_fmadd_ps(o[i], xo, _mm256_fmadd_ps(e[i], xe, a[i][j]));
+        }
+    }
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < T; j++) {
+            float sum = hsum256(a[i][j]);
+            for (int64_t c = body; c < cols; c++) sum += lc_bf16_to_f32(w[i][c]) * xr[j][c];
+            y[j * ldy + r + i] = sum;
+        }
+    }
+}
+
 LC_AVX2 static void tile_eo_bf16_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y,
                                       int64_t ldy, int64_t r0, int64_t r1, float *xs) {
-    const int64_t cols = m->cols, body = cols & ~(int64_t)15;
-    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+    const int64_t cols = m->cols;
     for (int64_t t = 0; t < n; t++) split_even_odd_avx2(x + t * ldx, cols, xs + t * cols);
     for (int64_t r = r0; r < r1; r += TILE_R) {
         const int rows = r1 - r < TILE_R ? (int)(r1 - r) : TILE_R;
         const uint16_t *w[TILE_R];
         for (int i = 0; i < TILE_R; i++) w[i] = (const uint16_t *)m->data + (r + (i < rows ? i : rows - 1)) * cols;
-        for (int64_t t = 0; t < n; t += TILE_T) {
-            const int toks = n - t < TILE_T ? (int)(n - t) : TILE_T;
-            const float *xt[TILE_T];
-            for (int j = 0; j < TILE_T; j++) xt[j] = xs + (t + (j < toks ? j : toks - 1)) * cols;
-            __m256 a[TILE_R][TILE_T];
-            for (int i = 0; i < TILE_R; i++)
-                for (int j = 0; j < TILE_T; j++) a[i][j] = _mm256_setzero_ps();
-            for (int64_t c = 0; c < body; c += 16) {
-                __m256 e[TILE_R], o[TILE_R];
-                for (int i = 0; i < TILE_R; i++) {
-                    const __m256i v = _mm256_loadu_si256((const __m256i *)(w[i] + c));
-                    e[i] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-                    o[i] = _mm256_castsi256_ps(_mm256_and_si256(v, high));
-                }
-                for (int j = 0; j < TILE_T; j++) {
-                    const __m256 xe = _mm256_loadu_ps(xt[j] + c), xo = _mm256_loadu_ps(xt[j] + c + 8);
-                    for (int i = 0; i < TILE_R; i++) a[i][j] = _mm256_fmadd_ps(o[i], xo, _mm256_fmadd_ps(e[i], xe, a[i][j]));
-                }
+        for (int64_t t = 0; t < n; t += 3) {
+            const float *xt[3], *xr[3];
+            for (int j = 0; j < 3 && t + j < n; j++) {
+                xt[j] = xs + (t + j) * cols;
+                xr[j] = x + (t + j) * ldx;
             }
-            for (int i = 0; i < rows; i++) {
-                for (int j = 0; j < toks; j++) {
-                    const float *xr = x + (t + j) * ldx;
-                    float sum = hsum256(a[i][j]);
-                    for (int64_t c = body; c < cols; c++) sum += lc_bf16_to_f32(w[i][c]) * xr[c];
-                    y[(t + j) * ldy + r + i] = sum;
-                }
+            switch (n - t) {
+            case 1: tile_eo_group(w, rows, cols, xt, xr, 1, y + t * ldy, ldy, r); break;
+            case 2: tile_eo_group(w, rows, cols, xt, xr, 2, y + t * ldy, ldy, r); break;
+            default: tile_eo_group(w, rows, cols, xt, xr, 3, y + t * ldy, ldy, r); break;
             }
         }
     }
@@ -775,7 +790,7 @@ void lc_matmul(const lc_matrix *w, const float *x, int64_t ldx, int64_t n,
     if (level == 1) {
         if (n >= LC_GEMM_MIN_TOKENS)
             gemm_avx2(w, x, ldx, n, y, ldy, row_begin, row_end, scratch);
-        else if (n >= TILE_MIN_TOKENS && w->dtype == LC_DTYPE_BF16)
+        else if (w->dtype == LC_DTYPE_BF16)
             tile_eo_bf16_avx2(w, x, ldx, n, y, ldy, row_begin, row_end, scratch);
         else
             tile_avx2(w, x, ldx, n, y, ldy, row_begin, row_end);

@@ -30,17 +30,18 @@ extension LongCatModel {
         Double(denseWeightBytesPerToken) + ffnExpertsPerToken * Double(config.numLayers * expertWeightBytes)
     }
 
-    /// Multiply-add FLOPs of one prompt token at position `position` (projections, experts and latent
-    /// attention over `position + 1` cached positions), without the lm_head, which prefill runs once.
-    public func prefillFLOPsPerToken(ffnExpertsPerToken: Double, position: Int) -> Double {
+    /// Multiply-add FLOPs of one token at `position`: projections, experts and latent attention over
+    /// `position + 1` cached positions, plus the lm_head when its `logits` are computed (decode, and the
+    /// last prompt token; prefill skips it for the others).
+    public func flopsPerToken(ffnExpertsPerToken: Double, position: Int, logits: Bool) -> Double {
         let c = config
-        let dense = denseMatrices.dropFirst().reduce(0) { $0 + $1.rows * $1.cols }
+        let dense = denseMatrices.dropFirst(logits ? 0 : 1).reduce(0) { $0 + $1.rows * $1.cols }  // lm_head first
         let expert = layers.first?.experts.first.map { $0.gate.rows * $0.gate.cols * 3 } ?? 0
         let matrices = Double(dense) + ffnExpertsPerToken * Double(c.numLayers * expert)
         // Per head: absorb q into the latent space, score and mix the positions, project the value back.
         let perHead = Double(c.qkNopeHeadDim * c.kvLoraRank + c.vHeadDim * c.kvLoraRank)
             + Double(position + 1) * Double(2 * c.kvLoraRank + c.qkRopeHeadDim)
-        let attention = 2 * Double(c.numLayers * c.numHeads) * perHead
+        let attention = 2 * Double(2 * c.numLayers * c.numHeads) * perHead
         return 2 * matrices + attention
     }
 }
