@@ -449,11 +449,10 @@ LC_AVX2 static void tile_avx2(const lc_matrix *m, const float *x, int64_t ldx, i
     }
 }
 
-// BF16 matrix-matrix for a handful of tokens (batched decode): 4 rows x up to 3 tokens of sums in
-// registers, weights widened with the even/odd trick of matvec_bf16_avx2 and each token's x split the same
-// way (`xs`, n * cols floats). Tokens go in groups of three plus one group of the remaining one or two,
-// each its own specialisation, so no register tile is spent on a missing token; the four rows' weights
-// come from memory for the first group and from L1 for the others.
+// BF16 matrix-matrix for a handful of tokens (batched decode): 4 rows x 2 tokens of sums in registers,
+// weights widened with the even/odd trick of matvec_bf16_avx2 and each token's x split the same way
+// (`xs`, n * cols floats). An odd last token gets its own specialisation, so no register tile is spent on a
+// missing token; the four rows' weights come from memory for the first pair and from L1 for the others.
 enum { TILE_R = 4 };
 
 __attribute__((always_inline)) LC_AVX2 static inline void tile_eo_group(
@@ -461,25 +460,32 @@ __attribute__((always_inline)) LC_AVX2 static inline void tile_eo_group(
     float *y, int64_t ldy, int64_t r) {
     const int64_t body = cols & ~(int64_t)15;
     const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
-    __m256 a[TILE_R][3];
+    __m256 a[TILE_R][2];
     for (int i = 0; i < TILE_R; i++)
         for (int j = 0; j < T; j++) a[i][j] = _mm256_setzero_ps();
+    // Row by row, so only one row's widened weights are live: 8 sums, 4 x vectors and 2 weights fit the
+    // 16 registers (a 4x3 tile spills, and costs twice as much).
     for (int64_t c = 0; c < body; c += 16) {
-        __m256 e[TILE_R], o[TILE_R];
+        __m256 xe[2], xo[2];
+        for (int j = 0; j < T; j++) {
+            xe[j] = _mm256_loadu_ps(xt[j] + c);
+            xo[j] = _mm256_loadu_ps(xt[j] + c + 8);
+        }
         for (int i = 0; i < TILE_R; i++) {
             LC_PREFETCH_FAR(w[i] + c);
             const __m256i v = _mm256_loadu_si256((const __m256i *)(w[i] + c));
-            e[i] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-            o[i] = _mm256_castsi256_ps(_mm256_and_si256(v, high));
-        }
-        for (int j = 0; j < T; j++) {
-            const __m256 xe = _mm256_loadu_ps(xt[j] + c), xo = _mm256_loadu_ps(xt[j] + c + 8);
-            for (int i = 0; i < TILE_R; i++) a[i][j] = _mm256_fmadd_ps(o[i], xo, _mm256_fmadd_ps(e[i], xe, a[i][j]));
+            const __m256 e = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+            const __m256 o = _mm256_castsi256_ps(_mm256_and_si256(v, high));
+            for (int j = 0; j < T; j++) a[i][j] = _mm256_fmadd_ps(o, xo[j], _mm256_fmadd_ps(e, xe[j], a[i][j]));
         }
     }
+    // Reduce with constant indices only, so the sums never leave registers inside the loop.
+    float sums[TILE_R][2];
+    for (int i = 0; i < TILE_R; i++)
+        for (int j = 0; j < T; j++) sums[i][j] = hsum256(a[i][j]);
     for (int i = 0; i < rows; i++) {
         for (int j = 0; j < T; j++) {
-            float sum = hsum256(a[i][j]);
+            float sum = sums[i][j];
             for (int64_t c = body; c < cols; c++) sum += lc_bf16_to_f32(w[i][c]) * xr[j][c];
             y[j * ldy + r + i] = sum;
         }
@@ -494,17 +500,16 @@ LC_AVX2 static void tile_eo_bf16_avx2(const lc_matrix *m, const float *x, int64_
         const int rows = r1 - r < TILE_R ? (int)(r1 - r) : TILE_R;
         const uint16_t *w[TILE_R];
         for (int i = 0; i < TILE_R; i++) w[i] = (const uint16_t *)m->data + (r + (i < rows ? i : rows - 1)) * cols;
-        for (int64_t t = 0; t < n; t += 3) {
-            const float *xt[3], *xr[3];
-            for (int j = 0; j < 3 && t + j < n; j++) {
+        for (int64_t t = 0; t < n; t += 2) {
+            const float *xt[2], *xr[2];
+            for (int j = 0; j < 2 && t + j < n; j++) {
                 xt[j] = xs + (t + j) * cols;
                 xr[j] = x + (t + j) * ldx;
             }
-            switch (n - t) {
-            case 1: tile_eo_group(w, rows, cols, xt, xr, 1, y + t * ldy, ldy, r); break;
-            case 2: tile_eo_group(w, rows, cols, xt, xr, 2, y + t * ldy, ldy, r); break;
-            default: tile_eo_group(w, rows, cols, xt, xr, 3, y + t * ldy, ldy, r); break;
-            }
+            if (n - t == 1)
+                tile_eo_group(w, rows, cols, xt, xr, 1, y + t * ldy, ldy, r);
+            else
+                tile_eo_group(w, rows, cols, xt, xr, 2, y + t * ldy, ldy, r);
         }
     }
 }

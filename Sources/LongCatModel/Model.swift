@@ -256,9 +256,46 @@ public final class LongCatModel {
     }
 
     func feedForward(_ f: FeedForward, _ x: [Float], tokens n: Int) -> [Float] {
-        var gate = f.gate.multiply(x, tokens: n)
-        VectorOps.siluMultiply(&gate, f.up.multiply(x, tokens: n))
-        return f.down.multiply(gate, tokens: n)
+        feedForwards([(f, x, n)])[0]
+    }
+
+    /// SwiGLU FFNs, each on its own tokens: every gate and up product in one parallel region, then every
+    /// down product in another (a decode step's chosen experts cost two joins, not three per expert).
+    func feedForwards(_ items: [(ffn: FeedForward, x: [Float], tokens: Int)]) -> [[Float]] {
+        let input = items.flatMap(\.x)
+        var inputOffsets: [Int] = [], middleOffsets: [Int] = [], outputOffsets: [Int] = []
+        var inputs = 0, middle = 0, output = 0
+        for item in items {
+            inputOffsets.append(inputs)
+            middleOffsets.append(middle)
+            outputOffsets.append(output)
+            inputs += item.x.count
+            middle += item.tokens * item.ffn.gate.rows
+            output += item.tokens * item.ffn.down.rows
+        }
+        var gate = [Float](repeating: 0, count: middle), up = gate
+        var out = [Float](repeating: 0, count: output)
+        input.withUnsafeBufferPointer { xp in
+            gate.withUnsafeMutableBufferPointer { gp in
+                up.withUnsafeMutableBufferPointer { up in
+                    WeightMatrix.multiply(items.indices.flatMap { i -> [WeightMatrix.Product] in
+                        let x = xp.baseAddress! + inputOffsets[i], n = items[i].tokens
+                        return [WeightMatrix.Product(items[i].ffn.gate, x, tokens: n, into: gp.baseAddress! + middleOffsets[i]),
+                                WeightMatrix.Product(items[i].ffn.up, x, tokens: n, into: up.baseAddress! + middleOffsets[i])]
+                    })
+                }
+            }
+        }
+        VectorOps.siluMultiply(&gate, up)
+        gate.withUnsafeBufferPointer { gp in
+            out.withUnsafeMutableBufferPointer { op in
+                WeightMatrix.multiply(items.indices.map { i in
+                    WeightMatrix.Product(items[i].ffn.down, gp.baseAddress! + middleOffsets[i], tokens: items[i].tokens,
+                                         into: op.baseAddress! + outputOffsets[i])
+                })
+            }
+        }
+        return items.indices.map { i in Array(out[outputOffsets[i]..<outputOffsets[i] + items[i].tokens * items[i].ffn.down.rows]) }
     }
 
     /// MLA for every segment's new tokens (positions start..<start+count of its own cache), in the
@@ -269,14 +306,23 @@ public final class LongCatModel {
         let kvRank = c.kvLoraRank, qkDim = c.qkHeadDim
         let n = x.count / c.hiddenSize
 
-        var qLatent = a.qA.multiply(x, tokens: n)
+        // Both down-projections read x: one parallel region.
+        var qLatent = [Float](repeating: 0, count: n * a.qA.rows)
+        var compressed = [Float](repeating: 0, count: n * a.kvA.rows)
+        x.withUnsafeBufferPointer { xp in
+            qLatent.withUnsafeMutableBufferPointer { qp in
+                compressed.withUnsafeMutableBufferPointer { cp in
+                    WeightMatrix.multiply([WeightMatrix.Product(a.qA, xp.baseAddress!, tokens: n, into: qp.baseAddress!),
+                                           WeightMatrix.Product(a.kvA, xp.baseAddress!, tokens: n, into: cp.baseAddress!)])
+                }
+            }
+        }
         VectorOps.rmsNorm(&qLatent, width: c.qLoraRank, weight: a.qANorm, eps: c.latentNormEps)
         var q = a.qB.multiply(qLatent, tokens: n)
         let qScale: Float = c.mlaScaleQLora ? (Float(c.hiddenSize) / Float(c.qLoraRank)).squareRoot() : 1
         let kvScale: Float = c.mlaScaleKVLora ? (Float(c.hiddenSize) / Float(kvRank)).squareRoot() : 1
 
         // New latents and rotated shared keys go to each sequence's cache.
-        let compressed = a.kvA.multiply(x, tokens: n)
         let width = kvRank + ropeDim
         for segment in segments {
             var latents = [Float](repeating: 0, count: segment.count * kvRank)
@@ -371,25 +417,26 @@ public final class LongCatModel {
                 work.append((expert: z % c.numExperts, picks: picks, dummy: true))
             }
         }
-        var results = [[Float]](repeating: [], count: work.count)
-        func run(_ k: Int) -> [Float] {
-            let picks = work[k].picks
-            var gathered = [Float](repeating: 0, count: picks.count * h)
-            for (j, pick) in picks.enumerated() {
-                gathered.replaceSubrange(j * h..<(j + 1) * h, with: x[pick.token * h..<(pick.token + 1) * h])
+        func gathered(_ k: Int) -> [Float] {
+            var rows = [Float](repeating: 0, count: work[k].picks.count * h)
+            for (j, pick) in work[k].picks.enumerated() {
+                rows.replaceSubrange(j * h..<(j + 1) * h, with: x[pick.token * h..<(pick.token + 1) * h])
             }
-            return feedForward(layer.experts[work[k].expert], gathered, tokens: picks.count)
+            return rows
         }
         // Many experts with a few tokens each (batched decode): one expert per task. Otherwise (one
-        // session's decode, prefill) each expert's products use every core.
+        // session's decode, prefill) the experts' products share the cores, all experts at once.
+        var results = [[Float]](repeating: [], count: work.count)
         let fewTokensEach = work.map(\.picks.count).max() ?? 0 <= 8
         if fewTokensEach && work.count >= 4 * Parallel.threadCount {
             results.withUnsafeMutableBufferPointer { r in
                 let base = r.baseAddress!
-                Parallel.forEach(work.count) { k in base[k] = run(k) }
+                Parallel.forEach(work.count) { k in
+                    base[k] = feedForward(layer.experts[work[k].expert], gathered(k), tokens: work[k].picks.count)
+                }
             }
         } else {
-            for k in work.indices { results[k] = run(k) }
+            results = feedForwards(work.indices.map { (layer.experts[work[$0].expert], gathered($0), work[$0].picks.count) })
         }
         for (k, item) in work.enumerated() where !item.dummy {
             for (j, pick) in item.picks.enumerated() {

@@ -81,17 +81,4 @@ extension WeightMatrix {
         return m
     }
 
-    /// The activations are quantized once for all tokens, then rows are split across threads.
-    func multiplyQuantized(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>) {
-        let m = quantizedRaw
-        let stride = Int(lc_quant_activation_bytes(m.format, m.cols))
-        let activations = UnsafeMutableRawPointer.allocate(byteCount: tokens * stride, alignment: 64)
-        defer { activations.deallocate() }
-        lc_quantize_activations(m.format, x, m.cols, Int64(tokens), m.cols, activations)
-        let minRows = max(4, (1 << 16) / max(1, cols * tokens))
-        Parallel.forEachChunk(rows, granularity: 4, minimumPerChunk: minRows) { begin, end in
-            var local = m
-            lc_qmatmul(&local, activations, Int64(tokens), y, Int64(rows), Int64(begin), Int64(end))
-        }
-    }
 }

@@ -108,17 +108,7 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Y[t][r] = sum_c W[r][c] * X[t][c] for `tokens` rows of X (each `cols` long); Y has `rows` per token.
     public func multiply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>) {
-        if quantization != nil { return multiplyQuantized(x, tokens: tokens, into: y) }
-        var m = raw
-        let macsPerRow = cols * tokens
-        let minRows = max(4, (1 << 16) / max(1, macsPerRow))
-        let scratchCount = Int(lc_matmul_scratch_floats(&m))
-        Parallel.forEachChunk(rows, granularity: 4, minimumPerChunk: minRows) { begin, end in
-            var local = m
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchCount) { scratch in
-                lc_matmul(&local, x, Int64(cols), Int64(tokens), y, Int64(rows), Int64(begin), Int64(end), scratch.baseAddress!)
-            }
-        }
+        Self.multiply([Product(self, x, tokens: tokens, into: y)])
     }
 
     /// Array form of `multiply`: `x` holds tokens * cols floats; the result holds tokens * rows.
