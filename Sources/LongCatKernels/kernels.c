@@ -834,29 +834,139 @@ static void axpy(float *y, float a, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-void lc_mla_head(const float *wk, const float *wv, int64_t nope, int64_t v_dim, int64_t kv_rank, int64_t rope_dim,
-                 const float *q_nope, const float *q_rope, const float *latents, const float *ropes,
-                 int64_t positions, float scale, float *out, float *scratch) {
-    int level = lc_simd_level();
-    float *q_lat = scratch, *o_lat = scratch + kv_rank, *scores = scratch + 2 * kv_rank;
-    memset(q_lat, 0, (size_t)kv_rank * sizeof(float));
-    for (int64_t i = 0; i < nope; i++) axpy(q_lat, q_nope[i], wk + i * kv_rank, kv_rank);
+void lc_mla_absorb_query(const float *kvb, int64_t heads, int64_t nope, int64_t v_dim, int64_t kv_rank,
+                         const float *q, int64_t q_stride, float *q_lat) {
+    for (int64_t h = 0; h < heads; h++) {
+        float *out = q_lat + h * kv_rank;
+        const float *wk = kvb + h * (nope + v_dim) * kv_rank;
+        memset(out, 0, (size_t)kv_rank * sizeof(float));
+        for (int64_t i = 0; i < nope; i++) axpy(out, q[h * q_stride + i], wk + i * kv_rank, kv_rank);
+    }
+}
 
-    float max_score = -INFINITY;
-    for (int64_t p = 0; p < positions; p++) {
-        float s = dot_f32_any(q_lat, latents + p * kv_rank, kv_rank, level) +
-                  dot_f32_any(q_rope, ropes + p * rope_dim, rope_dim, level);
-        scores[p] = s * scale;
-        if (scores[p] > max_score) max_score = scores[p];
+void lc_mla_scores(const float *q_lat, const float *q_rope, int64_t q_stride, int64_t heads, int64_t kv_rank,
+                   int64_t rope_dim, const float *latents, const float *ropes, int64_t positions, float scale,
+                   float *scores, int64_t ld_scores, float *scratch) {
+    // Two matrix products with the cached rows as the "weights": every latent row is read once and meets
+    // all heads' queries inside the register tiles.
+    lc_matrix lat = {.data = latents, .rows = positions, .cols = kv_rank, .dtype = LC_DTYPE_F32};
+    lc_matrix rop = {.data = ropes, .rows = positions, .cols = rope_dim, .dtype = LC_DTYPE_F32};
+    float *rope_scores = scratch, *work = scratch + heads * positions;
+    lc_matmul(&lat, q_lat, kv_rank, heads, scores, ld_scores, 0, positions, work);
+    lc_matmul(&rop, q_rope, q_stride, heads, rope_scores, positions, 0, positions, work);
+    for (int64_t h = 0; h < heads; h++)
+        for (int64_t p = 0; p < positions; p++)
+            scores[h * ld_scores + p] = (scores[h * ld_scores + p] + rope_scores[h * positions + p]) * scale;
+}
+
+int64_t lc_mla_scores_scratch_floats(int64_t heads, int64_t kv_rank, int64_t rope_dim, int64_t positions) {
+    lc_matrix lat = {.rows = positions, .cols = kv_rank > rope_dim ? kv_rank : rope_dim, .dtype = LC_DTYPE_F32};
+    return heads * positions + lc_matmul_scratch_floats(&lat);
+}
+
+#if LC_X86
+// o_lat[h] += sum_p weights[h][p] * latents[p] for 8 columns at a time, all heads in registers (up to 12).
+LC_AVX2 static void mla_mix_avx2(const float *weights, int64_t ld, int64_t heads, const float *latents,
+                                 int64_t positions, int64_t kv_rank, float *o_lat) {
+    enum { H = 12 };
+    for (int64_t h0 = 0; h0 < heads; h0 += H) {
+        const int64_t hn = heads - h0 < H ? heads - h0 : H;
+        // Missing heads of a last partial group repeat the last one (computed, not stored): the loop
+        // keeps a fixed shape and its 12 sums stay in registers.
+        const float *w[H];
+        for (int j = 0; j < H; j++) w[j] = weights + (h0 + (j < hn ? j : hn - 1)) * ld;
+        for (int64_t k = 0; k + 8 <= kv_rank; k += 8) {
+            __m256 acc[H];
+            for (int j = 0; j < H; j++) acc[j] = _mm256_loadu_ps(o_lat + (h0 + (j < hn ? j : hn - 1)) * kv_rank + k);
+            for (int64_t p = 0; p < positions; p++) {
+                const __m256 v = _mm256_loadu_ps(latents + p * kv_rank + k);
+                for (int j = 0; j < H; j++) acc[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(w[j] + p), v, acc[j]);
+            }
+            float out[H][8];
+            for (int j = 0; j < H; j++) _mm256_storeu_ps(out[j], acc[j]);
+            for (int j = 0; j < hn; j++) memcpy(o_lat + (h0 + j) * kv_rank + k, out[j], sizeof out[j]);
+        }
     }
+}
+#endif
+
+void lc_mla_mix(const float *weights, int64_t ld, int64_t heads, const float *latents, int64_t positions,
+                int64_t kv_rank, float *o_lat) {
+#if LC_X86
+    if (lc_simd_level() == 1 && kv_rank % 8 == 0) {
+        // Blocks of positions small enough that their latents stay in L2 across the column passes.
+        for (int64_t p = 0; p < positions; p += 256) {
+            const int64_t n = positions - p < 256 ? positions - p : 256;
+            mla_mix_avx2(weights + p, ld, heads, latents + p * kv_rank, n, kv_rank, o_lat);
+        }
+        return;
+    }
+#endif
+    for (int64_t p = 0; p < positions; p++)
+        for (int64_t h = 0; h < heads; h++) axpy(o_lat + h * kv_rank, weights[h * ld + p], latents + p * kv_rank, kv_rank);
+}
+
+void lc_mla_output(const float *kvb, int64_t heads, int64_t nope, int64_t v_dim, int64_t kv_rank,
+                   const float *o_lat, float *out) {
+    int level = lc_simd_level();
+    for (int64_t h = 0; h < heads; h++) {
+        const float *wv = kvb + (h * (nope + v_dim) + nope) * kv_rank;
+        for (int64_t j = 0; j < v_dim; j++) out[h * v_dim + j] = dot_f32_any(wv + j * kv_rank, o_lat + h * kv_rank, kv_rank, level);
+    }
+}
+
+// Softmax in place with a vectorised exp on AVX2 (Cephes-style: 2^n * e^r with a degree-6 polynomial on
+// |r| <= ln2/2, relative error ~2e-7, like expf).
+#if LC_X86
+LC_AVX2 static inline __m256 exp_avx2(__m256 x) {
+    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f)), _mm256_set1_ps(-87.3365478515625f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+#endif
+
+#if LC_X86
+// x[i] = exp(x[i] - max) for i in [0, n) (n a multiple of 8); returns their sum.
+LC_AVX2 static float exp_sum_avx2(float *x, int64_t n, float max) {
+    __m256 s = _mm256_setzero_ps();
+    const __m256 m = _mm256_set1_ps(max);
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+        _mm256_storeu_ps(x + i, e);
+        s = _mm256_add_ps(s, e);
+    }
+    return hsum256(s);
+}
+#endif
+
+void lc_softmax(float *x, int64_t n) {
+    if (n <= 0) return;
+    float max = x[0];
+    for (int64_t i = 1; i < n; i++) max = x[i] > max ? x[i] : max;
     float sum = 0;
-    for (int64_t p = 0; p < positions; p++) {
-        scores[p] = expf(scores[p] - max_score);
-        sum += scores[p];
+    int64_t i = 0;
+#if LC_X86
+    if (lc_simd_level() == 1) {
+        i = n & ~(int64_t)7;
+        sum = exp_sum_avx2(x, i, max);
     }
-    memset(o_lat, 0, (size_t)kv_rank * sizeof(float));
-    for (int64_t p = 0; p < positions; p++) axpy(o_lat, scores[p] / sum, latents + p * kv_rank, kv_rank);
-    for (int64_t i = 0; i < v_dim; i++) out[i] = dot_f32_any(wv + i * kv_rank, o_lat, kv_rank, level);
+#endif
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    const float inv = 1.0f / sum;
+    for (i = 0; i < n; i++) x[i] *= inv;
 }
 
 // ---------------------------------------------------------------------------------------------------------

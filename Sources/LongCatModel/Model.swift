@@ -351,29 +351,21 @@ public final class LongCatModel {
         }
 
         let scale = Float(1 / Double(qkDim).squareRoot()) * rope.softmaxScaleFactor
+        let weights = LatentAttention.Weights(
+            kvB: a.kvB.dequantizedRows(0..<a.kvB.rows), heads: heads, nope: nope, ropeDim: ropeDim, vDim: vDim, kvRank: kvRank)
+        // One task per new token (a prefill chunk's tokens share the cores); a lone decode token splits
+        // its cached positions across the cores instead.
+        let rows = segments.flatMap { segment in (0..<segment.count).map { (segment: segment, t: $0) } }
         var output = [Float](repeating: 0, count: n * heads * vDim)
         output.withUnsafeMutableBufferPointer { out in
             let outBase = out.baseAddress!
             q.withUnsafeBufferPointer { qp in
-                Parallel.forEach(heads) { head in
-                    // This head's slice of kv_b, absorbed into the query (keys) and the output (values).
-                    let rowBase = head * (nope + vDim)
-                    let weights = LatentAttention.Head(
-                        keyWeights: a.kvB.dequantizedRows(rowBase..<rowBase + nope),
-                        valueWeights: a.kvB.dequantizedRows(rowBase + nope..<rowBase + nope + vDim),
-                        nope: nope, vDim: vDim, kvRank: kvRank)
-                    var scratch: [Float] = []
-                    for segment in segments {
-                        let latents = segment.cache.latents[sublayer].pointer, ropes = segment.cache.ropes[sublayer].pointer
-                        for t in 0..<segment.count {
-                            let r = segment.row + t
-                            let qHead = qp.baseAddress! + (r * heads + head) * qkDim
-                            LatentAttention.attend(
-                                head: weights, qNope: qHead, qRope: qHead + nope, ropeDim: ropeDim,
-                                latents: latents, ropes: ropes, positions: segment.start + t + 1,
-                                scale: scale, out: outBase + (r * heads + head) * vDim, scratch: &scratch)
-                        }
-                    }
+                Parallel.forEach(rows.count) { i in
+                    let (segment, t) = rows[i], r = segment.row + t
+                    LatentAttention.attend(
+                        weights, q: qp.baseAddress! + r * heads * qkDim,
+                        latents: segment.cache.latents[sublayer].pointer, ropes: segment.cache.ropes[sublayer].pointer,
+                        positions: segment.start + t + 1, scale: scale, out: outBase + r * heads * vDim)
                 }
             }
         }
