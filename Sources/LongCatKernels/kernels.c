@@ -834,14 +834,9 @@ static void axpy(float *y, float a, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-void lc_mla_absorb_query(const float *kvb, int64_t heads, int64_t nope, int64_t v_dim, int64_t kv_rank,
-                         const float *q, int64_t q_stride, float *q_lat) {
-    for (int64_t h = 0; h < heads; h++) {
-        float *out = q_lat + h * kv_rank;
-        const float *wk = kvb + h * (nope + v_dim) * kv_rank;
-        memset(out, 0, (size_t)kv_rank * sizeof(float));
-        for (int64_t i = 0; i < nope; i++) axpy(out, q[h * q_stride + i], wk + i * kv_rank, kv_rank);
-    }
+void lc_mla_absorb_query(const float *wk, int64_t nope, int64_t kv_rank, const float *q_nope, float *q_lat) {
+    memset(q_lat, 0, (size_t)kv_rank * sizeof(float));
+    for (int64_t i = 0; i < nope; i++) axpy(q_lat, q_nope[i], wk + i * kv_rank, kv_rank);
 }
 
 void lc_mla_scores(const float *q_lat, const float *q_rope, int64_t q_stride, int64_t heads, int64_t kv_rank,
@@ -906,13 +901,9 @@ void lc_mla_mix(const float *weights, int64_t ld, int64_t heads, const float *la
         for (int64_t h = 0; h < heads; h++) axpy(o_lat + h * kv_rank, weights[h * ld + p], latents + p * kv_rank, kv_rank);
 }
 
-void lc_mla_output(const float *kvb, int64_t heads, int64_t nope, int64_t v_dim, int64_t kv_rank,
-                   const float *o_lat, float *out) {
+void lc_mla_output(const float *wv, int64_t v_dim, int64_t kv_rank, const float *o_lat, float *out) {
     int level = lc_simd_level();
-    for (int64_t h = 0; h < heads; h++) {
-        const float *wv = kvb + (h * (nope + v_dim) + nope) * kv_rank;
-        for (int64_t j = 0; j < v_dim; j++) out[h * v_dim + j] = dot_f32_any(wv + j * kv_rank, o_lat + h * kv_rank, kv_rank, level);
-    }
+    for (int64_t j = 0; j < v_dim; j++) out[j] = dot_f32_any(wv + j * kv_rank, o_lat, kv_rank, level);
 }
 
 // Softmax in place with a vectorised exp on AVX2 (Cephes-style: 2^n * e^r with a degree-6 polynomial on

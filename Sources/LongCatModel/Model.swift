@@ -351,23 +351,30 @@ public final class LongCatModel {
         }
 
         let scale = Float(1 / Double(qkDim).squareRoot()) * rope.softmaxScaleFactor
-        let weights = LatentAttention.Weights(
-            kvB: a.kvB.dequantizedRows(0..<a.kvB.rows), heads: heads, nope: nope, ropeDim: ropeDim, vDim: vDim, kvRank: kvRank)
-        // One task per new token (a prefill chunk's tokens share the cores); a lone decode token splits
-        // its cached positions across the cores instead.
-        let rows = segments.flatMap { segment in (0..<segment.count).map { (segment: segment, t: $0) } }
+        let mla = LatentAttention(kvB: a.kvB, heads: heads, nope: nope, ropeDim: ropeDim, vDim: vDim)
+        var absorbed = [Float](repeating: 0, count: n * heads * kvRank)
+        var mixed = absorbed
         var output = [Float](repeating: 0, count: n * heads * vDim)
-        output.withUnsafeMutableBufferPointer { out in
-            let outBase = out.baseAddress!
-            q.withUnsafeBufferPointer { qp in
-                Parallel.forEach(rows.count) { i in
-                    let (segment, t) = rows[i], r = segment.row + t
-                    LatentAttention.attend(
-                        weights, q: qp.baseAddress! + r * heads * qkDim,
-                        latents: segment.cache.latents[sublayer].pointer, ropes: segment.cache.ropes[sublayer].pointer,
-                        positions: segment.start + t + 1, scale: scale, out: outBase + r * heads * vDim)
+        q.withUnsafeBufferPointer { qp in
+            absorbed.withUnsafeMutableBufferPointer { mla.absorbQueries(qp.baseAddress!, tokens: n, into: $0.baseAddress!) }
+            // One task per new token (a prefill chunk's tokens share the cores); a lone decode token splits
+            // its cached positions across the cores instead.
+            let rows = segments.flatMap { segment in (0..<segment.count).map { (segment: segment, t: $0) } }
+            absorbed.withUnsafeBufferPointer { ql in
+                mixed.withUnsafeMutableBufferPointer { ol in
+                    let (qLat, oLat) = (ql.baseAddress!, ol.baseAddress!)
+                    Parallel.forEach(rows.count) { i in
+                        let (segment, t) = rows[i], r = segment.row + t
+                        mla.attend(
+                            qLatent: qLat + r * heads * kvRank, qRope: qp.baseAddress! + r * heads * qkDim + nope, qStride: qkDim,
+                            latents: segment.cache.latents[sublayer].pointer, ropes: segment.cache.ropes[sublayer].pointer,
+                            positions: segment.start + t + 1, scale: scale, into: oLat + r * heads * kvRank)
+                    }
                 }
             }
+        }
+        mixed.withUnsafeBufferPointer { ol in
+            output.withUnsafeMutableBufferPointer { mla.projectOutputs(ol.baseAddress!, tokens: n, into: $0.baseAddress!) }
         }
         return a.o.multiply(output, tokens: n)
     }

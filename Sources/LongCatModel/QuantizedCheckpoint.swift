@@ -69,7 +69,7 @@ public enum QuantizedCheckpoint {
         var summary = Summary(quantized: 0, keptUnquantized: [], bytes: 0)
         var written = Set<String>()
         let specs = source.config.tensorSpecs
-        let progressStep = max(1, specs.filter(\.takesBlockQuantization).count / 20)
+        let total = specs.filter(\.takesBlockQuantization).count, progressStep = max(1, total / 20)
         // The scales entry follows its quants entry; the writer fills entries in order, one at a time, so a
         // matrix is quantized once and held only until its scales are written.
         final class Pending { var matrix: WeightMatrix? }
@@ -85,7 +85,7 @@ public enum QuantizedCheckpoint {
                     let q = m.quantized(format)
                     pending.matrix = q
                     buffer.copyMemory(from: q.quantizedBytes!.quants)
-                    if count % progressStep == 0 { progress?("quantized \(count) matrices") }
+                    if count % progressStep == 0 || count == total { progress?("quantized \(count)/\(total) matrices") }
                 })
                 entries.append(.init(name: spec.name + "_qscale", dtype: .f16, shape: [rows, cols / WeightMatrix.Quantization.blockSize]) { buffer in
                     buffer.copyMemory(from: pending.matrix!.quantizedBytes!.scales)

@@ -80,5 +80,4 @@ extension WeightMatrix {
         m.format = quantization!.format
         return m
     }
-
 }

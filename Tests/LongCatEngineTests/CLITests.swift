@@ -94,6 +94,27 @@ final class CLITests: XCTestCase {
         XCTAssertEqual((try jsonObject(r.stdout)["tokens"] as? [Int])?.count, 4)
     }
 
+    /// q8 at load time and from a `longcat quantize` checkpoint give the same tokens; bad formats are rejected.
+    func testQuantizeAtLoadAndIntoACheckpoint() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cli-quantize-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let made = try longcat(["quantize", "--model", tinyFP32, "--out", dir, "--format", "q8"])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        XCTAssertTrue(made.stderr.contains("kv_b_proj"), made.stderr)  // 16 columns: kept as stored, and said so
+        let prompt = ["--prompt-ids", "183,244,31,29,307,197,281,13,71,237,7", "--max-tokens", "8", "--temperature", "0", "--ignore-eos", "--json"]
+        let atLoad = try longcat(["generate", "--model", tinyFP32, "--quantize", "q8"] + prompt)
+        let stored = try longcat(["generate", "--model", dir] + prompt)
+        XCTAssertEqual(atLoad.status, 0, atLoad.stderr)
+        XCTAssertEqual(stored.status, 0, stored.stderr)
+        XCTAssertEqual(try jsonObject(atLoad.stdout)["tokens"] as? [Int], [45, 194, 194, 306, 277, 19, 286, 277])
+        XCTAssertEqual(try jsonObject(stored.stdout)["tokens"] as? [Int], [45, 194, 194, 306, 277, 19, 286, 277])
+        for bad in [["generate", "--model", tinyFP32, "--quantize", "q3"] + prompt, ["quantize", "--model", tinyFP32, "--out", dir + "-2", "--format", "int4"]] {
+            let r = try longcat(bad)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("q8") && r.stderr.contains("q4"), r.stderr)
+        }
+    }
+
     var tokenizerDir: String { fixturesRoot.appendingPathComponent("tokenizer-bpe-qwenstyle").path }
 
     func testTokenizeEncodesAndDecodes() throws {

@@ -8,7 +8,8 @@ final class LatentAttentionTests: XCTestCase {
         let heads = 13, nope = 5, ropeDim = 4, vDim = 3, kvRank = 24  // 13 heads: one full group of 12 + 1
         var g = KernelTests.Generator(state: 7)
         let kvB = (0..<heads * (nope + vDim) * kvRank).map { _ in g.next() }
-        let w = LatentAttention.Weights(kvB: kvB, heads: heads, nope: nope, ropeDim: ropeDim, vDim: vDim, kvRank: kvRank)
+        let mla = LatentAttention(kvB: WeightMatrix(rows: heads * (nope + vDim), cols: kvRank, values: kvB),
+                                  heads: heads, nope: nope, ropeDim: ropeDim, vDim: vDim)
         let saved = Parallel.threadCount
         Parallel.threadCount = 2
         defer { Parallel.threadCount = saved; KernelPath.forcePortable(false) }
@@ -19,8 +20,14 @@ final class LatentAttentionTests: XCTestCase {
                 let ropes = (0..<positions * ropeDim).map { _ in g.next() }
                 let q = (0..<heads * (nope + ropeDim)).map { _ in g.next() }
                 let scale: Float = 0.3
+                var qLatent = [Float](repeating: 0, count: heads * kvRank), oLatent = qLatent
                 var out = [Float](repeating: 0, count: heads * vDim)
-                LatentAttention.attend(w, q: q, latents: latents, ropes: ropes, positions: positions, scale: scale, out: &out)
+                mla.absorbQueries(q, tokens: 1, into: &qLatent)
+                q.withUnsafeBufferPointer { qp in
+                    mla.attend(qLatent: qLatent, qRope: qp.baseAddress! + nope, qStride: nope + ropeDim, latents: latents, ropes: ropes,
+                               positions: positions, scale: scale, into: &oLatent)
+                }
+                mla.projectOutputs(oLatent, tokens: 1, into: &out)
                 for h in 0..<heads {
                     let row = { (i: Int, k: Int) in Double(kvB[(h * (nope + vDim) + i) * kvRank + k]) }
                     var scores = (0..<positions).map { p -> Double in

@@ -79,13 +79,20 @@ final class QuantTests: XCTestCase {
         try XCTSkipIf(KernelPath.current == .portable, "no vector unit")
         for format in Quantization.allCases {
             let (rows, cols, tokens) = (67, 416, 7)
-            let m = WeightMatrix(rows: rows, cols: cols, values: values(rows * cols, seed: 5)).quantized(format)
+            var w = values(rows * cols, seed: 5)
+            for c in 0..<32 { w[c] = c % 2 == 0 ? 0.5 : -0.5 }  // a tie for the largest magnitude
+            for c in 32..<64 { w[c] = 0 }
+            let source = WeightMatrix(rows: rows, cols: cols, values: w)
+            let m = source.quantized(format)
             let x = values(tokens * cols, seed: 6)
             let vector = m.multiply(x, tokens: tokens), single = m.multiply(Array(x[0..<cols]), tokens: 1)
             KernelPath.forcePortable(true)
             let portable = m.multiply(x, tokens: tokens)
             let portableRows = m.dequantizedRows(0..<rows)
+            let portableQuantized = source.quantized(format)
             KernelPath.forcePortable(false)
+            XCTAssertEqual(Array(m.quantizedBytes!.quants), Array(portableQuantized.quantizedBytes!.quants), "\(format) quants")
+            XCTAssertEqual(Array(m.quantizedBytes!.scales), Array(portableQuantized.quantizedBytes!.scales), "\(format) scales")
             XCTAssertEqual(m.dequantizedRows(0..<rows), portableRows, "\(format) dequantization")
             // Same integer block sums on both paths: only the float summation order differs.
             let scale = portable.map(abs).max()!
@@ -93,6 +100,27 @@ final class QuantTests: XCTestCase {
                 XCTAssertEqual(vector[i], portable[i], accuracy: 1e-5 * scale, "\(format) \(i)")
             }
             for r in 0..<rows { XCTAssertEqual(single[r], vector[r], accuracy: 1e-5 * scale, "\(format) matrix-vector row \(r)") }
+        }
+    }
+
+    /// Many tokens (more than one L2-sized block of activations) give what one token at a time gives.
+    func testManyTokensMatchOneTokenAtATime() {
+        for portable in [false, true] {
+            KernelPath.forcePortable(portable)
+            defer { KernelPath.forcePortable(false) }
+            for format in Quantization.allCases {
+                let (rows, cols, tokens) = (6, 4096, 67)
+                let m = WeightMatrix(rows: rows, cols: cols, values: values(rows * cols, seed: 12)).quantized(format)
+                let x = values(tokens * cols, seed: 13)
+                let all = m.multiply(x, tokens: tokens)
+                let scale = all.map(abs).max()!
+                for t in 0..<tokens {
+                    let one = m.multiply(Array(x[t * cols..<(t + 1) * cols]), tokens: 1)
+                    for r in 0..<rows {
+                        XCTAssertEqual(all[t * rows + r], one[r], accuracy: 1e-5 * scale, "\(format) portable=\(portable) t \(t) r \(r)")
+                    }
+                }
+            }
         }
     }
 

@@ -64,14 +64,13 @@ uint16_t lc_f32_to_f16(float f);    // round to nearest even
 extern "C" {
 #endif
 
-/// MLA attention in the latent space (kv_b absorbed into the query and the output), one query, all heads.
-/// `kvb` is kv_b_proj as float32, [heads][nope + v_dim][kv_rank]: each head's key rows, then its value rows.
-/// The cache holds per position only the latent (kv_rank floats) and the shared rotated key (rope_dim), so
-/// every head reads the same rows: the scores and the mix visit each cached position once for all heads.
+/// MLA attention in the latent space (kv_b absorbed into the query and the output). The cache holds per
+/// position only the latent (kv_rank floats) and the shared rotated key (rope_dim), so every head reads the
+/// same rows: the scores and the mix visit each cached position once for all heads. Wk_h and Wv_h are a
+/// head's key rows ([nope][kv_rank]) and value rows ([v_dim][kv_rank]) of kv_b_proj as float32.
 ///
-/// q_lat[h] = sum_i q[h][i] * Wk_h[i]                         (q: [heads][q_stride], nope entries first)
-void lc_mla_absorb_query(const float *kvb, int64_t heads, int64_t nope, int64_t v_dim, int64_t kv_rank,
-                         const float *q, int64_t q_stride, float *q_lat);
+/// q_lat = sum_i q_nope[i] * Wk_h[i]
+void lc_mla_absorb_query(const float *wk, int64_t nope, int64_t kv_rank, const float *q_nope, float *q_lat);
 /// scores[h][p] = (q_lat[h] . latents[p] + q_rope[h] . ropes[p]) * scale   (q_rope[h] at q_rope + h * q_stride)
 void lc_mla_scores(const float *q_lat, const float *q_rope, int64_t q_stride, int64_t heads, int64_t kv_rank,
                    int64_t rope_dim, const float *latents, const float *ropes, int64_t positions, float scale,
@@ -81,9 +80,8 @@ int64_t lc_mla_scores_scratch_floats(int64_t heads, int64_t kv_rank, int64_t rop
 /// o_lat[h] += sum_p weights[h][p] * latents[p]
 void lc_mla_mix(const float *weights, int64_t ld, int64_t heads, const float *latents, int64_t positions,
                 int64_t kv_rank, float *o_lat);
-/// out[h][j] = Wv_h[j] . o_lat[h]
-void lc_mla_output(const float *kvb, int64_t heads, int64_t nope, int64_t v_dim, int64_t kv_rank,
-                   const float *o_lat, float *out);
+/// out[j] = Wv_h[j] . o_lat
+void lc_mla_output(const float *wv, int64_t v_dim, int64_t kv_rank, const float *o_lat, float *out);
 /// Numerically stable softmax of x[0..n) in place.
 void lc_softmax(float *x, int64_t n);
 

@@ -1,0 +1,46 @@
+"""Renders `longcat bench --json` files as the Markdown tables of BENCHMARKS.md (one row per run)."""
+import json
+import os
+import sys
+
+
+def main(paths):
+    print("| run | threads | quantize | sessions | prefill tok/s | prefill vs matmul | decode tok/s | "
+          "MB/token | FFN experts/token | vs bandwidth limit | vs compute limit | speedup | peak RSS MB |")
+    print("| --- " * 13 + "|")
+    contexts = []
+    for path in paths:
+        with open(path) as f:
+            d = json.load(f)
+        name = os.path.splitext(os.path.basename(path))[0]
+        m = d["machine"]
+        for r in d["runs"]:
+            speedup = r.get("speedup_over_one_session")
+            print(f"| {name} | {m['threads']} | {d['quantize']} | {r['concurrency']} "
+                  f"| {r['prefill_tokens_per_second']:.1f} | {100 * r['prefill_fraction_of_matmul_rate']:.0f}% "
+                  f"| {r['aggregate_decode_tokens_per_second']:.1f} | {r['active_weight_bytes_per_token'] / 1e6:.0f} "
+                  f"| {r['ffn_experts_per_token']:.2f} "
+                  f"| {100 * r['fraction_of_bandwidth_limit']:.0f}% of {r['decode_bandwidth_limit_tokens_per_second']:.1f} "
+                  f"| {100 * r['fraction_of_compute_limit']:.0f}% of {r['decode_compute_limit_tokens_per_second']:.1f} "
+                  f"| {f'{speedup:.2f}x' if speedup else ''} | {d['peak_resident_bytes'] / 1e6:.0f} |")
+        contexts += [(name, c, m) for c in d.get("contexts", [])]
+    print()
+    print("| run | machine: read / triad GB/s | BF16 matmul GFLOP/s |")
+    print("| --- | --- | --- |")
+    for path in paths:
+        with open(path) as f:
+            d = json.load(f)
+        m = d["machine"]
+        print(f"| {os.path.splitext(os.path.basename(path))[0]} | {m['read_bytes_per_second'] / 1e9:.1f} / "
+              f"{m['triad_bytes_per_second'] / 1e9:.1f} | {m['matmul_flops_per_second'] / 1e9:.1f} |")
+    if contexts:
+        print()
+        print("| run | context | decode tok/s | MB/token with the cache | vs bandwidth limit |")
+        print("| --- | --- | --- | --- | --- |")
+        for name, c, m in contexts:
+            print(f"| {name} | {c['context']} | {c['decode_tokens_per_second']:.1f} | {c['bytes_per_token'] / 1e6:.0f} "
+                  f"| {100 * c['fraction_of_decode_limit']:.0f}% |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

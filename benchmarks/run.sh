@@ -1,0 +1,19 @@
+#!/bin/sh
+# Runs every measurement BENCHMARKS.md reports and leaves one `longcat bench --json` file per run here.
+# Usage: benchmarks/run.sh [WEIGHTS_DIR]   (default /tmp/bench-1b, created from ../shared/bench if missing)
+# Then: python3 benchmarks/render.py benchmarks/*.json   prints the tables.
+set -eu
+cd "$(dirname "$0")/.."
+swift build -c release --product longcat
+B=.build/release/longcat
+M=${1:-/tmp/bench-1b}
+[ -f "$M/config.json" ] || $B init --config ../shared/bench/bench-1b.config.json --out "$M" --dtype bf16
+run() { name=$1; shift; echo "== $name: longcat bench --model $M $*" >&2; $B bench --model "$M" "$@" --json > "benchmarks/$name.json"; }
+run bf16 --prompt-tokens 128 --gen-tokens 64 --concurrency 1,4,16
+run q8 --quantize q8 --prompt-tokens 128 --gen-tokens 64 --concurrency 1,16
+run q4 --quantize q4 --prompt-tokens 128 --gen-tokens 64 --concurrency 1,16
+run prefill-512 --prompt-tokens 512 --gen-tokens 16
+run contexts --prompt-tokens 16 --gen-tokens 32 --context 512,4096,16384
+run no-zero-skip --no-zero-skip --prompt-tokens 128 --gen-tokens 64 --concurrency 1,16
+run overlap-moe --overlap-moe --prompt-tokens 128 --gen-tokens 64 --concurrency 1,16
+run threads-1 --threads 1 --prompt-tokens 128 --gen-tokens 64
