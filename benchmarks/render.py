@@ -6,7 +6,7 @@ import sys
 
 def main(paths):
     print("| run | threads | quantize | sessions | prefill tok/s | prefill vs matmul | decode tok/s | "
-          "MB/token | FFN experts/token | vs bandwidth limit | vs compute limit | speedup | peak RSS MB |")
+          "MB/token | FFN experts/token | decode vs bandwidth limit | decode vs compute limit | vs 1 session | peak RSS MB |")
     print("| --- " * 13 + "|")
     contexts = []
     for path in paths:
@@ -15,14 +15,17 @@ def main(paths):
         name = os.path.splitext(os.path.basename(path))[0]
         m = d["machine"]
         for r in d["runs"]:
+            # One session streams its weights alone: bandwidth is its limit. Several share each weight read,
+            # so a step is bound by arithmetic: the matmul rate is theirs.
+            single = r["concurrency"] == 1
+            bandwidth = f"{100 * r['fraction_of_bandwidth_limit']:.0f}% of {r['decode_bandwidth_limit_tokens_per_second']:.1f}" if single else ""
+            compute = "" if single else f"{100 * r['fraction_of_compute_limit']:.0f}% of {r['decode_compute_limit_tokens_per_second']:.1f}"
             speedup = r.get("speedup_over_one_session")
             print(f"| {name} | {m['threads']} | {d['quantize']} | {r['concurrency']} "
                   f"| {r['prefill_tokens_per_second']:.1f} | {100 * r['prefill_fraction_of_matmul_rate']:.0f}% "
                   f"| {r['aggregate_decode_tokens_per_second']:.1f} | {r['active_weight_bytes_per_token'] / 1e6:.0f} "
-                  f"| {r['ffn_experts_per_token']:.2f} "
-                  f"| {100 * r['fraction_of_bandwidth_limit']:.0f}% of {r['decode_bandwidth_limit_tokens_per_second']:.1f} "
-                  f"| {100 * r['fraction_of_compute_limit']:.0f}% of {r['decode_compute_limit_tokens_per_second']:.1f} "
-                  f"| {f'{speedup:.2f}x' if speedup else ''} | {d['peak_resident_bytes'] / 1e6:.0f} |")
+                  f"| {r['ffn_experts_per_token']:.2f} | {bandwidth} | {compute} "
+                  f"| {f'{speedup:.2f}x' if speedup and not single else ''} | {d['peak_resident_bytes'] / 1e6:.0f} |")
         contexts += [(name, c, m) for c in d.get("contexts", [])]
     print()
     print("| run | machine: read / triad GB/s | BF16 matmul GFLOP/s |")
@@ -33,6 +36,16 @@ def main(paths):
         m = d["machine"]
         print(f"| {os.path.splitext(os.path.basename(path))[0]} | {m['read_bytes_per_second'] / 1e9:.1f} / "
               f"{m['triad_bytes_per_second'] / 1e9:.1f} | {m['matmul_flops_per_second'] / 1e9:.1f} |")
+    for path in paths:
+        with open(path) as f:
+            d = json.load(f)
+        if d.get("schedules"):
+            print()
+            print("| schedule | prefill tok/s | vs default | decode tok/s | vs default | identity picks/token |")
+            print("| --- | --- | --- | --- | --- | --- |")
+            for s in d["schedules"]:
+                print(f"| {s['schedule']} | {s['prefill_tokens_per_second']:.1f} | {s['prefill_vs_default']:.2f}x "
+                      f"| {s['decode_tokens_per_second']:.1f} | {s['decode_vs_default']:.2f}x | {s['identity_picks_per_token']:.2f} |")
     if contexts:
         print()
         print("| run | context | decode tok/s | MB/token with the cache | vs bandwidth limit |")

@@ -14,6 +14,6 @@ run q8 --quantize q8 --prompt-tokens 128 --gen-tokens 64 --concurrency 1,16
 run q4 --quantize q4 --prompt-tokens 128 --gen-tokens 64 --concurrency 1,16
 run prefill-512 --prompt-tokens 512 --gen-tokens 16
 run contexts --prompt-tokens 16 --gen-tokens 32 --context 512,4096,16384
-run no-zero-skip --no-zero-skip --prompt-tokens 128 --gen-tokens 64 --concurrency 1,16
-run overlap-moe --overlap-moe --prompt-tokens 128 --gen-tokens 64 --concurrency 1,16
+run schedules --compare-schedules --prompt-tokens 128 --gen-tokens 64
+run overlap-moe --overlap-moe --prompt-tokens 128 --gen-tokens 64 --concurrency 16
 run threads-1 --threads 1 --prompt-tokens 128 --gen-tokens 64

@@ -37,8 +37,11 @@ struct Bench: AsyncParsableCommand {
     @Flag(name: .long, help: "Ablation: give every identity-expert pick the cost of an FFN expert.")
     var noZeroSkip = false
 
-    @Flag(name: .long, help: "ScMoE schedule: run the MoE branch beside the dense path instead of after it.")
+    @Flag(name: .customLong("overlap-moe"), help: "ScMoE schedule: run the MoE branch beside the dense path instead of after it.")
     var overlapMoE = false
+
+    @Flag(name: .long, help: "Also time one session's prefill and decode under each schedule (default, --no-zero-skip, --overlap-moe), interleaved over 3 rounds in this process so the machine's drift hits all alike.")
+    var compareSchedules = false
 
     @Flag(name: .long, help: "Print one JSON object on stdout.")
     var json = false
@@ -159,6 +162,7 @@ struct Bench: AsyncParsableCommand {
             contextRuns.append(r)
             Console.progress(String(format: "context %d: decode %.1f tok/s", length, r.decodeTokensPerSecond))
         }
+        let schedules = compareSchedules ? try compare(model: model) : []
         // Bandwidth on a shared machine drifts: measure again and keep the higher figures (the stricter limit).
         let after = measureMachine()
         machine.bandwidth.read = max(machine.bandwidth.read, after.bandwidth.read)
@@ -170,6 +174,10 @@ struct Bench: AsyncParsableCommand {
         for r in contextRuns {
             Console.progress(String(format: "context %d: decode %.1f tok/s, %.1f MB/token with the cache, %.0f%% of the bandwidth limit",
                                     r.context, r.decodeTokensPerSecond, r.bytesPerToken / 1e6, 100 * r.decodeTokensPerSecond * r.bytesPerToken / machine.bandwidth.best))
+        }
+        for s in schedules {
+            Console.progress(String(format: "schedule %@: prefill %.1f tok/s (%.2fx default), decode %.1f tok/s (%.2fx default), %.2f identity picks/token",
+                                    s.name, s.prefill, s.prefill / schedules[0].prefill, s.decode, s.decode / schedules[0].decode, s.identityPicksPerToken))
         }
         let peak = peakResidentBytes()
         Console.progress(String(format: "peak resident memory %.0f MB", Double(peak) / 1e6))
@@ -184,6 +192,13 @@ struct Bench: AsyncParsableCommand {
                 "machine": machineJSON(machine),
                 "peak_resident_bytes": peak,
                 "runs": limits.map(\.json),
+                "schedules": schedules.map { s -> [String: Any] in
+                    [
+                        "schedule": s.name, "prefill_tokens_per_second": s.prefill, "decode_tokens_per_second": s.decode,
+                        "prefill_vs_default": s.prefill / schedules[0].prefill, "decode_vs_default": s.decode / schedules[0].decode,
+                        "identity_picks_per_token": s.identityPicksPerToken,
+                    ]
+                },
                 "contexts": contextRuns.map { r -> [String: Any] in
                     [
                         "context": r.context,
@@ -194,6 +209,45 @@ struct Bench: AsyncParsableCommand {
                 },
             ])
         }
+    }
+
+    struct Schedule {
+        var name: String
+        var prefill: Double
+        var decode: Double
+        var identityPicksPerToken: Double
+    }
+
+    /// Prefill of --prompt-tokens and decode of --gen-tokens for one session under each schedule; three
+    /// interleaved rounds, median of each.
+    func compare(model: LongCatModel) throws -> [Schedule] {
+        let variants: [(name: String, zeroSkip: Bool, overlap: Bool)] = [("default", true, false), ("no-zero-skip", false, false), ("overlap-moe", true, true)]
+        var prefill = [[Double]](repeating: [], count: variants.count), decode = prefill
+        var identity = [Double](repeating: 0, count: variants.count)
+        var rng = SplitMix64(seed: 7)
+        let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(model.config.vocabSize)) }
+        let saved = (model.computesIdentityExperts, model.overlapsMoE)
+        defer { (model.computesIdentityExperts, model.overlapsMoE) = saved }
+        for round in 0..<3 {
+            for (i, v) in variants.enumerated() {
+                model.computesIdentityExperts = !v.zeroSkip
+                model.overlapsMoE = v.overlap
+                let cache = KVCache(config: model.config)
+                let routing = RoutingRecorder()
+                var start = DispatchTime.now()
+                var logits = try model.forward(tokens: prompt, cache: cache, routing: routing)
+                prefill[i].append(Double(promptTokens) / secondsSince(start))
+                start = DispatchTime.now()
+                for _ in 0..<genTokens {
+                    logits = try model.forward(tokens: [logits.indices.max { logits[$0] < logits[$1] }!], cache: cache, routing: routing)
+                }
+                decode[i].append(Double(genTokens) / secondsSince(start))
+                identity[i] = Double(model.config.topK) - routing.ffnExpertsPerToken
+                Console.progress(String(format: "round %d, %@: prefill %.1f tok/s, decode %.1f tok/s", round + 1, v.name, prefill[i].last!, decode[i].last!))
+            }
+        }
+        func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+        return variants.indices.map { Schedule(name: variants[$0].name, prefill: median(prefill[$0]), decode: median(decode[$0]), identityPicksPerToken: identity[$0]) }
     }
 
     func measureMachine() -> Machine {
