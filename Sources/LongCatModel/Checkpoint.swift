@@ -132,21 +132,26 @@ public final class Checkpoint {
             let block = config.fp8BlockSize ?? [128, 128]
             let scaleName = spec.name.hasSuffix(".weight") ? spec.name + "_scale_inv" : spec.name + ".weight_scale_inv"
             let scaleShape = [(rows + block[0] - 1) / block[0], (cols + block[1] - 1) / block[1]]
-            let scales = try tensor(scaleName)
-            guard scales.shape == scaleShape else {
-                throw CheckpointError.wrongShape(
-                    tensor: scaleName, expected: scaleShape, actual: scales.shape,
-                    because: "one scale per \(block[0])x\(block[1]) block of \(spec.name) \(spec.shape)")
-            }
-            guard scales.dtype == .f32 else {
-                throw CheckpointError.unsupportedDType(tensor: scaleName, dtype: scales.dtype.rawValue, allowed: ["F32"])
-            }
+            let scales = try scaleTensor(
+                scaleName, shape: scaleShape, dtype: .f32, because: "one scale per \(block[0])x\(block[1]) block of \(spec.name) \(spec.shape)")
             return WeightMatrix(
                 rows: rows, cols: cols, fp8: view.pointer, scales: scales.pointer.assumingMemoryBound(to: Float.self),
                 blockRows: block[0], blockCols: block[1], storage: [view.file, scales.file])
         default:
             throw CheckpointError.unsupportedDType(tensor: spec.name, dtype: view.dtype.rawValue, allowed: ["F32", "BF16", "F16", "F8_E4M3"])
         }
+    }
+
+    /// A scale tensor that must have exactly this shape and dtype (`because` says what the shape follows from).
+    func scaleTensor(_ name: String, shape: [Int], dtype: DType, because: String) throws -> TensorView {
+        let scales = try tensor(name)
+        guard scales.shape == shape else {
+            throw CheckpointError.wrongShape(tensor: name, expected: shape, actual: scales.shape, because: because)
+        }
+        guard scales.dtype == dtype else {
+            throw CheckpointError.unsupportedDType(tensor: name, dtype: scales.dtype.rawValue, allowed: [dtype.rawValue])
+        }
+        return scales
     }
 
     /// A q8/q4 matrix: quants `X.weight` as I8 [rows, cols] or U8 [rows, cols / 2] and float16 scales
@@ -166,18 +171,11 @@ public final class Checkpoint {
                 because: "\(q.rawValue) quants of a \(spec.shape) matrix; \(config.reasonForShape(of: spec))")
         }
         let scaleName = spec.name + "_qscale"
-        guard let scales = tensors[scaleName] else {
+        guard tensors[scaleName] != nil else {
             throw CheckpointError.invalidQuantization(tensor: spec.name, detail: "its scales '\(scaleName)' are missing")
         }
-        let scaleShape = [rows, cols / block]
-        guard scales.shape == scaleShape else {
-            throw CheckpointError.wrongShape(
-                tensor: scaleName, expected: scaleShape, actual: scales.shape,
-                because: "one scale per \(block) columns of \(spec.name) \(spec.shape)")
-        }
-        guard scales.dtype == .f16 else {
-            throw CheckpointError.unsupportedDType(tensor: scaleName, dtype: scales.dtype.rawValue, allowed: ["F16"])
-        }
+        let scales = try scaleTensor(
+            scaleName, shape: [rows, cols / block], dtype: .f16, because: "one scale per \(block) columns of \(spec.name) \(spec.shape)")
         return WeightMatrix(
             rows: rows, cols: cols, quantization: q, quants: quants.pointer, scales: scales.pointer,
             storage: [quants.file, scales.file])
