@@ -21,17 +21,24 @@ extension WeightMatrix {
     /// group (gate and up, or every chosen expert) instead of once per product saves the joins in between.
     public static func multiply(_ products: [Product]) {
         var quantizedInputs: [UnsafeMutableRawPointer?] = []
-        defer { for p in quantizedInputs { p?.deallocate() } }
+        var owned: [UnsafeMutableRawPointer] = []
+        defer { for p in owned { p.deallocate() } }
         var pieces: [(product: Int, begin: Int, end: Int)] = []
         let totalRows = products.reduce(0) { $0 + $1.matrix.rows }
         for (i, p) in products.enumerated() {
             let m = p.matrix
-            // Block-quantized products quantize their activations once, before the rows are split.
+            // Block-quantized products quantize their activations once, before the rows are split, and
+            // products reading the same input in the same format (gate and up) share them.
             if let q = m.quantization {
-                let stride = Int(lc_quant_activation_bytes(q.format, Int64(m.cols)))
-                let buffer = UnsafeMutableRawPointer.allocate(byteCount: p.tokens * stride, alignment: 64)
-                lc_quantize_activations(q.format, p.x, Int64(m.cols), Int64(p.tokens), Int64(m.cols), buffer)
-                quantizedInputs.append(buffer)
+                if let j = products[..<i].firstIndex(where: { $0.x == p.x && $0.tokens == p.tokens && $0.matrix.cols == m.cols && $0.matrix.quantization == q }) {
+                    quantizedInputs.append(quantizedInputs[j])
+                } else {
+                    let stride = Int(lc_quant_activation_bytes(q.format, Int64(m.cols)))
+                    let buffer = UnsafeMutableRawPointer.allocate(byteCount: p.tokens * stride, alignment: 64)
+                    lc_quantize_activations(q.format, p.x, Int64(m.cols), Int64(p.tokens), Int64(m.cols), buffer)
+                    quantizedInputs.append(buffer)
+                    owned.append(buffer)
+                }
             } else {
                 quantizedInputs.append(nil)
             }
