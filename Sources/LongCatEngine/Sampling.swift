@@ -279,8 +279,8 @@ public struct TokenSampler {
         }
     }
 
-    /// Index of the largest value, the lowest index on ties.
-    static func argmax(_ x: [Float]) -> Int {
+    /// Index of the largest value, the lowest index on ties (greedy decoding).
+    public static func argmax(_ x: [Float]) -> Int {
         x.withUnsafeBufferPointer { p in
             var best = 0
             var bestValue = -Float.infinity

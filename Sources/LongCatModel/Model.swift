@@ -256,20 +256,20 @@ public final class LongCatModel {
     }
 
     func feedForward(_ f: FeedForward, _ x: [Float], tokens n: Int) -> [Float] {
-        feedForwards([(f, x, n)])[0]
+        feedForwards(x, [(f, n)])[0]
     }
 
-    /// SwiGLU FFNs, each on its own tokens: every gate and up product in one parallel region, then every
-    /// down product in another (a decode step's chosen experts cost two joins, not three per expert).
-    func feedForwards(_ items: [(ffn: FeedForward, x: [Float], tokens: Int)]) -> [[Float]] {
-        let input = items.flatMap(\.x)
+    /// SwiGLU FFNs, each on its own tokens (`input` holds every item's token rows, back to back): every
+    /// gate and up product in one parallel region, then every down product in another (a decode step's
+    /// chosen experts cost two joins, not three per expert).
+    func feedForwards(_ input: [Float], _ items: [(ffn: FeedForward, tokens: Int)]) -> [[Float]] {
         var inputOffsets: [Int] = [], middleOffsets: [Int] = [], outputOffsets: [Int] = []
         var inputs = 0, middle = 0, output = 0
         for item in items {
             inputOffsets.append(inputs)
             middleOffsets.append(middle)
             outputOffsets.append(output)
-            inputs += item.x.count
+            inputs += item.tokens * item.ffn.gate.cols
             middle += item.tokens * item.ffn.gate.rows
             output += item.tokens * item.ffn.down.rows
         }
@@ -416,10 +416,11 @@ public final class LongCatModel {
                 work.append((expert: z % c.numExperts, picks: picks, dummy: true))
             }
         }
-        func gathered(_ k: Int) -> [Float] {
-            var rows = [Float](repeating: 0, count: work[k].picks.count * h)
-            for (j, pick) in work[k].picks.enumerated() {
-                rows.replaceSubrange(j * h..<(j + 1) * h, with: x[pick.token * h..<(pick.token + 1) * h])
+        /// The rows of x the items' picks name, item after item.
+        func gathered(_ items: some Sequence<Int>) -> [Float] {
+            var rows: [Float] = []
+            for k in items {
+                for pick in work[k].picks { rows += x[pick.token * h..<(pick.token + 1) * h] }
             }
             return rows
         }
@@ -431,11 +432,11 @@ public final class LongCatModel {
             results.withUnsafeMutableBufferPointer { r in
                 let base = r.baseAddress!
                 Parallel.forEach(work.count) { k in
-                    base[k] = feedForward(layer.experts[work[k].expert], gathered(k), tokens: work[k].picks.count)
+                    base[k] = feedForward(layer.experts[work[k].expert], gathered([k]), tokens: work[k].picks.count)
                 }
             }
         } else {
-            results = feedForwards(work.indices.map { (layer.experts[work[$0].expert], gathered($0), work[$0].picks.count) })
+            results = feedForwards(gathered(work.indices), work.map { (layer.experts[$0.expert], $0.picks.count) })
         }
         for (k, item) in work.enumerated() where !item.dummy {
             for (j, pick) in item.picks.enumerated() {

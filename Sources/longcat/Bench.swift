@@ -234,14 +234,11 @@ struct Bench: AsyncParsableCommand {
                 model.overlapsMoE = v.overlap
                 let cache = KVCache(config: model.config)
                 let routing = RoutingRecorder()
-                var start = DispatchTime.now()
-                var logits = try model.forward(tokens: prompt, cache: cache, routing: routing)
+                let start = DispatchTime.now()
+                let logits = try model.forward(tokens: prompt, cache: cache, routing: routing)
                 prefill[i].append(Double(promptTokens) / secondsSince(start))
-                start = DispatchTime.now()
-                for _ in 0..<genTokens {
-                    logits = try model.forward(tokens: [logits.indices.max { logits[$0] < logits[$1] }!], cache: cache, routing: routing)
-                }
-                decode[i].append(Double(genTokens) / secondsSince(start))
+                let seconds = try decodeGreedily(model: model, cache: cache, after: TokenSampler.argmax(logits), routing: routing)
+                decode[i].append(Double(genTokens) / seconds)
                 identity[i] = Double(model.config.topK) - routing.ffnExpertsPerToken
                 Console.progress(String(format: "round %d, %@: prefill %.1f tok/s, decode %.1f tok/s", round + 1, v.name, prefill[i].last!, decode[i].last!))
             }
@@ -316,17 +313,22 @@ struct Bench: AsyncParsableCommand {
         let cache = KVCache(config: model.config)
         cache.appendNoise(positions: context, seed: UInt64(context))
         let routing = RoutingRecorder()
-        var token = 1
-        var start = DispatchTime.now()
-        for step in 0..<genTokens {
-            if step == 1 { start = DispatchTime.now() }  // the first step pages in what the noise did not
-            let logits = try model.forward(tokens: [token], cache: cache, routing: routing)
-            token = logits.indices.max { logits[$0] < logits[$1] }!
-        }
-        let seconds = secondsSince(start)
+        // The first step pages in what the noise did not: leave it out of the timing.
+        let seconds = try decodeGreedily(model: model, cache: cache, after: 1, routing: routing, untimedSteps: 1)
         let meanCached = Double(context) + Double(genTokens) / 2
         let bytes = model.activeWeightBytesPerToken(ffnExpertsPerToken: routing.ffnExpertsPerToken) + meanCached * Double(cache.bytesPerPosition)
         return ContextRun(context: context, decodeTokensPerSecond: Double(genTokens - 1) / seconds, bytesPerToken: bytes)
+    }
+
+    /// Decodes --gen-tokens greedy tokens after `token`; the seconds of all steps but the first `untimedSteps`.
+    func decodeGreedily(model: LongCatModel, cache: KVCache, after token: Int, routing: RoutingRecorder, untimedSteps: Int = 0) throws -> Double {
+        var token = token
+        var start = DispatchTime.now()
+        for step in 0..<genTokens {
+            if step == untimedSteps { start = DispatchTime.now() }
+            token = TokenSampler.argmax(try model.forward(tokens: [token], cache: cache, routing: routing))
+        }
+        return secondsSince(start)
     }
 
     /// Peak resident set of this process (mapped weights that were touched count too).
