@@ -731,12 +731,16 @@ void lc_dequantize_rows(const lc_matrix *w, int64_t row_begin, int64_t row_end, 
     for (int64_t r = row_begin; r < row_end; r++) dequantize_row(w, r, out + (r - row_begin) * w->cols, level);
 }
 
-int64_t lc_matmul_scratch_floats(const lc_matrix *w) {
+int64_t lc_matmul_scratch_floats(const lc_matrix *w, int64_t n) {
+    int64_t floats = 4 * w->cols;  // the portable path widens four rows at a time
 #if LC_X86
-    return (LC_GEMM_MIN_TOKENS - 1) * w->cols + (1 + LC_GROUP) * LC_PANEL * LC_KC;
+    // The packed GEMM's panels, or each token's x split into even and odd columns.
+    const int64_t vector = n >= LC_GEMM_MIN_TOKENS ? (1 + LC_GROUP) * LC_PANEL * LC_KC : n * w->cols;
+    if (vector > floats) floats = vector;
 #else
-    return 4 * w->cols;
+    (void)n;
 #endif
+    return floats;
 }
 
 void lc_matmul(const lc_matrix *w, const float *x, int64_t ldx, int64_t n,
@@ -839,7 +843,7 @@ void lc_mla_scores(const float *q_lat, const float *q_rope, int64_t q_stride, in
 
 int64_t lc_mla_scores_scratch_floats(int64_t heads, int64_t kv_rank, int64_t rope_dim, int64_t positions) {
     lc_matrix lat = {.rows = positions, .cols = kv_rank > rope_dim ? kv_rank : rope_dim, .dtype = LC_DTYPE_F32};
-    return heads * positions + lc_matmul_scratch_floats(&lat);
+    return heads * positions + lc_matmul_scratch_floats(&lat, heads);
 }
 
 #if LC_X86

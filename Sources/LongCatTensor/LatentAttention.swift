@@ -61,7 +61,9 @@ public struct LatentAttention {
     ) {
         let kvRank = self.kvRank, heads = self.heads, ropeDim = self.ropeDim
         var scores = [Float](repeating: 0, count: heads * positions)
-        let chunk = max(512, (positions + 4 * Parallel.threadCount - 1) / (4 * Parallel.threadCount))
+        // Chunks of at least 128 positions (~25 us of work), so even a short context's decode step uses
+        // every core while the parallel region costs ~1 us.
+        let chunk = max(128, (positions + 4 * Parallel.threadCount - 1) / (4 * Parallel.threadCount))
         let chunks = (positions + chunk - 1) / chunk
         var partial = [Float](repeating: 0, count: chunks * heads * kvRank)
         scores.withUnsafeMutableBufferPointer { sp in

@@ -31,12 +31,12 @@ typedef struct {
 } lc_matrix;
 
 /// y[t * ldy + r] = sum_c W[r][c] * x[t * ldx + c] for r in [row_begin, row_end) and t in [0, n).
-/// `scratch` must hold lc_matmul_scratch_floats(w) floats.
+/// `scratch` must hold lc_matmul_scratch_floats(w, n) floats.
 void lc_matmul(const lc_matrix *w, const float *x, int64_t ldx, int64_t n,
                float *y, int64_t ldy, int64_t row_begin, int64_t row_end, float *scratch);
 
-/// Floats of scratch lc_matmul needs for this matrix.
-int64_t lc_matmul_scratch_floats(const lc_matrix *w);
+/// Floats of scratch lc_matmul needs for this matrix and `n` tokens.
+int64_t lc_matmul_scratch_floats(const lc_matrix *w, int64_t n);
 
 /// out[(r - row_begin) * cols + c] = W[r][c] as float32 (block scale applied), for r in [row_begin, row_end).
 void lc_dequantize_rows(const lc_matrix *w, int64_t row_begin, int64_t row_end, float *out);
