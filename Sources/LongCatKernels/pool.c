@@ -44,16 +44,6 @@ static struct {
     lc_job slots[2];
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
-// The latest prefetch hint (lc_prefetch_async). Workers claim it in chunks through `cursor`; its fields
-// may change under a reader, which at worst prefetches the wrong lines: prefetching never faults.
-enum { LC_HINT_CHUNK = 32768 };
-static struct {
-    _Atomic(const char *) data;
-    atomic_int_fast64_t bytes;
-    atomic_int_fast64_t cursor;
-    atomic_uint_fast64_t id;
-} hint;
-
 static uint64_t start_generation[LC_MAX_WORKERS];
 static _Thread_local int in_task = 0;
 
@@ -76,42 +66,11 @@ static void run_tasks(lc_job *job) {
     in_task = 0;
 }
 
-static void prefetch_lines(const char *p, int64_t bytes) {
-    for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(p + i, 0, 3);
-}
-
-// Works through the current hint until it is done or a job or another hint arrives.
-static void follow_hint(uint64_t seen, uint64_t id) {
-    const char *data = atomic_load(&hint.data);
-    const int64_t bytes = atomic_load(&hint.bytes);
-    for (;;) {
-        int64_t at = atomic_fetch_add(&hint.cursor, LC_HINT_CHUNK);
-        if (at >= bytes) return;
-        prefetch_lines(data + at, bytes - at < LC_HINT_CHUNK ? bytes - at : LC_HINT_CHUNK);
-        if (atomic_load(&pool.generation) != seen || atomic_load(&hint.id) != id) return;
-    }
-}
-
-void lc_prefetch_async(const void *data, int64_t bytes) {
-    if (bytes <= 0 || pool.workers == 0) return;
-    atomic_store(&hint.data, (const char *)data);
-    atomic_store(&hint.bytes, bytes);
-    atomic_store(&hint.cursor, 0);
-    atomic_fetch_add_explicit(&hint.id, 1, memory_order_release);
-}
-
 static uint64_t wait_for_generation(uint64_t seen) {
     int64_t spin_start = now_ns();
-    uint64_t hint_seen = atomic_load(&hint.id);
     for (unsigned spins = 1;; spins++) {
         uint64_t g = atomic_load_explicit(&pool.generation, memory_order_acquire);
         if (g != seen) return g;
-        uint64_t id = atomic_load_explicit(&hint.id, memory_order_acquire);
-        if (id != hint_seen) {
-            hint_seen = id;
-            follow_hint(seen, id);
-            continue;
-        }
         LC_PAUSE();
         if ((spins & 255) == 0 && now_ns() - spin_start > LC_SPIN_NANOSECONDS) break;
     }

@@ -15,24 +15,45 @@ public enum MemoryBandwidth {
     }
 
     public static func measure(megabytesPerArray: Int = 256, repetitions: Int = 5) -> Result {
-        let n = megabytesPerArray * (1 << 20) / 4
-        let a = UnsafeMutablePointer<Float>.allocate(capacity: n)
-        let b = UnsafeMutablePointer<Float>.allocate(capacity: n)
-        let c = UnsafeMutablePointer<Float>.allocate(capacity: n)
-        defer { a.deallocate(); b.deallocate(); c.deallocate() }
-        // First touch from the workers, so pages are placed where they are used.
-        Parallel.forEachChunk(n, granularity: 1024) { lo, hi in
-            (a + lo).initialize(repeating: 0, count: hi - lo)
-            (b + lo).initialize(repeating: 1, count: hi - lo)
-            (c + lo).initialize(repeating: 2, count: hi - lo)
+        Probe(megabytesPerArray: megabytesPerArray).measure(repetitions: repetitions)
+    }
+
+    /// The probe's arrays, allocated and first touched once, so it can run again cheaply (between decode
+    /// windows, to compare each window with what the memory delivered at that time).
+    public final class Probe {
+        let n: Int
+        let a, b, c: UnsafeMutablePointer<Float>
+
+        public init(megabytesPerArray: Int = 256) {
+            n = megabytesPerArray * (1 << 20) / 4
+            a = .allocate(capacity: n)
+            b = .allocate(capacity: n)
+            c = .allocate(capacity: n)
+            // First touch from the workers, so pages are placed where they are used.
+            let (n, a, b, c) = (n, a, b, c)
+            Parallel.forEachChunk(n, granularity: 1024) { lo, hi in
+                (a + lo).initialize(repeating: 0, count: hi - lo)
+                (b + lo).initialize(repeating: 1, count: hi - lo)
+                (c + lo).initialize(repeating: 2, count: hi - lo)
+            }
         }
-        func best(_ bytes: Double, _ body: (Int, Int) -> Void) -> Double {
-            bytes / fastest(repetitions) { Parallel.forEachChunk(n, granularity: 1024, body) }
+
+        deinit {
+            a.deallocate()
+            b.deallocate()
+            c.deallocate()
         }
-        let read = best(Double(n * 4)) { lo, hi in _ = lc_stream_read(b + lo, Int64(hi - lo)) }
-        let copy = best(Double(2 * n * 4)) { lo, hi in lc_stream_copy(a + lo, b + lo, Int64(hi - lo)) }
-        let triad = best(Double(3 * n * 4)) { lo, hi in lc_stream_triad(a + lo, b + lo, c + lo, 3, Int64(hi - lo)) }
-        return Result(read: read, copy: copy, triad: triad)
+
+        public func measure(repetitions: Int = 5) -> Result {
+            let (n, a, b, c) = (n, a, b, c)
+            func best(_ bytes: Double, _ body: (Int, Int) -> Void) -> Double {
+                bytes / fastest(repetitions) { Parallel.forEachChunk(n, granularity: 1024, body) }
+            }
+            let read = best(Double(n * 4)) { lo, hi in _ = lc_stream_read(b + lo, Int64(hi - lo)) }
+            let copy = best(Double(2 * n * 4)) { lo, hi in lc_stream_copy(a + lo, b + lo, Int64(hi - lo)) }
+            let triad = best(Double(3 * n * 4)) { lo, hi in lc_stream_triad(a + lo, b + lo, c + lo, 3, Int64(hi - lo)) }
+            return Result(read: read, copy: copy, triad: triad)
+        }
     }
 }
 

@@ -43,6 +43,9 @@ struct Bench: AsyncParsableCommand {
     @Flag(name: .long, help: "Also time one session's prefill and decode under each schedule (default, --no-zero-skip, --overlap-moe), interleaved over 3 rounds in this process so the machine's drift hits all alike.")
     var compareSchedules = false
 
+    @Flag(name: .long, help: "Also decode one session in windows of 16 tokens with a bandwidth probe (read and triad, 64 MB arrays) before and after each, and compare every window with the bandwidth measured around it (for hosts whose bandwidth drifts).")
+    var pairedBandwidth = false
+
     @Flag(name: .long, help: "Print one JSON object on stdout.")
     var json = false
 
@@ -58,6 +61,33 @@ struct Bench: AsyncParsableCommand {
         var aggregateDecodeTokensPerSecond: Double
         var ffnExpertsPerToken: Double
         var activeWeightBytesPerToken: Double
+    }
+
+    /// One session's decode windows, each against the mean of the probes just before and after it.
+    struct PairedRun {
+        var windowTokens: Int
+        var decodeTokensPerSecond: [Double]
+        var bytesPerToken: [Double]
+        var bandwidth: [Double]  // bytes/s around each window: max(read, triad), mean of the two probes
+
+        var fractions: [Double] { decodeTokensPerSecond.indices.map { decodeTokensPerSecond[$0] * bytesPerToken[$0] / bandwidth[$0] } }
+
+        var summary: String {
+            let f = fractions.sorted()
+            return String(format: "paired windows: %d x %d tokens, decode %.1f tok/s (median), %.0f%% of the bandwidth measured around each window (median; range %.0f-%.0f%%), median bandwidth %.1f GB/s",
+                          f.count, windowTokens, median(decodeTokensPerSecond), 100 * median(f), 100 * f.first!, 100 * f.last!, median(bandwidth) / 1e9)
+        }
+
+        var json: [String: Any] {
+            [
+                "window_tokens": windowTokens,
+                "decode_tokens_per_second": decodeTokensPerSecond,
+                "bytes_per_token": bytesPerToken,
+                "bandwidth_bytes_per_second": bandwidth,
+                "fraction_of_bandwidth_limit": fractions,
+                "median_fraction_of_bandwidth_limit": median(fractions),
+            ]
+        }
     }
 
     struct ContextRun {
@@ -163,6 +193,9 @@ struct Bench: AsyncParsableCommand {
             Console.progress(String(format: "context %d: decode %.1f tok/s", length, r.decodeTokensPerSecond))
         }
         let schedules = compareSchedules ? try compare(model: model) : []
+        let peak = peakResidentBytes()  // before the probes below allocate their arrays
+        let paired = pairedBandwidth ? try measurePaired(model: model) : nil
+        if let paired { Console.progress(paired.summary) }
         // Bandwidth on a shared machine drifts: measure again and keep the higher figures (the stricter limit).
         let after = measureMachine()
         machine.bandwidth.read = max(machine.bandwidth.read, after.bandwidth.read)
@@ -179,10 +212,9 @@ struct Bench: AsyncParsableCommand {
             Console.progress(String(format: "schedule %@: prefill %.1f tok/s (%.2fx default), decode %.1f tok/s (%.2fx default), %.2f identity picks/token",
                                     s.name, s.prefill, s.prefill / schedules[0].prefill, s.decode, s.decode / schedules[0].decode, s.identityPicksPerToken))
         }
-        let peak = peakResidentBytes()
         Console.progress(String(format: "peak resident memory %.0f MB", Double(peak) / 1e6))
         if json {
-            try Console.printJSON([
+            var report: [String: Any] = [
                 "model": modelPath,
                 "quantize": quantize.rawValue,
                 "zero_skip": !noZeroSkip,
@@ -207,7 +239,9 @@ struct Bench: AsyncParsableCommand {
                         "fraction_of_decode_limit": r.decodeTokensPerSecond * r.bytesPerToken / machine.bandwidth.best,
                     ]
                 },
-            ])
+            ]
+            if let paired { report["paired"] = paired.json }
+            try Console.printJSON(report)
         }
     }
 
@@ -243,8 +277,33 @@ struct Bench: AsyncParsableCommand {
                 Console.progress(String(format: "round %d, %@: prefill %.1f tok/s, decode %.1f tok/s", round + 1, v.name, prefill[i].last!, decode[i].last!))
             }
         }
-        func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
         return variants.indices.map { Schedule(name: variants[$0].name, prefill: median(prefill[$0]), decode: median(decode[$0]), identityPicksPerToken: identity[$0]) }
+    }
+
+    /// One session: a prefill of --prompt-tokens, then --gen-tokens of decode in windows of 16, with the
+    /// bandwidth probed before the first window and after each one.
+    func measurePaired(model: LongCatModel) throws -> PairedRun {
+        let windowTokens = min(16, genTokens), windows = genTokens / windowTokens
+        let probe = MemoryBandwidth.Probe(megabytesPerArray: 64)
+        func bandwidth() -> Double { probe.measure(repetitions: 2).best }
+        var rng = SplitMix64(seed: 11)
+        let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(model.config.vocabSize)) }
+        let cache = KVCache(config: model.config)
+        var token = TokenSampler.argmax(try model.forward(tokens: prompt, cache: cache))
+        var run = PairedRun(windowTokens: windowTokens, decodeTokensPerSecond: [], bytesPerToken: [], bandwidth: [])
+        var before = bandwidth()
+        for _ in 0..<windows {
+            let routing = RoutingRecorder()
+            let start = DispatchTime.now()
+            for _ in 0..<windowTokens { token = TokenSampler.argmax(try model.forward(tokens: [token], cache: cache, routing: routing)) }
+            let seconds = secondsSince(start)
+            let after = bandwidth()
+            run.decodeTokensPerSecond.append(Double(windowTokens) / seconds)
+            run.bytesPerToken.append(model.activeWeightBytesPerToken(ffnExpertsPerToken: routing.ffnExpertsPerToken))
+            run.bandwidth.append((before + after) / 2)
+            before = after
+        }
+        return run
     }
 
     func measureMachine() -> Machine {
@@ -343,3 +402,5 @@ struct Bench: AsyncParsableCommand {
         #endif
     }
 }
+
+private func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }

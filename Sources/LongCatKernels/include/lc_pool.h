@@ -17,11 +17,6 @@ typedef void (*lc_task_fn)(void *context, int64_t task);
 /// another thread's job holds the pool.
 void lc_parallel_for(int64_t tasks, int threads, lc_task_fn fn, void *context);
 
-/// Asks the idle workers to pull `bytes` at `data` into the caches while the caller goes on with serial
-/// work, so the product that follows finds its first rows near. A hint: dropped as soon as a job or
-/// another hint is posted, and it never faults (prefetch instructions only).
-void lc_prefetch_async(const void *data, int64_t bytes);
-
 /// 1 when the calling thread is running a task of lc_parallel_for.
 int lc_in_parallel_task(void);
 
