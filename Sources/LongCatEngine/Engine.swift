@@ -106,6 +106,10 @@ public struct EngineMetrics: Sendable {
     public var steps = 0
     /// Average FFN (non-identity) experts chosen per token per layer, over everything computed.
     public var ffnExpertsPerToken = 0.0
+    /// MoE passes (one per layer per step) and the expert runs they made: each run reads one expert's
+    /// weights once for all the step's tokens that chose it.
+    public var moePasses = 0
+    public var expertRuns = 0
 }
 
 /// Runs many generations on one model: continuous batching (requests join between steps and leave as soon
@@ -352,6 +356,8 @@ private final class Scheduler: @unchecked Sendable {
         counters.promptTokens += promptTokensDone
         counters.generatedTokens += generatedNow
         counters.ffnExpertsPerToken = routing.ffnExpertsPerToken
+        counters.moePasses = routing.moePasses
+        counters.expertRuns = routing.expertRuns
         counters.requestsFinished += finished.count
         running.removeAll { s in finished.contains { $0 === s } }
         for m in members { m.session.cachedPositions = m.session.cache.count }

@@ -264,7 +264,6 @@ LC_AVX2 static float dot_avx2(const lc_matrix *m, const void *row, const float *
 // Rows go one at a time, so each core reads one sequential stream, which the hardware prefetcher follows
 // best: four rows at once (four streams sharing x loads, with software prefetch) streamed 10-15% slower from
 // memory, although they are as fast in L1. Eight sums keep the FMA latency off the critical path.
-#define LC_PREFETCH_FAR(P) _mm_prefetch((const char *)(P) + 24576, _MM_HINT_T0)
 
 LC_AVX2 static void split_even_odd_avx2(const float *x, int64_t cols, float *xs) {
     const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
@@ -346,6 +345,10 @@ LC_AVX2 static void row_to_f32_avx2(const lc_matrix *m, const void *row, int64_t
     size_t elem = m->dtype == LC_DTYPE_F8_E4M3 ? 1 : 2;
     if (i < n) row_to_f32_portable(m, (const char *)row + i * elem, n - i, out + i);
 }
+
+// The tiles below read several rows at once, short row streams that keep restarting: the hardware
+// prefetcher alone stalls there, so they prefetch 24 KB ahead in memory order (a few row groups on).
+#define LC_PREFETCH_FAR(P) _mm_prefetch((const char *)(P) + 24576, _MM_HINT_T0)
 
 // Matrix-matrix micro-kernel: a tile of 2 weight rows x 4 tokens, 8 accumulators. Each weight vector is
 // converted once in registers and used for four tokens; each token vector serves two rows. FP8 partial

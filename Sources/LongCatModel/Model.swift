@@ -32,11 +32,20 @@ public final class RoutingRecorder {
     public private(set) var choices: [[Choice]] = []
     public private(set) var routedTokens = 0
     public private(set) var ffnExpertPicks = 0
+    /// MoE passes (one per layer per forward pass) and the expert runs they made: each run reads one
+    /// expert's weights once for all the tokens of the pass that chose it.
+    public private(set) var moePasses = 0
+    public private(set) var expertRuns = 0
 
     public init(keepChoices: Bool = false) { self.keepChoices = keepChoices }
 
     /// Average number of FFN (non-identity) experts per token per layer.
     public var ffnExpertsPerToken: Double { routedTokens == 0 ? 0 : Double(ffnExpertPicks) / Double(routedTokens) }
+
+    func recordPass(expertRuns runs: Int) {
+        moePasses += 1
+        expertRuns += runs
+    }
 
     func record(layer: Int, choice: Choice, numExperts: Int) {
         routedTokens += 1
@@ -424,6 +433,7 @@ public final class LongCatModel {
             }
             return rows
         }
+        routing?.recordPass(expertRuns: work.count)
         // Many experts with a few tokens each (batched decode): one expert per task. Otherwise (one
         // session's decode, prefill) the experts' products share the cores, all experts at once.
         var results = [[Float]](repeating: [], count: work.count)

@@ -30,6 +30,13 @@ extension LongCatModel {
         Double(denseWeightBytesPerToken) + ffnExpertsPerToken * Double(config.numLayers * expertWeightBytes)
     }
 
+    /// Weight bytes one forward pass reads when each layer runs `expertRunsPerPass` experts: every dense
+    /// matrix once for all the pass's tokens, each run expert once (plus an embedding row per token).
+    public func weightBytesPerPass(tokens: Int, expertRunsPerPass: Double) -> Double {
+        Double(denseWeightBytesPerToken + (tokens - 1) * embedding.byteCount / embedding.rows)
+            + expertRunsPerPass * Double(config.numLayers * expertWeightBytes)
+    }
+
     /// Multiply-add FLOPs of one token at `position`: projections, experts and latent attention over
     /// `position + 1` cached positions, plus the lm_head when its `logits` are computed (decode, and the
     /// last prompt token; prefill skips it for the others).

@@ -61,6 +61,7 @@ struct Bench: AsyncParsableCommand {
         var aggregateDecodeTokensPerSecond: Double
         var ffnExpertsPerToken: Double
         var activeWeightBytesPerToken: Double
+        var expertRunsPerPass: Double  // per layer per decode step: experts read once for all sessions
     }
 
     /// One session's decode windows, each against the mean of the probes just before and after it.
@@ -104,7 +105,10 @@ struct Bench: AsyncParsableCommand {
         var prefillFractionOfMatmul: Double
         var bandwidthLimit: Double  // decode tokens/s if every step only streamed the active weights
         var computeLimit: Double    // decode tokens/s if every token only cost its FLOPs at the matmul rate
+        var memoryLimit: Double     // decode tokens/s if every step only streamed the weights it reads
         var speedup: Double?        // over one session
+        /// Roofline: a step takes at least the longer of its arithmetic and its weight streaming.
+        var rooflineLimit: Double { min(computeLimit, memoryLimit) }
 
         init(run r: Run, machine: Machine, model: LongCatModel, promptTokens: Int, single: Run?) {
             run = r
@@ -113,6 +117,8 @@ struct Bench: AsyncParsableCommand {
             prefillFractionOfMatmul = prefillFLOPsPerSecond / machine.matmulFLOPs
             bandwidthLimit = machine.bandwidth.best / r.activeWeightBytesPerToken
             computeLimit = machine.matmulFLOPs / model.flopsPerToken(ffnExpertsPerToken: r.ffnExpertsPerToken, position: promptTokens, logits: true)
+            memoryLimit = Double(r.concurrency) * machine.bandwidth.best
+                / model.weightBytesPerPass(tokens: r.concurrency, expertRunsPerPass: r.expertRunsPerPass)
             speedup = single.map { r.aggregateDecodeTokensPerSecond / $0.aggregateDecodeTokensPerSecond }
         }
 
@@ -125,7 +131,8 @@ struct Bench: AsyncParsableCommand {
                                run.activeWeightBytesPerToken * run.aggregateDecodeTokensPerSecond / 1e9, run.activeWeightBytesPerToken / 1e6,
                                100 * run.aggregateDecodeTokensPerSecond / bandwidthLimit, bandwidthLimit)
             } else {
-                line += String(format: " aggregate, %.0f%% of the compute limit %.1f tok/s", 100 * run.aggregateDecodeTokensPerSecond / computeLimit, computeLimit)
+                line += String(format: " aggregate, %.0f%% of the roofline limit %.1f tok/s (compute %.1f, weights %.1f: %.1f experts run per layer)",
+                               100 * run.aggregateDecodeTokensPerSecond / rooflineLimit, rooflineLimit, computeLimit, memoryLimit, run.expertRunsPerPass)
                 if let speedup { line += String(format: ", %.2fx one session", speedup) }
             }
             return line
@@ -147,6 +154,10 @@ struct Bench: AsyncParsableCommand {
                 "fraction_of_bandwidth_limit": run.aggregateDecodeTokensPerSecond / bandwidthLimit,
                 "decode_compute_limit_tokens_per_second": computeLimit,
                 "fraction_of_compute_limit": run.aggregateDecodeTokensPerSecond / computeLimit,
+                "expert_runs_per_layer_step": run.expertRunsPerPass,
+                "decode_memory_limit_tokens_per_second": memoryLimit,
+                "decode_roofline_limit_tokens_per_second": rooflineLimit,
+                "fraction_of_roofline_limit": run.aggregateDecodeTokensPerSecond / rooflineLimit,
             ]
             if let speedup { o["speedup_over_one_session"] = speedup }
             return o
@@ -338,6 +349,8 @@ struct Bench: AsyncParsableCommand {
         defer { engine.shutdown() }
         var rng = SplitMix64(seed: UInt64(sessions))
         let start = DispatchTime.now()
+        // The engine's expert counters when the last session gets its first token: decode starts there.
+        let atDecodeStart = DecodeStart(sessions: sessions)
         let timelines = try await withThrowingTaskGroup(of: [Double].self) { group in
             for _ in 0..<sessions {
                 let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(model.config.vocabSize)) }
@@ -347,7 +360,10 @@ struct Bench: AsyncParsableCommand {
                 let stream = try engine.submit(request)
                 group.addTask {
                     var times: [Double] = []
-                    for try await _ in stream { times.append(secondsSince(start)) }
+                    for try await _ in stream {
+                        times.append(secondsSince(start))
+                        if times.count == 1 { atDecodeStart.firstToken(engine.metrics) }
+                    }
                     return times
                 }
             }
@@ -358,13 +374,32 @@ struct Bench: AsyncParsableCommand {
         let firsts = timelines.map { $0[0] }
         let windowStart = firsts.max()!, windowEnd = timelines.map { $0.last! }.min()!
         let inWindow = timelines.reduce(0) { $0 + $1.filter { $0 > windowStart && $0 <= windowEnd }.count }
-        let experts = engine.metrics.ffnExpertsPerToken
+        let end = engine.metrics, begin = atDecodeStart.metrics ?? end
+        let experts = end.ffnExpertsPerToken
+        let passes = end.moePasses - begin.moePasses
         return Run(
             concurrency: sessions, meanTimeToFirstToken: firsts.reduce(0, +) / Double(sessions),
             prefillTokensPerSecond: Double(sessions * promptTokens) / windowStart,
             aggregateDecodeTokensPerSecond: windowEnd > windowStart ? Double(inWindow) / (windowEnd - windowStart) : 0,
             ffnExpertsPerToken: experts,
-            activeWeightBytesPerToken: model.activeWeightBytesPerToken(ffnExpertsPerToken: experts))
+            activeWeightBytesPerToken: model.activeWeightBytesPerToken(ffnExpertsPerToken: experts),
+            expertRunsPerPass: passes > 0 ? Double(end.expertRuns - begin.expertRuns) / Double(passes) : experts)
+    }
+
+    /// Keeps the engine's metrics from the moment every session has had its first token.
+    final class DecodeStart: @unchecked Sendable {
+        private let lock = NSLock()
+        private var remaining: Int
+        private(set) var metrics: EngineMetrics?
+
+        init(sessions: Int) { remaining = sessions }
+
+        func firstToken(_ now: @autoclosure () -> EngineMetrics) {
+            lock.lock()
+            defer { lock.unlock() }
+            remaining -= 1
+            if remaining == 0 { metrics = now() }
+        }
     }
 
     /// One session's greedy decode after `context` cached positions of random latents.

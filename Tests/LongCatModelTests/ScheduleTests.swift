@@ -20,6 +20,12 @@ final class ScheduleTests: XCTestCase {
             let plain = try logits(model, tokens, routing: routing)
             let identityPicks = routing.choices.flatMap { $0 }.flatMap(\.experts).filter { $0 >= model.config.numExperts }.count
             XCTAssertGreaterThan(identityPicks, 0, "\(name): the ablation must have identity picks to pay for")
+            // Each layer's pass runs every distinct FFN expert its tokens chose, once.
+            let distinct = routing.choices.reduce(0) { sum, layer in
+                sum + Set(layer.flatMap(\.experts).filter { $0 < model.config.numExperts }).count
+            }
+            XCTAssertEqual(routing.moePasses, model.config.numLayers, "\(name)")
+            XCTAssertEqual(routing.expertRuns, distinct, "\(name): expert runs")
 
             model.overlapsMoE = true
             XCTAssertEqual(try logits(model, tokens), plain, "\(name): overlapped MoE")

@@ -75,7 +75,8 @@ final class KernelTests: XCTestCase {
             defer { KernelPath.forcePortable(false) }
             for dtype in [DType.f32, .bf16, .f16, .f8e4m3] {
                 for (rows, cols) in [(1, 1), (3, 7), (9, 40), (37, 100), (130, 257)] {
-                    for tokens in [1, 2, 5, 7, 40] {  // 2-31: the tiles (BF16: groups of 3 + rest); 40: the packed GEMM
+                    // 2-31: the register tiles (BF16: pairs of tokens and a last single one); 40: the packed GEMM
+                    for tokens in [1, 2, 5, 7, 12, 16, 40] {
                         check(dtype: dtype, rows: rows, cols: cols, tokens: tokens)
                     }
                 }
