@@ -6,26 +6,33 @@ import sys
 
 def main(paths):
     print("| run | threads | quantize | sessions | prefill tok/s | prefill vs matmul | decode tok/s | "
-          "MB/token | FFN experts/token | decode vs bandwidth limit | decode vs compute limit | vs 1 session | peak RSS MB |")
-    print("| --- " * 13 + "|")
+          "MB/token | FFN experts/token | decode vs bandwidth limit | decode vs roofline limit | vs 1 session "
+          "| roofline vs 1 session's limit | peak RSS MB |")
+    print("| --- " * 14 + "|")
     contexts = []
     for path in paths:
         with open(path) as f:
             d = json.load(f)
         name = os.path.splitext(os.path.basename(path))[0]
         m = d["machine"]
+        one = next((r for r in d["runs"] if r["concurrency"] == 1), None)
         for r in d["runs"]:
             # One session streams its weights alone: bandwidth is its limit. Several share each weight read,
-            # so a step is bound by arithmetic: the matmul rate is theirs.
+            # so a step takes the longer of its arithmetic (matmul rate) and the weights it reads (bandwidth).
             single = r["concurrency"] == 1
             bandwidth = f"{100 * r['fraction_of_bandwidth_limit']:.0f}% of {r['decode_bandwidth_limit_tokens_per_second']:.1f}" if single else ""
-            compute = "" if single else f"{100 * r['fraction_of_compute_limit']:.0f}% of {r['decode_compute_limit_tokens_per_second']:.1f}"
+            roofline = "" if single else (
+                f"{100 * r['fraction_of_roofline_limit']:.0f}% of {r['decode_roofline_limit_tokens_per_second']:.1f} "
+                f"({'compute' if r['decode_compute_limit_tokens_per_second'] <= r['decode_memory_limit_tokens_per_second'] else 'weights'})")
             speedup = r.get("speedup_over_one_session")
+            ceiling = ""
+            if one and not single:
+                ceiling = f"{r['decode_roofline_limit_tokens_per_second'] / one['decode_bandwidth_limit_tokens_per_second']:.2f}x"
             print(f"| {name} | {m['threads']} | {d['quantize']} | {r['concurrency']} "
                   f"| {r['prefill_tokens_per_second']:.1f} | {100 * r['prefill_fraction_of_matmul_rate']:.0f}% "
                   f"| {r['aggregate_decode_tokens_per_second']:.1f} | {r['active_weight_bytes_per_token'] / 1e6:.0f} "
-                  f"| {r['ffn_experts_per_token']:.2f} | {bandwidth} | {compute} "
-                  f"| {f'{speedup:.2f}x' if speedup and not single else ''} | {d['peak_resident_bytes'] / 1e6:.0f} |")
+                  f"| {r['ffn_experts_per_token']:.2f} | {bandwidth} | {roofline} "
+                  f"| {f'{speedup:.2f}x' if speedup and not single else ''} | {ceiling} | {d['peak_resident_bytes'] / 1e6:.0f} |")
         contexts += [(name, c, m) for c in d.get("contexts", [])]
     print()
     print("| run | machine: read / triad GB/s | BF16 matmul GFLOP/s |")
@@ -46,6 +53,20 @@ def main(paths):
             for s in d["schedules"]:
                 print(f"| {s['schedule']} | {s['prefill_tokens_per_second']:.1f} | {s['prefill_vs_default']:.2f}x "
                       f"| {s['decode_tokens_per_second']:.1f} | {s['decode_vs_default']:.2f}x | {s['identity_picks_per_token']:.2f} |")
+    for path in paths:
+        with open(path) as f:
+            d = json.load(f)
+        p = d.get("paired")
+        if p:
+            print()
+            print("| window | decode tok/s | MB/token | bandwidth around it GB/s | decode vs that limit |")
+            print("| --- | --- | --- | --- | --- |")
+            for i, (t, b, bw, f) in enumerate(zip(p["decode_tokens_per_second"], p["bytes_per_token"],
+                                                  p["bandwidth_bytes_per_second"], p["fraction_of_bandwidth_limit"])):
+                print(f"| {i + 1} | {t:.1f} | {b / 1e6:.0f} | {bw / 1e9:.1f} | {100 * f:.0f}% |")
+            print(f"| median | {sorted(p['decode_tokens_per_second'])[len(p['decode_tokens_per_second']) // 2]:.1f} | "
+                  f"| {sorted(p['bandwidth_bytes_per_second'])[len(p['bandwidth_bytes_per_second']) // 2] / 1e9:.1f} "
+                  f"| {100 * p['median_fraction_of_bandwidth_limit']:.0f}% |")
     if contexts:
         print()
         print("| run | context | decode tok/s | MB/token with the cache | vs bandwidth limit |")

@@ -10,6 +10,7 @@ M=${1:-/tmp/bench-1b}
 [ -f "$M/config.json" ] || $B init --config ../shared/bench/bench-1b.config.json --out "$M" --dtype bf16
 run() { name=$1; shift; echo "== $name: longcat bench --model $M $*" >&2; $B bench --model "$M" "$@" --json > "benchmarks/$name.json"; }
 run bf16 --prompt-tokens 128 --gen-tokens 64 --concurrency 1,4,16
+run paired --paired-bandwidth --prompt-tokens 128 --gen-tokens 256
 run q8 --quantize q8 --prompt-tokens 128 --gen-tokens 64 --concurrency 1,16
 run q4 --quantize q4 --prompt-tokens 128 --gen-tokens 64 --concurrency 1,16
 run prefill-512 --prompt-tokens 512 --gen-tokens 16
