@@ -4,7 +4,25 @@ import os
 import sys
 
 
+def rounds_table(paths):
+    """Medians of one-session decode over the interleaved rounds (files rounds/<quantize>-<round>.json)."""
+    decode = {}
+    for path in paths:
+        with open(path) as f:
+            d = json.load(f)
+        decode.setdefault(d["quantize"], []).append(d["runs"][0]["aggregate_decode_tokens_per_second"])
+    median = {q: sorted(v)[len(v) // 2] for q, v in decode.items()}
+    print("| quantize | rounds | decode tok/s per round | median | vs none |")
+    print("| --- | --- | --- | --- | --- |")
+    for q in ["none", "q8", "q4"]:
+        if q in decode:
+            print(f"| {q} | {len(decode[q])} | {' / '.join(f'{x:.1f}' for x in decode[q])} | {median[q]:.1f} "
+                  f"| {median[q] / median['none']:.2f}x |")
+
+
 def main(paths):
+    rounds = [p for p in paths if os.path.basename(os.path.dirname(p)) == "rounds"]
+    paths = [p for p in paths if p not in rounds]
     print("| run | threads | quantize | sessions | prefill tok/s | prefill vs matmul | decode tok/s | "
           "MB/token | FFN experts/token | decode vs bandwidth limit | decode vs roofline limit | vs 1 session "
           "| roofline vs 1 session's limit | peak RSS MB |")
@@ -67,6 +85,9 @@ def main(paths):
             print(f"| median | {sorted(p['decode_tokens_per_second'])[len(p['decode_tokens_per_second']) // 2]:.1f} | "
                   f"| {sorted(p['bandwidth_bytes_per_second'])[len(p['bandwidth_bytes_per_second']) // 2] / 1e9:.1f} "
                   f"| {100 * p['median_fraction_of_bandwidth_limit']:.0f}% |")
+    if rounds:
+        print()
+        rounds_table(sorted(rounds, key=lambda p: int(os.path.splitext(p)[0].rsplit("-", 1)[1])))
     if contexts:
         print()
         print("| run | context | decode tok/s | MB/token with the cache | vs bandwidth limit |")

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs every measurement BENCHMARKS.md reports and leaves one `longcat bench --json` file per run here.
 # Usage: benchmarks/run.sh [WEIGHTS_DIR]   (default /tmp/bench-1b, created from ../shared/bench if missing)
-# Then: python3 benchmarks/render.py benchmarks/*.json   prints the tables.
+# Then: python3 benchmarks/render.py benchmarks/*.json benchmarks/rounds/*.json   prints the tables.
 set -eu
 cd "$(dirname "$0")/.."
 swift build -c release --product longcat
@@ -18,3 +18,8 @@ run contexts --prompt-tokens 16 --gen-tokens 32 --context 512,4096,16384
 run schedules --compare-schedules --prompt-tokens 128 --gen-tokens 64
 run overlap-moe --overlap-moe --prompt-tokens 128 --gen-tokens 64 --concurrency 16
 run threads-1 --threads 1 --prompt-tokens 128 --gen-tokens 64
+# BF16 against q8 and q4, one session, interleaved over 5 rounds so the host's drift hits all three alike.
+mkdir -p benchmarks/rounds
+for round in 1 2 3 4 5; do
+    for q in none q8 q4; do run "rounds/$q-$round" --quantize $q --prompt-tokens 16 --gen-tokens 96; done
+done

@@ -43,7 +43,7 @@ struct Bench: AsyncParsableCommand {
     @Flag(name: .long, help: "Also time one session's prefill and decode under each schedule (default, --no-zero-skip, --overlap-moe), interleaved over 3 rounds in this process so the machine's drift hits all alike.")
     var compareSchedules = false
 
-    @Flag(name: .long, help: "Also decode one session in windows of 16 tokens with a bandwidth probe (read and triad, 64 MB arrays) before and after each, and compare every window with the bandwidth measured around it (for hosts whose bandwidth drifts).")
+    @Flag(name: .long, help: "Also decode one session in windows of 16 tokens with the bandwidth probe of --memory (read and triad, best of 2) before and after each, and compare every window with the bandwidth measured around it (for hosts whose bandwidth drifts).")
     var pairedBandwidth = false
 
     @Flag(name: .long, help: "Print one JSON object on stdout.")
@@ -295,7 +295,7 @@ struct Bench: AsyncParsableCommand {
     /// bandwidth probed before the first window and after each one.
     func measurePaired(model: LongCatModel) throws -> PairedRun {
         let windowTokens = min(16, genTokens), windows = genTokens / windowTokens
-        let probe = MemoryBandwidth.Probe(megabytesPerArray: 64)
+        let probe = MemoryBandwidth.Probe()  // the arrays of --memory, far larger than any cache
         func bandwidth() -> Double { probe.measure(repetitions: 2).best }
         var rng = SplitMix64(seed: 11)
         let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(model.config.vocabSize)) }
