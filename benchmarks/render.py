@@ -10,14 +10,15 @@ def rounds_table(paths):
     for path in paths:
         with open(path) as f:
             d = json.load(f)
-        decode.setdefault(d["quantize"], []).append(d["runs"][0]["aggregate_decode_tokens_per_second"])
+        for r in d["runs"]:
+            key = d["quantize"] if r["concurrency"] == 1 else f"{d['quantize']}, {r['concurrency']} sessions"
+            decode.setdefault(key, []).append(r["aggregate_decode_tokens_per_second"])
     median = {q: sorted(v)[len(v) // 2] for q, v in decode.items()}
-    print("| quantize | rounds | decode tok/s per round | median | vs none |")
+    print("| quantize | rounds | decode tok/s per round | median | vs none, 1 session |")
     print("| --- | --- | --- | --- | --- |")
-    for q in ["none", "q8", "q4"]:
-        if q in decode:
-            print(f"| {q} | {len(decode[q])} | {' / '.join(f'{x:.1f}' for x in decode[q])} | {median[q]:.1f} "
-                  f"| {median[q] / median['none']:.2f}x |")
+    for q in sorted(decode, key=lambda q: (q != "none", "sessions" not in q, q)):
+        print(f"| {q} | {len(decode[q])} | {' / '.join(f'{x:.1f}' for x in decode[q])} | {median[q]:.1f} "
+              f"| {median[q] / median['none']:.2f}x |")
 
 
 def main(paths):

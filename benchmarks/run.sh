@@ -18,8 +18,10 @@ run contexts --prompt-tokens 16 --gen-tokens 32 --context 512,4096,16384
 run schedules --compare-schedules --prompt-tokens 128 --gen-tokens 64
 run overlap-moe --overlap-moe --prompt-tokens 128 --gen-tokens 64 --concurrency 16
 run threads-1 --threads 1 --prompt-tokens 128 --gen-tokens 64
-# BF16 against q8 and q4, one session, interleaved over 5 rounds so the host's drift hits all three alike.
+# BF16 (1 and 16 sessions) against q8 and q4 (1 session), interleaved over 5 rounds so the host's drift
+# hits all alike; render.py reports the medians.
 mkdir -p benchmarks/rounds
 for round in 1 2 3 4 5; do
-    for q in none q8 q4; do run "rounds/$q-$round" --quantize $q --prompt-tokens 16 --gen-tokens 96; done
+    run "rounds/none-$round" --prompt-tokens 16 --gen-tokens 96 --concurrency 1,16
+    for q in q8 q4; do run "rounds/$q-$round" --quantize $q --prompt-tokens 16 --gen-tokens 96; done
 done

@@ -63,8 +63,9 @@ extension WeightMatrix {
     /// microseconds) at the end, so the threads finish within a small piece of each other. With equal
     /// pieces a thread waited half a piece at every join, ~6% of a decode step.
     static func pieces(_ products: [Product]) -> [(product: Int, begin: Int, end: Int)] {
-        var remaining = products.reduce(0) { $0 + $1.matrix.rows * $1.matrix.cols * $1.tokens }
         let threads = Parallel.threadCount
+        if threads == 1 { return products.indices.map { ($0, 0, products[$0].matrix.rows) } }
+        var remaining = products.reduce(0) { $0 + $1.matrix.rows * $1.matrix.cols * $1.tokens }
         var pieces: [(product: Int, begin: Int, end: Int)] = []
         for (i, p) in products.enumerated() {
             let m = p.matrix, perRow = max(1, m.cols * p.tokens)
