@@ -950,6 +950,28 @@ void lc_softmax(float *x, int64_t n) {
     for (i = 0; i < n; i++) x[i] *= inv;
 }
 
+#if LC_X86
+LC_AVX2 static void silu_multiply_avx2(float *gate, const float *up, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, exp_avx2(_mm256_sub_ps(zero, g))));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+    }
+}
+#endif
+
+void lc_silu_multiply(float *gate, const float *up, int64_t n) {
+    int64_t i = 0;
+#if LC_X86
+    if (lc_simd_level() == 1) {
+        i = n & ~(int64_t)7;
+        silu_multiply_avx2(gate, up, i);
+    }
+#endif
+    for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Bandwidth probes (plain loops: the compiler vectorises them; they are memory-bound either way)
 

@@ -1,4 +1,5 @@
 import Foundation
+import LongCatKernels
 
 /// Small float32 operations on activations (norms, activations, softmax). Weights never pass through here.
 public enum VectorOps {
@@ -25,9 +26,9 @@ public enum VectorOps {
     /// silu(gate) * up, elementwise, written into `gate`.
     public static func siluMultiply(_ gate: inout [Float], _ up: [Float]) {
         precondition(gate.count == up.count)
-        for i in 0..<gate.count {
-            let g = gate[i]
-            gate[i] = g / (1 + exp(-g)) * up[i]
+        guard !gate.isEmpty else { return }
+        gate.withUnsafeMutableBufferPointer { g in
+            up.withUnsafeBufferPointer { u in lc_silu_multiply(g.baseAddress!, u.baseAddress!, Int64(g.count)) }
         }
     }
 

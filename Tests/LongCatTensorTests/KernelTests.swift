@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import LongCatTensor
 import XCTest
 
@@ -67,6 +68,22 @@ final class KernelTests: XCTestCase {
         }
         let dequantized = m.dequantizedRows(1..<min(rows, 3))
         XCTAssertEqual(dequantized, Array(exact[cols..<min(rows, 3) * cols]), "\(dtype) dequantize", file: file, line: line)
+    }
+
+    func testSiluMultiplyMatchesFloat64OnBothPaths() {
+        // Values from -100 to 100 (both ends of the exp's range), 203 of them: 25 vectors of 8 and a tail.
+        let gate = (0..<203).map { Float($0 - 101) * 0.99 }
+        let up = (0..<203).map { Float($0 % 13) * 0.25 - 1.5 }
+        for portable in [false, true] {
+            KernelPath.forcePortable(portable)
+            defer { KernelPath.forcePortable(false) }
+            var out = gate
+            VectorOps.siluMultiply(&out, up)
+            for i in gate.indices {
+                let g = Double(gate[i]), expected = g / (1 + Foundation.exp(-g)) * Double(up[i])
+                XCTAssertEqual(Double(out[i]), expected, accuracy: 1e-6 * max(1, abs(expected)), "portable \(portable), x \(g)")
+            }
+        }
     }
 
     func testProductsForEveryDTypeAndShape() {

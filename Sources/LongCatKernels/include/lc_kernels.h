@@ -85,6 +85,9 @@ void lc_mla_output(const float *wv, int64_t v_dim, int64_t kv_rank, const float 
 /// Numerically stable softmax of x[0..n) in place.
 void lc_softmax(float *x, int64_t n);
 
+/// gate[i] = silu(gate[i]) * up[i] = gate[i] / (1 + exp(-gate[i])) * up[i] (SwiGLU), with the exp of lc_softmax.
+void lc_silu_multiply(float *gate, const float *up, int64_t n);
+
 #ifdef __cplusplus
 }
 #endif
