@@ -6,19 +6,11 @@
 // give exactly value / 256 (normals and subnormals alike), which the F16C / NEON converters handle in one
 // instruction; the 256 is folded into the block scale.
 #include "lc_kernels.h"
+#include "lc_simd.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
-
-#if defined(__x86_64__) || defined(_M_X64)
-#define LC_X86 1
-#include <immintrin.h>
-#endif
-#if defined(__aarch64__) || defined(_M_ARM64)
-#define LC_NEON 1
-#include <arm_neon.h>
-#endif
 
 // ---------------------------------------------------------------------------------------------------------
 // Scalar conversions
@@ -167,19 +159,6 @@ static float dot_portable(const lc_matrix *m, const void *row, const float *x, i
 // AVX2 path
 
 #if LC_X86
-#define LC_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-LC_AVX2 static inline float hsum256(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v);
-    __m128 hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    __m128 sh = _mm_movehdup_ps(lo);
-    lo = _mm_add_ps(lo, sh);
-    sh = _mm_movehl_ps(sh, lo);
-    lo = _mm_add_ss(lo, sh);
-    return _mm_cvtss_f32(lo);
-}
-
 // Load 8 weights of the given dtype as float32 (FP8 as value / 256).
 LC_AVX2 static inline __m256 load8_bf16(const uint16_t *p) {
     __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));

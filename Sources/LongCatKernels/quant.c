@@ -8,19 +8,11 @@
 // conversion and one multiply) and picked per block with a lane permute.
 #include "lc_quant.h"
 #include "lc_kernels.h"
+#include "lc_simd.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
-
-#if defined(__x86_64__) || defined(_M_X64)
-#define LC_X86 1
-#include <immintrin.h>
-#endif
-#if defined(__aarch64__) || defined(_M_ARM64)
-#define LC_NEON 1
-#include <arm_neon.h>
-#endif
 
 #define QB LC_QUANT_BLOCK
 
@@ -177,15 +169,6 @@ static float dot_portable(const lc_qmatrix *m, int64_t r, lc_qact a) {
 // AVX2 path
 
 #if LC_X86
-#define LC_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-LC_AVX2 static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 // Scales of `count` (<= 8) consecutive blocks as float, zeros past count.
 LC_AVX2 static inline __m256 load_wscales(const uint16_t *p, int count) {
     if (count == 8) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
@@ -247,7 +230,7 @@ LC_AVX2 static float q4_offset_avx2(const uint16_t *ws, const float *off, int64_
         const int g = nb - b < 8 ? (int)(nb - b) : 8;
         acc = _mm256_fmadd_ps(load_wscales(ws + b, g), load_floats(off + b, g), acc);
     }
-    return hsum8(acc);
+    return hsum256(acc);
 }
 
 // Matrix-vector rows. Full groups of eight blocks are unrolled with four accumulators (the multiply-add
@@ -277,7 +260,7 @@ LC_AVX2 static float dot_q8_avx2(const int8_t *w, const uint16_t *ws, const int1
             acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_q8(w + o, x + o)), lane(s, k), acc0);
         }
     }
-    return hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    return hsum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
 }
 
 LC_AVX2 static float dot_q4_avx2(const uint8_t *w, const uint16_t *ws, const int8_t *x, const float *xd,
@@ -304,7 +287,7 @@ LC_AVX2 static float dot_q4_avx2(const uint8_t *w, const uint16_t *ws, const int
         if (k < g) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_q4(w + (b + k) * 16, x + (b + k) * QB)), lane(s, k), acc1);
     }
 #undef LC_PAIR
-    return hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3))) - q4_offset_avx2(ws, off, nb);
+    return hsum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3))) - q4_offset_avx2(ws, off, nb);
 }
 
 // Matrix-matrix tile: one row x 4 tokens (measured faster than 2 or 4 rows, whose accumulators and scale
@@ -372,7 +355,7 @@ LC_AVX2 static void tile_rows_avx2(const lc_qmatrix *m, const void *xq, int64_t 
                 if (b < nb) tile_group_q4(&t, b, (int)(nb - b), acc);
             }
             for (int j = 0; j < toks; j++)
-                y[(tok + j) * ldy + r] = hsum8(acc[j]) - (q8 ? 0.0f : q4_offset_avx2(t.ws, t.a[j].off, nb));
+                y[(tok + j) * ldy + r] = hsum256(acc[j]) - (q8 ? 0.0f : q4_offset_avx2(t.ws, t.a[j].off, nb));
         }
     }
 }
