@@ -155,6 +155,17 @@ static float dot_portable(const lc_matrix *m, const void *row, const float *x, i
     return s;
 }
 
+// Multiplies the widened FP8 values out[0..n) of row r, columns c0.., by their blocks' scales: one
+// constant per block, so the loop vectorises (a division per column was 15% of an FP8 decode step).
+static void scale_f8_blocks(const lc_matrix *m, int64_t r, int64_t c0, int64_t n, float *out) {
+    const float *scales = m->scales + (r / m->block_rows) * m->scale_cols;
+    for (int64_t i = 0; i < n;) {
+        const int64_t b = (c0 + i) / m->block_cols, end = (b + 1) * m->block_cols - c0 < n ? (b + 1) * m->block_cols - c0 : n;
+        const float scale = scales[b];
+        for (; i < end; i++) out[i] *= scale;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // AVX2 path
 
@@ -167,13 +178,21 @@ LC_AVX2 static inline __m256 load8_bf16(const uint16_t *p) {
 LC_AVX2 static inline __m256 load8_f16(const uint16_t *p) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
-LC_AVX2 static inline __m256 load8_f8(const uint8_t *p) {
-    // Byte b in the high half of a 16-bit lane, arithmetic shift right by one: sign, sign, e e e e m m m.
-    // Clearing the copied sign bit leaves the binary16 pattern of b's value / 256.
-    __m128i v = _mm_unpacklo_epi8(_mm_setzero_si128(), _mm_loadl_epi64((const __m128i *)p));
-    v = _mm_and_si128(_mm_srai_epi16(v, 1), _mm_set1_epi16((short)0xBFFF));
-    return _mm256_cvtph_ps(v);
+// FP8 E4M3 bytes as float32 bit patterns: each byte sign-extended to 32 bits and shifted so that its
+// exponent and mantissa land at the top of float32's (bits 26..20) and its sign at bit 31. The float is the
+// FP8 value x 2^-120 exactly (FP8 subnormals become float32 subnormals). Three ops per 8 weights.
+LC_AVX2 static inline __m256 load8_f8_raw(const uint8_t *p) {
+    const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(v, 20), _mm256_set1_epi32((int)0x87F00000u)));
 }
+static inline float lc_f8_raw(uint8_t b) {
+    const uint32_t bits = ((uint32_t)(int32_t)(int8_t)b << 20) & 0x87F00000u;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+// As value / 256, the scale the callers of the other loaders expect: a normal float32 for every code.
+LC_AVX2 static inline __m256 load8_f8(const uint8_t *p) { return _mm256_mul_ps(load8_f8_raw(p), _mm256_set1_ps(0x1p112f)); }
 
 #define LC_DEFINE_DOT_AVX2(NAME, T, LOAD)                                                     \
     LC_AVX2 static float NAME(const T *w, const float *x, int64_t n) {                      \
@@ -205,26 +224,57 @@ LC_DEFINE_DOT_AVX2(dot_bf16_avx2, uint16_t, load8_bf16)
 LC_DEFINE_DOT_AVX2(dot_f16_avx2, uint16_t, load8_f16)
 LC_DEFINE_DOT_AVX2(dot_f8_avx2, uint8_t, load8_f8)
 
-// One FP8 row against x with its per-block scales: block sums stay in registers, one reduction per row.
-LC_AVX2 static float dot_f8_row_avx2(const uint8_t *w, const float *x, int64_t cols, int64_t block, const float *scales) {
-    __m256 total = _mm256_setzero_ps();
-    float tail = 0;
-    for (int64_t c = 0, b = 0; c < cols; c += block, b++) {
-        const int64_t end = c + block < cols ? c + block : cols;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        int64_t i = c;
-        for (; i + 32 <= end; i += 32) {
-            a0 = _mm256_fmadd_ps(load8_f8(w + i), _mm256_loadu_ps(x + i), a0);
-            a1 = _mm256_fmadd_ps(load8_f8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-            a2 = _mm256_fmadd_ps(load8_f8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-            a3 = _mm256_fmadd_ps(load8_f8(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+// How far ahead the matrix-vector kernels prefetch (see matvec_bf16_avx2).
+enum { LC_MATVEC_PREFETCH = 1024 };
+
+// FP8 matrix-vector with per-block scales. Weights are used raw (value x 2^-120, see load8_f8_raw) against
+// x scaled by 2^k, k chosen so the largest |x| lands near 2^64: every product is then value * x * 2^(k-120),
+// a normal float32 for all weights and all x within 2^-61 of the largest, so nothing is rounded that the
+// exact products would not round. Block sums are scaled by their block's scale and each row's sum by
+// 2^(120-k) once. Prefetching 1 KB ahead as in matvec_bf16_avx2: 1.6x the old half-precision route over
+// bench shapes (24-26 GB/s against 15 on two threads).
+LC_AVX2 static void matvec_f8_avx2(const lc_matrix *m, const float *x, float *xs, float *y, int64_t r0, int64_t r1) {
+    const int64_t cols = m->cols, bc = m->block_cols;
+    __m256 top = _mm256_setzero_ps();
+    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    int64_t c = 0;
+    for (; c + 8 <= cols; c += 8) top = _mm256_max_ps(top, _mm256_and_ps(_mm256_loadu_ps(x + c), magnitude));
+    float lanes[8], amax = 0;
+    _mm256_storeu_ps(lanes, top);
+    for (int i = 0; i < 8; i++) amax = fmaxf(amax, lanes[i]);
+    for (; c < cols; c++) amax = fmaxf(amax, fabsf(x[c]));
+    int k = amax > 0 && isfinite(amax) ? 64 - ilogbf(amax) : 0;
+    k = k < -126 ? -126 : (k > 127 ? 127 : k);
+    const float up = ldexpf(1.0f, k);
+    const double down = ldexp(1.0, 120 - k);
+    for (c = 0; c + 8 <= cols; c += 8) _mm256_storeu_ps(xs + c, _mm256_mul_ps(_mm256_loadu_ps(x + c), _mm256_set1_ps(up)));
+    for (; c < cols; c++) xs[c] = x[c] * up;
+
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)m->data + r * cols;
+        const float *scales = m->scales + (r / m->block_rows) * m->scale_cols;
+        __m256 total = _mm256_setzero_ps();
+        float tail = 0;
+        for (int64_t cb = 0, b = 0; cb < cols; cb += bc, b++) {
+            const int64_t end = cb + bc < cols ? cb + bc : cols;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            int64_t i = cb;
+            for (; i + 32 <= end; i += 32) {
+                _mm_prefetch((const char *)(row + i) + LC_MATVEC_PREFETCH, _MM_HINT_NTA);
+                a0 = _mm256_fmadd_ps(load8_f8_raw(row + i), _mm256_loadu_ps(xs + i), a0);
+                a1 = _mm256_fmadd_ps(load8_f8_raw(row + i + 8), _mm256_loadu_ps(xs + i + 8), a1);
+                a2 = _mm256_fmadd_ps(load8_f8_raw(row + i + 16), _mm256_loadu_ps(xs + i + 16), a2);
+                a3 = _mm256_fmadd_ps(load8_f8_raw(row + i + 24), _mm256_loadu_ps(xs + i + 24), a3);
+            }
+            for (; i + 8 <= end; i += 8) a0 = _mm256_fmadd_ps(load8_f8_raw(row + i), _mm256_loadu_ps(xs + i), a0);
+            float part = 0;
+            for (; i < end; i++) part += lc_f8_raw(row[i]) * xs[i];
+            const __m256 sum = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+            total = _mm256_fmadd_ps(sum, _mm256_set1_ps(scales[b]), total);
+            tail += part * scales[b];
         }
-        for (; i + 8 <= end; i += 8) a0 = _mm256_fmadd_ps(load8_f8(w + i), _mm256_loadu_ps(x + i), a0);
-        const __m256 sum = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-        total = _mm256_fmadd_ps(sum, _mm256_set1_ps(scales[b] * 256.0f), total);
-        for (; i < end; i++) tail += lc_f8e4m3_to_f32(w[i]) * x[i] * scales[b];
+        y[r] = (float)((double)(hsum256(total) + tail) * down);
     }
-    return hsum256(total) + tail;
 }
 
 LC_AVX2 static float dot_avx2(const lc_matrix *m, const void *row, const float *x, int64_t n) {
@@ -243,6 +293,10 @@ LC_AVX2 static float dot_avx2(const lc_matrix *m, const void *row, const float *
 // Rows go one at a time, so each core reads one sequential stream, which the hardware prefetcher follows
 // best: four rows at once (four streams sharing x loads, with software prefetch) streamed 10-15% slower from
 // memory, although they are as fast in L1. Eight sums keep the FMA latency off the critical path.
+// Each 128-byte step also prefetches the two lines 1 KB ahead (non-temporal: they are used once). Without it
+// the four ops per load that wait for the data fill the scheduler long before the load queue, so fewer
+// lines are in flight than a plain read-sum keeps (decode streamed ~30 GB/s where the sum read 35-37);
+// with it, 7-15% faster in the model; 512 B-1.25 KB ahead are alike, 1.5 KB+ or T0/T1 hints gain less.
 
 LC_AVX2 static void split_even_odd_avx2(const float *x, int64_t cols, float *xs) {
     const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
@@ -268,6 +322,8 @@ LC_AVX2 static void matvec_bf16_avx2(const uint16_t *w, int64_t cols, const floa
         __m256 e0 = _mm256_setzero_ps(), o0 = e0, e1 = e0, o1 = e0, e2 = e0, o2 = e0, e3 = e0, o3 = e0;
         int64_t c = 0;
         for (; c + 64 <= cols; c += 64) {
+            _mm_prefetch((const char *)(row + c) + LC_MATVEC_PREFETCH, _MM_HINT_NTA);
+            _mm_prefetch((const char *)(row + c) + LC_MATVEC_PREFETCH + 64, _MM_HINT_NTA);
             LC_BF16_STEP(c, e0, o0) LC_BF16_STEP(c + 16, e1, o1) LC_BF16_STEP(c + 32, e2, o2) LC_BF16_STEP(c + 48, e3, o3)
         }
         for (; c + 16 <= cols; c += 16) LC_BF16_STEP(c, e0, o0)
@@ -316,8 +372,8 @@ LC_AVX2 static void row_to_f32_avx2(const lc_matrix *m, const void *row, int64_t
         for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load8_f16((const uint16_t *)row + i));
         break;
     default: {
-        __m256 k = _mm256_set1_ps(256.0f);
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(load8_f8((const uint8_t *)row + i), k));
+        const __m256 k = _mm256_set1_ps(0x1p120f);
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(load8_f8_raw((const uint8_t *)row + i), k));
         break;
     }
     }
@@ -496,10 +552,7 @@ LC_AVX2 static void pack_panel_avx2(const lc_matrix *m, int64_t r, int64_t rows,
             continue;
         }
         row_to_f32_avx2(m, (const char *)m->data + ((size_t)(r + i) * (size_t)m->cols + (size_t)c0) * elem, kc, out);
-        if (m->dtype == LC_DTYPE_F8_E4M3) {
-            const float *scales = m->scales + ((r + i) / m->block_rows) * m->scale_cols;
-            for (int64_t k = 0; k < kc; k++) out[k] *= scales[(c0 + k) / m->block_cols];
-        }
+        if (m->dtype == LC_DTYPE_F8_E4M3) scale_f8_blocks(m, r + i, c0, kc, out);
     }
     // Transpose [16][kc] -> [kc][16] in 8x8 tiles.
     int64_t k = 0;
@@ -702,10 +755,7 @@ static void dot4_f32_any(const float *w, int64_t ldw, const float *x, int64_t n,
 static void dequantize_row(const lc_matrix *w, int64_t r, float *out, int level) {
     const char *row = (const char *)w->data + (size_t)r * (size_t)w->cols * dtype_size(w->dtype);
     row_to_f32_any(w, row, w->cols, out, level);
-    if (w->dtype == LC_DTYPE_F8_E4M3) {
-        const float *scales = w->scales + (r / w->block_rows) * w->scale_cols;
-        for (int64_t c = 0; c < w->cols; c++) out[c] *= scales[c / w->block_cols];
-    }
+    if (w->dtype == LC_DTYPE_F8_E4M3) scale_f8_blocks(w, r, 0, w->cols, out);
 }
 
 void lc_dequantize_rows(const lc_matrix *w, int64_t row_begin, int64_t row_end, float *out) {
@@ -737,6 +787,12 @@ void lc_matmul(const lc_matrix *w, const float *x, int64_t ldx, int64_t n,
             return;
         }
 #endif
+#if LC_X86
+        if (level == 1 && w->dtype == LC_DTYPE_F8_E4M3) {
+            matvec_f8_avx2(w, x, scratch, y, row_begin, row_end);
+            return;
+        }
+#endif
         // Matrix-vector: stream each weight row once, converting in registers.
         for (int64_t r = row_begin; r < row_end; r++) {
             const char *row = (const char *)w->data + (size_t)r * row_bytes;
@@ -745,12 +801,6 @@ void lc_matmul(const lc_matrix *w, const float *x, int64_t ldx, int64_t n,
                 continue;
             }
             const float *scales = w->scales + (r / w->block_rows) * w->scale_cols;
-#if LC_X86
-            if (level == 1) {
-                y[r] = dot_f8_row_avx2((const uint8_t *)row, x, w->cols, w->block_cols, scales);
-                continue;
-            }
-#endif
             float s = 0;
             for (int64_t c = 0, b = 0; c < w->cols; c += w->block_cols, b++) {
                 int64_t len = w->cols - c < w->block_cols ? w->cols - c : w->block_cols;

@@ -6,31 +6,37 @@ import LongCatTensor
 /// built-in default model. Values are reproducible from the seed, whatever the thread count.
 public enum RandomCheckpoint {
     public enum WeightType: String, CaseIterable, Sendable {
-        case bf16, f32, f16
+        /// `fp8`: projection matrices in FP8 E4M3 with 128x128 block scales (as the official FP8 release),
+        /// the other tensors in BF16.
+        case bf16, f32, f16, fp8
 
         var torchName: String {
             switch self {
-            case .bf16: return "bfloat16"
+            case .bf16, .fp8: return "bfloat16"
             case .f32: return "float32"
             case .f16: return "float16"
             }
         }
 
+        /// The dtype of the matrices that are not stored as FP8.
         var dtype: DType {
             switch self {
-            case .bf16: return .bf16
+            case .bf16, .fp8: return .bf16
             case .f32: return .f32
             case .f16: return .f16
             }
         }
     }
 
+    /// Rows and columns of an FP8 scale block.
+    static let fp8Block = 128
+
     /// Standard deviation of the random matrices (transformers' default initializer_range).
     public static let standardDeviation: Float = 0.02
 
     /// Creates `directory` holding the config and random weights for it. The config is written back with
-    /// its dtype fields describing the weights written (`torch_dtype` set, any FP8 `quantization_config`
-    /// dropped), so that every loader reads the files as they are. For Hugging Face transformers, which
+    /// its dtype fields describing the weights written (`torch_dtype` set, a `quantization_config` only for
+    /// FP8 weights), so that every loader reads the files as they are. For Hugging Face transformers, which
     /// sizes its rotary tables from `head_dim` (default 64) and its fused expert gate/up weight for all
     /// N + Z experts, the config gains `head_dim = qk_rope_head_dim` and the files carry zero gate/up
     /// tensors for the identity expert ids, as transformers' own checkpoints do (this engine ignores them).
@@ -42,7 +48,9 @@ public enum RandomCheckpoint {
             throw ConfigError.unreadable(path: "config", reason: "not a JSON object")
         }
         let config = try ModelConfig(json: object)
-        object["quantization_config"] = nil
+        object["quantization_config"] = weightType == .fp8
+            ? ["quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [fp8Block, fp8Block]]
+            : nil
         object["dtype"] = nil
         object["torch_dtype"] = weightType.torchName
         if object["head_dim"] == nil { object["head_dim"] = config.qkRopeHeadDim }
@@ -56,34 +64,39 @@ public enum RandomCheckpoint {
         try JSONSerialization.data(withJSONObject: generation, options: [.prettyPrinted, .sortedKeys])
             .write(to: dir.appendingPathComponent("generation_config.json"))
 
-        var entries = config.tensorSpecs.enumerated().map { index, spec in
-            entry(for: spec, weightType: weightType, seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
+        var entries = config.tensorSpecs.enumerated().flatMap { index, spec in
+            self.entries(for: spec, weightType: weightType, seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
         }
         for layer in 0..<config.numLayers {
             for expert in config.numExperts..<config.totalExperts {
                 for projection in ["gate_proj", "up_proj"] {
-                    let name = "model.layers.\(layer).mlp.experts.\(expert).\(projection).weight"
-                    entries.append(SafeTensorsWriter.Entry(
-                        name: name, dtype: weightType.dtype, shape: [config.expertFFNHiddenSize, config.hiddenSize]
-                    ) { $0.initializeMemory(as: UInt8.self, repeating: 0) })
+                    let spec = TensorSpec(
+                        name: "model.layers.\(layer).mlp.experts.\(expert).\(projection).weight",
+                        shape: [config.expertFFNHiddenSize, config.hiddenSize], role: .expertMatrix(expert: expert))
+                    entries += weightType == .fp8 ? fp8(spec, seed: seed, zero: true) : [zero(spec, dtype: weightType.dtype)]
                 }
             }
         }
         try SafeTensorsWriter.writeCheckpoint(entries, to: dir, shardBytes: shardBytes, progress: progress)
     }
 
-    static func entry(for spec: TensorSpec, weightType: WeightType, seed: UInt64) -> SafeTensorsWriter.Entry {
+    static func entries(for spec: TensorSpec, weightType: WeightType, seed: UInt64) -> [SafeTensorsWriter.Entry] {
         switch spec.role {
         case .norm:
-            return constant(spec, value: 1)
+            return [constant(spec, value: 1)]
         case .routerBias:
-            return constant(spec, value: 0)
+            return [constant(spec, value: 0)]
         case .routerWeight:
             // The reference keeps the router classifier in float32 in every release.
-            return random(spec, dtype: .f32, seed: seed)
+            return [random(spec, dtype: .f32, seed: seed)]
         default:
-            return random(spec, dtype: weightType.dtype, seed: seed)
+            if weightType == .fp8 && spec.isQuantizable { return fp8(spec, seed: seed) }
+            return [random(spec, dtype: weightType.dtype, seed: seed)]
         }
+    }
+
+    static func zero(_ spec: TensorSpec, dtype: DType) -> SafeTensorsWriter.Entry {
+        SafeTensorsWriter.Entry(name: spec.name, dtype: dtype, shape: spec.shape) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
     }
 
     static func constant(_ spec: TensorSpec, value: Float) -> SafeTensorsWriter.Entry {
@@ -95,22 +108,54 @@ public enum RandomCheckpoint {
 
     static func random(_ spec: TensorSpec, dtype: DType, seed: UInt64) -> SafeTensorsWriter.Entry {
         SafeTensorsWriter.Entry(name: spec.name, dtype: dtype, shape: spec.shape) { buffer in
-            let count = spec.elementCount
-            let chunk = 1 << 16
-            let chunks = (count + chunk - 1) / chunk
             let base = buffer.baseAddress!
-            Parallel.forEachChunk(chunks) { first, last in
-                for c in first..<last {
-                    var rng = SplitMix64(seed: seed ^ (UInt64(c) &* 0xD1B5_4A32_D192_ED03))
-                    for i in c * chunk..<min(count, (c + 1) * chunk) {
-                        let v = rng.nextNormal() * standardDeviation
-                        switch dtype {
-                        case .f32: base.storeBytes(of: v, toByteOffset: i * 4, as: Float.self)
-                        case .f16: base.storeBytes(of: FloatConversion.floatToF16(v), toByteOffset: i * 2, as: UInt16.self)
-                        default: base.storeBytes(of: FloatConversion.floatToBF16(v), toByteOffset: i * 2, as: UInt16.self)
-                        }
-                    }
+            forEachNormal(count: spec.elementCount, seed: seed) { i, v in
+                switch dtype {
+                case .f32: base.storeBytes(of: v, toByteOffset: i * 4, as: Float.self)
+                case .f16: base.storeBytes(of: FloatConversion.floatToF16(v), toByteOffset: i * 2, as: UInt16.self)
+                default: base.storeBytes(of: FloatConversion.floatToBF16(v), toByteOffset: i * 2, as: UInt16.self)
                 }
+            }
+        }
+    }
+
+    /// An FP8 matrix as FP8 releases store it: E4M3 codes `X.weight` and a float32 `X.weight_scale_inv` per
+    /// 128x128 block (weight = code's value x scale). Each block's scale spreads about six standard deviations
+    /// over the format's range, and differs from block to block so that a kernel applying the wrong block's
+    /// scale shows in the logits.
+    static func fp8(_ spec: TensorSpec, seed: UInt64, zero: Bool = false) -> [SafeTensorsWriter.Entry] {
+        let (rows, cols, block) = (spec.shape[0], spec.shape[1], fp8Block)
+        let scaleShape = [(rows + block - 1) / block, (cols + block - 1) / block]
+        func scale(_ blockRow: Int, _ blockCol: Int) -> Float {
+            var rng = SplitMix64(seed: seed ^ (UInt64(blockRow * scaleShape[1] + blockCol) &* 0xA24B_AED4_963E_E407))
+            return 6 * standardDeviation / 448 * (0.75 + 0.5 * rng.nextUnit())
+        }
+        let weights = SafeTensorsWriter.Entry(name: spec.name, dtype: .f8e4m3, shape: spec.shape) { buffer in
+            if zero {
+                buffer.initializeMemory(as: UInt8.self, repeating: 0)
+                return
+            }
+            let base = buffer.baseAddress!
+            forEachNormal(count: spec.elementCount, seed: seed) { i, v in
+                let code = FloatConversion.floatToF8E4M3(v / scale(i / cols / block, i % cols / block))
+                base.storeBytes(of: code, toByteOffset: i, as: UInt8.self)
+            }
+        }
+        let scales = SafeTensorsWriter.Entry(name: spec.name + "_scale_inv", dtype: .f32, shape: scaleShape) { buffer in
+            let p = buffer.bindMemory(to: Float.self)
+            for i in p.indices { p[i] = scale(i / scaleShape[1], i % scaleShape[1]) }
+        }
+        return [weights, scales]
+    }
+
+    /// Calls `body(i, value)` for `count` normal values of standard deviation `standardDeviation`, on all
+    /// cores; each chunk of 64K has its own generator, so the values do not depend on the thread count.
+    static func forEachNormal(count: Int, seed: UInt64, _ body: (Int, Float) -> Void) {
+        let chunk = 1 << 16
+        Parallel.forEachChunk((count + chunk - 1) / chunk) { first, last in
+            for c in first..<last {
+                var rng = SplitMix64(seed: seed ^ (UInt64(c) &* 0xD1B5_4A32_D192_ED03))
+                for i in c * chunk..<min(count, (c + 1) * chunk) { body(i, rng.nextNormal() * standardDeviation) }
             }
         }
     }

@@ -163,4 +163,17 @@ public enum FloatConversion {
     public static func f8e4m3ToFloat(_ v: UInt8) -> Float { lc_f8e4m3_to_f32(v) }
     public static func floatToBF16(_ v: Float) -> UInt16 { lc_f32_to_bf16(v) }
     public static func floatToF16(_ v: Float) -> UInt16 { lc_f32_to_f16(v) }
+
+    /// The nearest FP8 E4M3 (FN) code, ties to even, saturating at ±448 as FP8 quantizers do (the format
+    /// has no infinities); NaN stays NaN.
+    public static func floatToF8E4M3(_ v: Float) -> UInt8 {
+        if v.isNaN { return 0x7F }
+        let sign: UInt8 = v.sign == .minus ? 0x80 : 0
+        let a = min(abs(v), 448)
+        // Subnormals (and zero) are multiples of 2^-9; code 8, the smallest normal, is 8 x 2^-9.
+        guard a >= 0x1p-6 else { return sign | UInt8((a * 512).rounded(.toNearestOrEven)) }
+        let e = Int(a.exponent)
+        let steps = Int((a / Float(sign: .plus, exponent: e - 3, significand: 1)).rounded(.toNearestOrEven))  // 8...16
+        return sign | UInt8(steps == 16 ? (e + 8) << 3 : (e + 7) << 3 | (steps - 8))
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LongCatModel
+import LongCatTensor
 import XCTest
 
 /// Parameter accounting and the random-checkpoint writer.
@@ -63,6 +64,44 @@ final class ManifestTests: XCTestCase {
         let different = try LongCatModel(directory: other).forward(tokens: [1, 2, 3], cache: KVCache(config: model.config), logits: .all)
         XCTAssertEqual(same, logits)
         XCTAssertNotEqual(different, logits)
+    }
+
+    func testRandomFP8CheckpointHoldsTheBF16WeightsInFP8() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-init-\(UUID())").path
+        let (fp8, bf16) = (base + "-fp8", base + "-bf16")
+        defer { for dir in [fp8, bf16] { try? FileManager.default.removeItem(atPath: dir) } }
+        let configData = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("small-fp8/config.json")))
+        try RandomCheckpoint.write(configJSON: configData, to: fp8, weightType: .fp8, seed: 5)
+        try RandomCheckpoint.write(configJSON: configData, to: bf16, weightType: .bf16, seed: 5)
+        let model = try LongCatModel(directory: fp8)
+        XCTAssertEqual(model.config.fp8BlockSize, [128, 128])
+        let reference = try Checkpoint(directory: bf16)
+        let checkpoint = try XCTUnwrap(model.checkpoint)
+        for spec in model.config.tensorSpecs {
+            let stored = try checkpoint.tensor(spec.name)
+            guard spec.isQuantizable else {
+                XCTAssertNotEqual(stored.dtype, .f8e4m3, spec.name)
+                continue
+            }
+            XCTAssertEqual(stored.dtype, .f8e4m3, spec.name)
+            // Each weight is the BF16 checkpoint's (same seed) to FP8 precision: 3 mantissa bits (relative
+            // error 2^-4, plus BF16's own rounding), or one subnormal step of its block's scale.
+            let scales = try checkpoint.tensor(spec.name + "_scale_inv").floats()
+            let blockCols = (spec.shape[1] + 127) / 128
+            XCTAssertEqual(scales.count, (spec.shape[0] + 127) / 128 * blockCols, spec.name)
+            XCTAssertGreaterThan(Set(scales).count, scales.count / 2, "scales differ from block to block")
+            let expected = try reference.tensor(spec.name).floats()
+            let codes = stored.pointer.assumingMemoryBound(to: UInt8.self)
+            var worst: Float = 0
+            for i in 0..<stored.elementCount {
+                let scale = scales[i / spec.shape[1] / 128 * blockCols + i % spec.shape[1] / 128]
+                let value = FloatConversion.f8e4m3ToFloat(codes[i]) * scale
+                worst = max(worst, abs(value - expected[i]) / (abs(expected[i]) * 0x1p-4 * 1.01 + scale * 0x1p-10))
+            }
+            XCTAssertLessThanOrEqual(worst, 1, spec.name)
+        }
+        let logits = try model.forward(tokens: [1, 2, 3], cache: KVCache(config: model.config), logits: .all)
+        XCTAssertTrue(logits.allSatisfy(\.isFinite))
     }
 
     func testForwardRejectsBadRequests() throws {

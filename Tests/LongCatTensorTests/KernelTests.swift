@@ -50,10 +50,10 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    func check(dtype: DType, rows: Int, cols: Int, tokens: Int, file: StaticString = #filePath, line: UInt = #line) {
+    func check(dtype: DType, rows: Int, cols: Int, tokens: Int, xScale: Float = 1, file: StaticString = #filePath, line: UInt = #line) {
         let (m, exact) = makeMatrix(rows: rows, cols: cols, dtype: dtype, seed: UInt64(rows * 31 + cols))
         var g = Generator(state: 99)
-        let x = (0..<tokens * cols).map { _ in g.next() }
+        let x = (0..<tokens * cols).map { _ in g.next() * xScale }
         let y = m.multiply(x, tokens: tokens)
         for t in 0..<tokens {
             for r in 0..<rows {
@@ -62,12 +62,21 @@ final class KernelTests: XCTestCase {
                     ref += Double(exact[r * cols + c]) * Double(x[t * cols + c])
                     mag += abs(Double(exact[r * cols + c]) * Double(x[t * cols + c]))
                 }
-                XCTAssertEqual(Double(y[t * rows + r]), ref, accuracy: 1e-5 * mag + 1e-6,
+                XCTAssertEqual(Double(y[t * rows + r]), ref, accuracy: 1e-5 * mag + 1e-6 * Double(xScale),
                                "\(dtype) \(rows)x\(cols) tokens \(tokens) t \(t) r \(r)", file: file, line: line)
             }
         }
         let dequantized = m.dequantizedRows(1..<min(rows, 3))
         XCTAssertEqual(dequantized, Array(exact[cols..<min(rows, 3) * cols]), "\(dtype) dequantize", file: file, line: line)
+    }
+
+    func testFP8MatrixVectorAtAnyInputScale() {
+        // The FP8 matrix-vector kernel rescales x by a power of two chosen from its largest entry.
+        for xScale: Float in [1e-30, 1e-6, 1e6, 1e30] {
+            check(dtype: .f8e4m3, rows: 37, cols: 100, tokens: 1, xScale: xScale)
+        }
+        let (m, _) = makeMatrix(rows: 9, cols: 40, dtype: .f8e4m3, seed: 3)
+        XCTAssertEqual(m.multiply([Float](repeating: 0, count: 40), tokens: 1), [Float](repeating: 0, count: 9))
     }
 
     func testSiluMultiplyMatchesFloat64OnBothPaths() {
@@ -119,6 +128,19 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(FloatConversion.f8e4m3ToFloat(0x01), Float(pow(2.0, -9.0)))
         XCTAssertEqual(FloatConversion.f8e4m3ToFloat(0x08), Float(pow(2.0, -6.0)))
         XCTAssertTrue(FloatConversion.f8e4m3ToFloat(0x7f).isNaN)
+        // Encoding: every finite code round-trips; halfway values go to the even code; beyond 448 saturates.
+        for code in UInt8(0)...UInt8(0xfe) where code & 0x7f != 0x7f {
+            XCTAssertEqual(FloatConversion.floatToF8E4M3(FloatConversion.f8e4m3ToFloat(code)), code)
+        }
+        XCTAssertEqual(FloatConversion.floatToF8E4M3(1.0625), 0x38)  // halfway between 1 (0x38) and 1.125 (0x39)
+        XCTAssertEqual(FloatConversion.floatToF8E4M3(1.1875), 0x3a)  // halfway between 0x39 and 0x3a
+        XCTAssertEqual(FloatConversion.floatToF8E4M3(1.07), 0x39)
+        XCTAssertEqual(FloatConversion.floatToF8E4M3(Float(pow(2.0, -10.0))), 0x00)  // half the smallest subnormal
+        XCTAssertEqual(FloatConversion.floatToF8E4M3(Float(pow(2.0, -6.0)) * 0.99), 0x08)  // rounds up to the smallest normal
+        XCTAssertEqual(FloatConversion.floatToF8E4M3(15.9), 0x58)  // carries into the next exponent: 16
+        XCTAssertEqual(FloatConversion.floatToF8E4M3(1e6), 0x7e)
+        XCTAssertEqual(FloatConversion.floatToF8E4M3(-1e6), 0xfe)
+        XCTAssertEqual(FloatConversion.floatToF8E4M3(.nan), 0x7f)
     }
 
     func testParallelWorkFromSeveralThreadsAndNestedRunsEveryItemOnce() {
