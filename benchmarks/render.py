@@ -4,27 +4,42 @@ import os
 import sys
 
 
+def weights(d):
+    """What decode streams: q8/q4 when quantized at load, else the dtype holding most of the file's bytes."""
+    if d["quantize"] != "none":
+        return d["quantize"]
+    stored = d.get("stored_bytes_by_dtype") or {"BF16": 1}
+    dtype = max(stored, key=stored.get)
+    return {"F8_E4M3": "fp8"}.get(dtype, dtype.lower())
+
+
 def rounds_table(paths):
-    """Medians of one-session decode over the interleaved rounds (files rounds/<quantize>-<round>.json)."""
-    decode = {}
+    """Medians of one-session decode over the interleaved rounds (files rounds/<weights>-<round>.json)."""
+    decode, limit = {}, {}
     for path in paths:
         with open(path) as f:
             d = json.load(f)
         for r in d["runs"]:
-            key = d["quantize"] if r["concurrency"] == 1 else f"{d['quantize']}, {r['concurrency']} sessions"
+            key = weights(d) if r["concurrency"] == 1 else f"{weights(d)}, {r['concurrency']} sessions"
             decode.setdefault(key, []).append(r["aggregate_decode_tokens_per_second"])
-    median = {q: sorted(v)[len(v) // 2] for q, v in decode.items()}
-    print("| quantize | rounds | decode tok/s per round | median | vs none, 1 session |")
-    print("| --- | --- | --- | --- | --- |")
-    for q in sorted(decode, key=lambda q: (q != "none", "sessions" not in q, q)):
-        print(f"| {q} | {len(decode[q])} | {' / '.join(f'{x:.1f}' for x in decode[q])} | {median[q]:.1f} "
-              f"| {median[q] / median['none']:.2f}x |")
+            if r["concurrency"] == 1:
+                limit.setdefault(key, []).append(r["fraction_of_bandwidth_limit"])
+
+    def median(v):
+        return sorted(v)[len(v) // 2]
+
+    print("| weights | rounds | decode tok/s per round | median | vs bf16, 1 session | vs bandwidth limit per round (median) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for q in sorted(decode, key=lambda q: (q != "bf16", "sessions" not in q, q)):
+        fractions = f"{' / '.join(f'{100 * x:.0f}%' for x in limit[q])} ({100 * median(limit[q]):.0f}%)" if q in limit else ""
+        print(f"| {q} | {len(decode[q])} | {' / '.join(f'{x:.1f}' for x in decode[q])} | {median(decode[q]):.1f} "
+              f"| {median(decode[q]) / median(decode['bf16']):.2f}x | {fractions} |")
 
 
 def main(paths):
     rounds = [p for p in paths if os.path.basename(os.path.dirname(p)) == "rounds"]
     paths = [p for p in paths if p not in rounds]
-    print("| run | threads | quantize | sessions | prefill tok/s | prefill vs matmul | decode tok/s | "
+    print("| run | threads | weights | sessions | prefill tok/s | prefill vs matmul | decode tok/s | "
           "MB/token | FFN experts/token | decode vs bandwidth limit | decode vs roofline limit | vs 1 session "
           "| roofline vs 1 session's limit | peak RSS MB |")
     print("| --- " * 14 + "|")
@@ -47,7 +62,7 @@ def main(paths):
             ceiling = ""
             if one and not single:
                 ceiling = f"{r['decode_roofline_limit_tokens_per_second'] / one['decode_bandwidth_limit_tokens_per_second']:.2f}x"
-            print(f"| {name} | {m['threads']} | {d['quantize']} | {r['concurrency']} "
+            print(f"| {name} | {m['threads']} | {weights(d)} | {r['concurrency']} "
                   f"| {r['prefill_tokens_per_second']:.1f} | {100 * r['prefill_fraction_of_matmul_rate']:.0f}% "
                   f"| {r['aggregate_decode_tokens_per_second']:.1f} | {r['active_weight_bytes_per_token'] / 1e6:.0f} "
                   f"| {r['ffn_experts_per_token']:.2f} | {bandwidth} | {roofline} "

@@ -228,6 +228,7 @@ struct Bench: AsyncParsableCommand {
             var report: [String: Any] = [
                 "model": modelPath,
                 "quantize": quantize.rawValue,
+                "stored_bytes_by_dtype": Dictionary(uniqueKeysWithValues: model.weightBytesByDType.map { ($0.key.rawValue, $0.value) }),
                 "zero_skip": !noZeroSkip,
                 "overlap_moe": overlapMoE,
                 "prompt_tokens": promptTokens,
