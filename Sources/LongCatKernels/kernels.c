@@ -229,9 +229,8 @@ enum { LC_MATVEC_PREFETCH = 1024 };
 
 // FP8 matrix-vector with per-block scales. Weights are used raw (value x 2^-120, see load8_f8_raw) against
 // x scaled by 2^k, k chosen so the largest |x| lands near 2^64: every product is then value * x * 2^(k-120),
-// a normal float32 for all weights and all x within 2^-61 of the largest, so nothing is rounded that the
-// exact products would not round. Block sums are scaled by their block's scale and each row's sum by
-// 2^(120-k) once. Prefetching 1 KB ahead as in matvec_bf16_avx2: 1.6x the old half-precision route over
+// a normal float32 for all weights and all x within 2^-61 of the largest, so it rounds exactly as value * x
+// would. Block sums are scaled by their block's scale and each row's sum by 2^(120-k) once. Prefetching 1 KB ahead as in matvec_bf16_avx2: 1.6x the old half-precision route over
 // bench shapes (24-26 GB/s against 15 on two threads).
 LC_AVX2 static void matvec_f8_avx2(const lc_matrix *m, const float *x, float *xs, float *y, int64_t r0, int64_t r1) {
     const int64_t cols = m->cols, bc = m->block_cols;
@@ -296,7 +295,7 @@ LC_AVX2 static float dot_avx2(const lc_matrix *m, const void *row, const float *
 // Each 128-byte step also prefetches the two lines 1 KB ahead (non-temporal: they are used once). Without it
 // the four ops per load that wait for the data fill the scheduler long before the load queue, so fewer
 // lines are in flight than a plain read-sum keeps (decode streamed ~30 GB/s where the sum read 35-37);
-// with it, 7-15% faster in the model; 512 B-1.25 KB ahead are alike, 1.5 KB+ or T0/T1 hints gain less.
+// with it, 5-10% faster in the model; 512 B-1.25 KB ahead are alike, 1.5 KB+ or T0/T1 hints gain less.
 
 LC_AVX2 static void split_even_odd_avx2(const float *x, int64_t cols, float *xs) {
     const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
@@ -786,8 +785,6 @@ void lc_matmul(const lc_matrix *w, const float *x, int64_t ldx, int64_t n,
             matvec_bf16_avx2((const uint16_t *)w->data, w->cols, x, scratch, y, row_begin, row_end);
             return;
         }
-#endif
-#if LC_X86
         if (level == 1 && w->dtype == LC_DTYPE_F8_E4M3) {
             matvec_f8_avx2(w, x, scratch, y, row_begin, row_end);
             return;
