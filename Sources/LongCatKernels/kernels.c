@@ -220,9 +220,7 @@ LC_AVX2 static inline __m256 load8_f8(const uint8_t *p) { return _mm256_mul_ps(l
 
 #define LC_LOAD_F32(p) _mm256_loadu_ps(p)
 LC_DEFINE_DOT_AVX2(dot_f32_avx2, float, LC_LOAD_F32)
-LC_DEFINE_DOT_AVX2(dot_bf16_avx2, uint16_t, load8_bf16)
 LC_DEFINE_DOT_AVX2(dot_f16_avx2, uint16_t, load8_f16)
-LC_DEFINE_DOT_AVX2(dot_f8_avx2, uint8_t, load8_f8)
 
 // How far ahead the matrix-vector kernels prefetch (see matvec_bf16_avx2).
 enum { LC_MATVEC_PREFETCH = 1024 };
@@ -276,12 +274,12 @@ LC_AVX2 static void matvec_f8_avx2(const lc_matrix *m, const float *x, float *xs
     }
 }
 
+// Rows of F32 and F16 (BF16 and FP8 rows go through their matrix-vector kernels above).
 LC_AVX2 static float dot_avx2(const lc_matrix *m, const void *row, const float *x, int64_t n) {
     switch (m->dtype) {
     case LC_DTYPE_F32: return dot_f32_avx2((const float *)row, x, n);
-    case LC_DTYPE_BF16: return dot_bf16_avx2((const uint16_t *)row, x, n);
     case LC_DTYPE_F16: return dot_f16_avx2((const uint16_t *)row, x, n);
-    default: return dot_f8_avx2((const uint8_t *)row, x, n) * 256.0f;
+    default: return dot_portable(m, row, x, n);
     }
 }
 
