@@ -283,7 +283,8 @@ struct Bench: AsyncParsableCommand {
                 let start = DispatchTime.now()
                 let logits = try model.forward(tokens: prompt, cache: cache, routing: routing)
                 prefill[i].append(Double(promptTokens) / secondsSince(start))
-                let seconds = try decodeGreedily(model: model, cache: cache, after: TokenSampler.argmax(logits), routing: routing)
+                var token = TokenSampler.argmax(logits)
+                let seconds = try decodeGreedily(model: model, cache: cache, from: &token, steps: genTokens, routing: routing)
                 decode[i].append(Double(genTokens) / seconds)
                 identity[i] = Double(model.config.topK) - routing.ffnExpertsPerToken
                 Console.progress(String(format: "round %d, %@: prefill %.1f tok/s, decode %.1f tok/s", round + 1, v.name, prefill[i].last!, decode[i].last!))
@@ -306,9 +307,7 @@ struct Bench: AsyncParsableCommand {
         var before = bandwidth()
         for _ in 0..<windows {
             let routing = RoutingRecorder()
-            let start = DispatchTime.now()
-            for _ in 0..<windowTokens { token = TokenSampler.argmax(try model.forward(tokens: [token], cache: cache, routing: routing)) }
-            let seconds = secondsSince(start)
+            let seconds = try decodeGreedily(model: model, cache: cache, from: &token, steps: windowTokens, routing: routing)
             let after = bandwidth()
             run.decodeTokensPerSecond.append(Double(windowTokens) / seconds)
             run.bytesPerToken.append(model.activeWeightBytesPerToken(ffnExpertsPerToken: routing.ffnExpertsPerToken))
@@ -409,17 +408,20 @@ struct Bench: AsyncParsableCommand {
         cache.appendNoise(positions: context, seed: UInt64(context))
         let routing = RoutingRecorder()
         // The first step pages in what the noise did not: leave it out of the timing.
-        let seconds = try decodeGreedily(model: model, cache: cache, after: 1, routing: routing, untimedSteps: 1)
+        var token = 1
+        let seconds = try decodeGreedily(model: model, cache: cache, from: &token, steps: genTokens, routing: routing, untimedSteps: 1)
         let meanCached = Double(context) + Double(genTokens) / 2
         let bytes = model.activeWeightBytesPerToken(ffnExpertsPerToken: routing.ffnExpertsPerToken) + meanCached * Double(cache.bytesPerPosition)
         return ContextRun(context: context, decodeTokensPerSecond: Double(genTokens - 1) / seconds, bytesPerToken: bytes)
     }
 
-    /// Decodes --gen-tokens greedy tokens after `token`; the seconds of all steps but the first `untimedSteps`.
-    func decodeGreedily(model: LongCatModel, cache: KVCache, after token: Int, routing: RoutingRecorder, untimedSteps: Int = 0) throws -> Double {
-        var token = token
+    /// Decodes `steps` greedy tokens after `token`, leaving the last one in `token`; the seconds of all steps
+    /// but the first `untimedSteps`.
+    func decodeGreedily(
+        model: LongCatModel, cache: KVCache, from token: inout Int, steps: Int, routing: RoutingRecorder, untimedSteps: Int = 0
+    ) throws -> Double {
         var start = DispatchTime.now()
-        for step in 0..<genTokens {
+        for step in 0..<steps {
             if step == untimedSteps { start = DispatchTime.now() }
             token = TokenSampler.argmax(try model.forward(tokens: [token], cache: cache, routing: routing))
         }
