@@ -46,18 +46,19 @@ let package = Package(
                 "LongCatServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The golden fixtures the repository carries (Tests/Fixtures), found and checked for the tests.
+        .target(name: "LongCatTestSupport", path: "Tests/LongCatTestSupport"),
         .testTarget(name: "LongCatTensorTests", dependencies: ["LongCatTensor"]),
-        .testTarget(name: "LongCatModelTests", dependencies: ["LongCatModel"]),
-        .testTarget(name: "LongCatTokenizerTests", dependencies: ["LongCatTokenizer"]),
-        .testTarget(name: "LongCatEngineTests", dependencies: ["LongCatEngine"]),
+        .testTarget(name: "LongCatModelTests", dependencies: ["LongCatModel", "LongCatTestSupport"]),
+        .testTarget(name: "LongCatTokenizerTests", dependencies: ["LongCatTokenizer", "LongCatTestSupport"]),
+        .testTarget(name: "LongCatEngineTests", dependencies: ["LongCatEngine", "LongCatTestSupport"]),
+        // A live server on a loopback port, driven by the tests' own small HTTP client (no TLS stack to build).
         .testTarget(
             name: "LongCatServerTests",
             dependencies: [
-                "LongCatServer",
-                "LongCatEngine",
-                "LongCatModel",
-                "LongCatTokenizer",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "LongCatServer", "LongCatEngine", "LongCatModel", "LongCatTokenizer", "LongCatTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs every measurement BENCHMARKS.md reports and leaves one `longcat bench --json` file per run here.
-# Usage: benchmarks/run.sh [WEIGHTS_DIR]   (default /tmp/bench-1b, created from ../shared/bench if missing;
+# Usage: benchmarks/run.sh [WEIGHTS_DIR]   (default /tmp/bench-1b, created from benchmarks/kit if missing;
 # the FP8 runs use WEIGHTS_DIR-fp8, made the same way with --dtype fp8)
 # Then: python3 benchmarks/render.py benchmarks/*.json benchmarks/rounds/*.json   prints the tables.
 set -eu
@@ -9,8 +9,8 @@ swift build -c release --product longcat
 B=.build/release/longcat
 M=${1:-/tmp/bench-1b}
 F=$M-fp8
-[ -f "$M/config.json" ] || $B init --config ../shared/bench/bench-1b.config.json --out "$M" --dtype bf16
-[ -f "$F/config.json" ] || $B init --config ../shared/bench/bench-1b.config.json --out "$F" --dtype fp8
+[ -f "$M/config.json" ] || $B init --config benchmarks/kit/bench-1b.config.json --out "$M" --dtype bf16
+[ -f "$F/config.json" ] || $B init --config benchmarks/kit/bench-1b.config.json --out "$F" --dtype fp8
 # run NAME ARGS...: one bench on $M (or on $W when set) into benchmarks/NAME.json
 run() { name=$1; shift; w=${W:-$M}; W=; echo "== $name: longcat bench --model $w $*" >&2; $B bench --model "$w" "$@" --json > "benchmarks/$name.json"; }
 run bf16 --prompt-tokens 128 --gen-tokens 64 --concurrency 1,4,16

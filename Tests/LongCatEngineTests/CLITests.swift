@@ -1,5 +1,6 @@
 import Foundation
 import LongCatTokenizer
+import LongCatTestSupport
 import XCTest
 
 /// Runs the built `longcat` executable (it sits next to the test bundle in the build directory).
@@ -42,7 +43,7 @@ final class CLITests: XCTestCase {
         try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
     }
 
-    var tinyFP32: String { fixturesRoot.appendingPathComponent("tiny-fp32").path }
+    var tinyFP32: String { get throws { try Fixtures.path("tiny-fp32") } }
 
     func testGenerateJSONIsMachineCleanAndMatchesReference() throws {
         let r = try longcat(["generate", "--model", tinyFP32, "--prompt-ids", "183,244,31,29,307,197,281,13,71,237,7",
@@ -56,7 +57,7 @@ final class CLITests: XCTestCase {
     }
 
     func testLogitsJSONMatchesReference() throws {
-        let data = try Data(contentsOf: fixturesRoot.appendingPathComponent("tiny-fp32/expected.json"))
+        let data = try Fixtures.data("tiny-fp32/expected.json")
         let expected = (try JSONSerialization.jsonObject(with: data) as! [String: Any])["cases"] as! [[String: Any]]
         let ids = (expected[1]["input_ids"] as! [Int]).map(String.init).joined(separator: ",")
         let r = try longcat(["logits", "--model", tinyFP32, "--prompt-ids", ids, "--json"])
@@ -70,7 +71,7 @@ final class CLITests: XCTestCase {
     }
 
     func testInspectOfficialConfig() throws {
-        let path = fixturesRoot.appendingPathComponent("official-configs/longcat-flash-chat.config.json").path
+        let path = try Fixtures.path("official-configs/longcat-flash-chat.config.json")
         let r = try longcat(["inspect", "--model", path, "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let json = try jsonObject(r.stdout)
@@ -86,7 +87,7 @@ final class CLITests: XCTestCase {
     func testInitThenGenerate() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cli-init-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let config = fixturesRoot.appendingPathComponent("tiny-yarn/config.json").path
+        let config = try Fixtures.path("tiny-yarn/config.json")
         let made = try longcat(["init", "--config", config, "--out", dir, "--dtype", "f32", "--seed", "3"])
         XCTAssertEqual(made.status, 0, made.stderr)
         let r = try longcat(["generate", "--model", dir, "--prompt-ids", "1,2,3", "--max-tokens", "4", "--ignore-eos", "--json"])
@@ -108,20 +109,20 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(stored.status, 0, stored.stderr)
         XCTAssertEqual(try jsonObject(atLoad.stdout)["tokens"] as? [Int], [45, 194, 194, 306, 277, 19, 286, 277])
         XCTAssertEqual(try jsonObject(stored.stdout)["tokens"] as? [Int], [45, 194, 194, 306, 277, 19, 286, 277])
-        for bad in [["generate", "--model", tinyFP32, "--quantize", "q3"] + prompt, ["quantize", "--model", tinyFP32, "--out", dir + "-2", "--format", "int4"]] {
+        for bad in try [["generate", "--model", tinyFP32, "--quantize", "q3"] + prompt, ["quantize", "--model", tinyFP32, "--out", dir + "-2", "--format", "int4"]] {
             let r = try longcat(bad)
             XCTAssertNotEqual(r.status, 0)
             XCTAssertTrue(r.stderr.contains("q8") && r.stderr.contains("q4"), r.stderr)
         }
     }
 
-    var tokenizerDir: String { fixturesRoot.appendingPathComponent("tokenizer-bpe-qwenstyle").path }
+    var tokenizerDir: String { get throws { try Fixtures.path("tokenizer-bpe-qwenstyle") } }
 
     func testTokenizeEncodesAndDecodes() throws {
         let r = try longcat(["tokenize", "--tokenizer", tokenizerDir, "--text", "你好，世界！", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let ids = try XCTUnwrap(try jsonObject(r.stdout)["ids"] as? [Int])
-        let data = try Data(contentsOf: fixturesRoot.appendingPathComponent("tokenizer-bpe-qwenstyle/expected.json"))
+        let data = try Fixtures.data("tokenizer-bpe-qwenstyle/expected.json")
         let cases = (try JSONSerialization.jsonObject(with: data) as! [String: Any])["cases"] as! [[String: Any]]
         XCTAssertEqual(ids, cases.first { $0["text"] as? String == "你好，世界！" }?["ids"] as? [Int])
         let back = try longcat(["tokenize", "--tokenizer", tokenizerDir, "--decode", ids.map(String.init).joined(separator: ",")])
@@ -153,7 +154,7 @@ final class CLITests: XCTestCase {
     /// beside it unless asked otherwise.
     func tinyTextModel(withTokenizer: Bool = true) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cli-text-\(UUID())").path
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: fixturesRoot.appendingPathComponent("tiny-fp32/config.json"))) as! [String: Any]
+        var config = try JSONSerialization.jsonObject(with: Fixtures.data("tiny-fp32/config.json")) as! [String: Any]
         config["vocab_size"] = 4006
         let configPath = dir + ".config.json"
         defer { try? FileManager.default.removeItem(atPath: configPath) }
@@ -171,7 +172,7 @@ final class CLITests: XCTestCase {
 
     func testChatTemplateCommandRendersLikeTransformers() throws {
         // Parsed with the order-keeping JSONValue: tool schemas must reach the template in file order.
-        let fixture = try JSONValue.parse(Data(contentsOf: fixturesRoot.appendingPathComponent("chat-templates/expected.json")))
+        let fixture = try JSONValue.parse(Fixtures.data("chat-templates/expected.json"))
         guard case .array(let cases)? = fixture["cases"] else { return XCTFail("no cases") }
         var checked = 0
         for c in cases where c["template"] == .string("longcat_style") {  // the fixture tokenizer's chat_template
@@ -180,7 +181,7 @@ final class CLITests: XCTestCase {
             var conversation: JSONObject = ["messages": c["messages"]!]
             if let tools = c["tools"], tools != .null { conversation["tools"] = tools }
             try Data(JSONValue.object(conversation).dumps().utf8).write(to: file)
-            var args = ["chat-template", "--tokenizer", tokenizerDir, "--messages", file.path]
+            var args = try ["chat-template", "--tokenizer", tokenizerDir, "--messages", file.path]
             if c["add_generation_prompt"] == .bool(true) { args.append("--add-generation-prompt") }
             let r = try longcat(args)
             XCTAssertEqual(r.status, 0, r.stderr)
@@ -224,14 +225,14 @@ final class CLITests: XCTestCase {
     }
 
     func testBadInputsGiveClearErrorsNotCrashes() throws {
-        let cases: [([String], String)] = [
+        let cases: [([String], String)] = try [
             (["generate", "--model", tinyFP32, "--prompt-ids", "1,x"], "'x' is not a token id"),
             (["generate", "--model", tinyFP32], "exactly one of --prompt or --prompt-ids"),
             (["generate", "--model", tinyFP32, "--prompt-ids", "1,999"], "token id 999 is outside the vocabulary"),
             (["generate", "--model", tinyFP32, "--prompt-ids", "1", "--top-p", "1.5"], "top_p"),
             (["generate", "--model", "/nonexistent/model", "--prompt-ids", "1"], "/nonexistent/model"),
             (["inspect", "--model", "/nonexistent/config.json"], "no such file"),
-            (["init", "--config", fixturesRoot.appendingPathComponent("tiny-fp32/config.json").path, "--out", "/tmp/x", "--dtype", "int3"], "--dtype"),
+            (["init", "--config", Fixtures.path("tiny-fp32/config.json"), "--out", "/tmp/x", "--dtype", "int3"], "--dtype"),
         ]
         for (args, message) in cases {
             let r = try longcat(args)

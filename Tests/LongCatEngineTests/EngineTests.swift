@@ -2,14 +2,12 @@ import Foundation
 import LongCatEngine
 import LongCatModel
 import LongCatTokenizer
+import LongCatTestSupport
 import XCTest
 
-let fixturesRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("shared/fixtures")
 
 func fixtureCases(_ name: String) throws -> [(prompt: [Int], greedy: [Int])] {
-    let data = try Data(contentsOf: fixturesRoot.appendingPathComponent("\(name)/expected.json"))
+    let data = try Fixtures.data("\(name)/expected.json")
     let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
     return (json["cases"] as! [[String: Any]]).map { ($0["input_ids"] as! [Int], $0["greedy_new_tokens"] as! [Int]) }
 }
@@ -23,7 +21,7 @@ func greedyRequest(_ prompt: [Int], maxTokens: Int) -> GenerationRequest {
 
 final class EngineTests: XCTestCase {
     func model(_ name: String) throws -> LongCatModel {
-        try LongCatModel(directory: fixturesRoot.appendingPathComponent(name).path)
+        try LongCatModel(directory: Fixtures.path(name))
     }
 
     func testGreedyGenerationReproducesReference() async throws {
@@ -167,11 +165,11 @@ final class EngineTests: XCTestCase {
     /// A tiny random model with the fixture tokenizer's 4006-id vocabulary, and that tokenizer.
     func textModel() throws -> (LongCatModel, Tokenizer, String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-engine-text-\(UUID())").path
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: fixturesRoot.appendingPathComponent("tiny-fp32/config.json"))) as! [String: Any]
+        var config = try JSONSerialization.jsonObject(with: Fixtures.data("tiny-fp32/config.json")) as! [String: Any]
         config["vocab_size"] = 4006
         try RandomCheckpoint.write(configJSON: JSONSerialization.data(withJSONObject: config), to: dir, weightType: .f32, seed: 11)
         try JSONSerialization.data(withJSONObject: ["eos_token_id": [2, 4005]]).write(to: URL(fileURLWithPath: dir + "/generation_config.json"))
-        let tokenizer = try Tokenizer(path: fixturesRoot.appendingPathComponent("tokenizer-bpe-qwenstyle").path)
+        let tokenizer = try Tokenizer(path: Fixtures.path("tokenizer-bpe-qwenstyle"))
         return (try LongCatModel(directory: dir), tokenizer, dir)
     }
 

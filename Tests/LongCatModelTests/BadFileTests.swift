@@ -1,5 +1,6 @@
 import Foundation
 import LongCatModel
+import LongCatTestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -113,7 +114,7 @@ final class BadFileTests: XCTestCase {
     /// Copies a fixture model directory (config, weights, index; not the large expected outputs) into the temp
     /// directory. Files are rewritten rather than copied so they are writable (the fixtures are read-only).
     func copyFixture(_ name: String) throws -> URL {
-        let source = URL(fileURLWithPath: Fixtures.path(name))
+        let source = try Fixtures.url(name)
         let dest = tmp.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: dest, withIntermediateDirectories: true)
         for file in try FileManager.default.contentsOfDirectory(atPath: source.path)
@@ -252,7 +253,7 @@ final class BadFileTests: XCTestCase {
     /// A fixture cut in the middle of its data section: the error names the tensor the cut runs through, with
     /// its declared range and the bytes actually left. Checked directly and through the model loader.
     func testFixtureCutInsideData() throws {
-        let source = Fixtures.path("tiny-fp32") + "/model.safetensors"
+        let source = try Fixtures.path("tiny-fp32") + "/model.safetensors"
         let data = try Data(contentsOf: URL(fileURLWithPath: source))
         let headerLength = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian)
         let original = try SafeTensorsFile(path: source)
@@ -274,7 +275,7 @@ final class BadFileTests: XCTestCase {
 
     /// Cut exactly at a tensor boundary: the first tensor wholly missing is reported.
     func testFixtureCutAtTensorBoundary() throws {
-        let source = Fixtures.path("tiny-fp32") + "/model.safetensors"
+        let source = try Fixtures.path("tiny-fp32") + "/model.safetensors"
         let data = try Data(contentsOf: URL(fileURLWithPath: source))
         let image = try SafeTensorsImage(contentsOf: source)
         let headerLength = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian)
@@ -408,7 +409,7 @@ final class BadFileTests: XCTestCase {
 
     /// In a real file: a norm pointed into the middle of lm_head's bytes.
     func testFixtureTensorPointingIntoAnother() throws {
-        let source = Fixtures.path("tiny-fp32") + "/model.safetensors"
+        let source = try Fixtures.path("tiny-fp32") + "/model.safetensors"
         let image = try SafeTensorsImage(contentsOf: source)
         var header = image.header()
         header["model.norm.weight"] = entry("F32", [64], 1000, 1256)

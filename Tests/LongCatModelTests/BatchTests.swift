@@ -1,4 +1,5 @@
 import LongCatModel
+import LongCatTestSupport
 import XCTest
 
 /// A batched pass computes, for each sequence, what it computes alone.

@@ -1,5 +1,6 @@
 import Foundation
 import LongCatModel
+import LongCatTestSupport
 import XCTest
 
 /// config.json in both spellings seen in the wild parses to the right shape, and each kind of bad config is
@@ -8,7 +9,7 @@ final class ConfigTests: XCTestCase {
     // MARK: Helpers
 
     func json(_ fixture: String) throws -> [String: Any] {
-        let url = URL(fileURLWithPath: Fixtures.path(fixture)).appendingPathComponent("config.json")
+        let url = try Fixtures.url(fixture + "/config.json")
         return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
     }
 

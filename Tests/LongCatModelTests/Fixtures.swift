@@ -1,15 +1,10 @@
 import Foundation
+import LongCatTestSupport
 import XCTest
 
-/// The shared golden fixtures (../shared/fixtures relative to the package root).
-enum Fixtures {
-    static let root: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-
+/// Reading the model fixtures' expected outputs.
+extension Fixtures {
     static let modelNames = ["tiny-fp32", "tiny-bf16-sharded", "tiny-yarn", "small-fp8"]
-
-    static func path(_ name: String) -> String { root.appendingPathComponent(name).path }
 
     struct Case {
         let inputIds: [Int]
@@ -29,7 +24,7 @@ enum Fixtures {
     }
 
     static func expected(_ name: String) throws -> Expected {
-        let data = try Data(contentsOf: root.appendingPathComponent(name).appendingPathComponent("expected.json"))
+        let data = try Fixtures.data(name + "/expected.json")
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let cases = try XCTUnwrap(json["cases"] as? [[String: Any]]).map { c in
             Case(

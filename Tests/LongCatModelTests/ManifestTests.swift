@@ -1,6 +1,7 @@
 import Foundation
 import LongCatModel
 import LongCatTensor
+import LongCatTestSupport
 import XCTest
 
 /// Parameter accounting and the random-checkpoint writer.

@@ -1,6 +1,7 @@
 import Foundation
 import LongCatModel
 import LongCatTensor
+import LongCatTestSupport
 import XCTest
 
 /// Quality of q8/q4 block quantization against the unquantized model on every fixture (the FP8 one is

@@ -1,6 +1,7 @@
 import Foundation
 import LongCatModel
 import LongCatTensor
+import LongCatTestSupport
 import XCTest
 
 /// Checkpoints written by `longcat quantize`: their layout, and the errors that name what is wrong when

@@ -1,4 +1,5 @@
 import LongCatModel
+import LongCatTestSupport
 import XCTest
 
 /// The engine reproduces Hugging Face transformers on every model fixture: logits at every position,

@@ -1,5 +1,6 @@
 import LongCatModel
 import LongCatTensor
+import LongCatTestSupport
 import XCTest
 
 /// Other schedules of the same math give the same numbers: running the MoE branch beside the dense path,

@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import LongCatEngine
 @testable import LongCatServer
 import LongCatTokenizer
@@ -40,7 +39,7 @@ final class EndpointTests: XCTestCase {
     }
 
     func testHealthIsUnavailableUntilTheModelIsLoaded() async throws {
-        let state = testState(loaded: false)
+        let state = try testState(loaded: false)
         try await withServer(state) { client in
             let health = try await client.get("/health")
             XCTAssertEqual(health.status, .serviceUnavailable)
@@ -49,14 +48,14 @@ final class EndpointTests: XCTestCase {
             XCTAssertEqual(chat.status, .serviceUnavailable)
             XCTAssertEqual(try chat.json()["error"]?["code"], "model_loading")
             XCTAssertNotNil(chat.headers[.retryAfter])
-            state.modelLoaded(TestModel.loaded())
+            state.modelLoaded(try TestModel.loaded())
             let r3 = try await client.get("/health")
             XCTAssertEqual(r3.status, .ok)
         }
     }
 
     func testChatCompletionCarriesUsageEqualToTheTemplatesTokens() async throws {
-        let state = testState()
+        let state = try testState()
         try await withServer(state) { client in
             let messages: JSONValue = [["role": "system", "content": "Be brief."], ["role": "user", "content": "The quick brown fox"]]
             let response = try await client.post("/v1/chat/completions", [
@@ -70,7 +69,7 @@ final class EndpointTests: XCTestCase {
             let choice = try XCTUnwrap(body["choices"]?[0])
             XCTAssertEqual(choice["message"]?["role"], "assistant")
             XCTAssertEqual(choice["finish_reason"], "length")
-            let prompt = try ChatFormatter(tokenizer: TestModel.tokenizer).tokens(messages: messages.arrayValue!)
+            let prompt = try ChatFormatter(tokenizer: TestModel.tokenizer()).tokens(messages: messages.arrayValue!)
             XCTAssertEqual(body["usage"]?["prompt_tokens"]?.intValue, prompt.count)
             XCTAssertEqual(body["usage"]?["completion_tokens"], 7)
             XCTAssertEqual(body["usage"]?["total_tokens"]?.intValue, prompt.count + 7)
@@ -179,14 +178,14 @@ final class EndpointTests: XCTestCase {
     func testTokenizeAndDetokenize() async throws {
         try await withServer(testState()) { client in
             let tokens = try await client.post("/tokenize", ["prompt": "Hello world"]).json()
-            let ids = TestModel.tokenizer.encode("Hello world", addSpecialTokens: true)
+            let ids = try TestModel.tokenizer().encode("Hello world", addSpecialTokens: true)
             XCTAssertEqual(tokens["tokens"], .array(ids.map(JSONValue.int)))
             XCTAssertEqual(tokens["count"]?.intValue, ids.count)
             XCTAssertEqual(tokens["max_model_len"], 4096)
             let text = try await client.post("/detokenize", ["tokens": .array(ids.map(JSONValue.int))]).json()
             XCTAssertEqual(text["prompt"], "Hello world")
             let chat = try await client.post("/tokenize", ["messages": [["role": "user", "content": "Hi"]]]).json()
-            let expected = try ChatFormatter(tokenizer: TestModel.tokenizer).tokens(messages: [["role": "user", "content": "Hi"]])
+            let expected = try ChatFormatter(tokenizer: TestModel.tokenizer()).tokens(messages: [["role": "user", "content": "Hi"]])
             XCTAssertEqual(chat["count"]?.intValue, expected.count)
             let bad = try await client.post("/detokenize", ["tokens": [1, 99999]])
             XCTAssertEqual(bad.status, .badRequest)
@@ -195,7 +194,7 @@ final class EndpointTests: XCTestCase {
     }
 
     func testMetricsCountRequestsTokensAndLatencies() async throws {
-        let state = testState()
+        let state = try testState()
         try await withServer(state) { client in
             _ = try await client.post("/v1/completions", ["prompt": "Count me", "max_tokens": 4, "temperature": 0, "ignore_eos": true])
             _ = try await client.post("/v1/completions", ["prompt": "Count me", "max_tokens": 0])

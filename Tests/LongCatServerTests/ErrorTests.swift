@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import LongCatEngine
 @testable import LongCatServer
 import LongCatTokenizer

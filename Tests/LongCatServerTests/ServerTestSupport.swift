@@ -1,43 +1,39 @@
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import LongCatEngine
 import LongCatModel
 @testable import LongCatServer
+import LongCatTestSupport
 import LongCatTokenizer
+import Logging
+import ServiceLifecycle
 import XCTest
 
-let fixturesRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("shared/fixtures")
 
 /// A random-weight tiny LongCat-Flash (the tiny-fp32 fixture's shape, with the fixture tokenizer's vocabulary and a
-/// 4096-token context, long enough that a generation can be kept running while a test looks at it) beside the fixture BPE tokenizer, whose chat template renders tools. Written once per run.
+/// 4096-token context, long enough that a generation can be kept running while a test looks at it) beside the fixture
+/// BPE tokenizer, whose chat template renders tools. Written once per run; a failure fails each test that needs it.
 enum TestModel {
-    static let directory: String = {
+    private static let written = Result { () throws -> (directory: String, tokenizer: Tokenizer, model: LongCatModel) in
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-server-tests-\(getpid())").path
-        do {
-            var config = try JSONSerialization.jsonObject(with: Data(contentsOf: fixturesRoot.appendingPathComponent("tiny-fp32/config.json"))) as! [String: Any]
-            config["vocab_size"] = 4006
-            config["max_position_embeddings"] = 4096
-            try RandomCheckpoint.write(configJSON: JSONSerialization.data(withJSONObject: config), to: dir, weightType: .f32, seed: 5)
-            for file in ["tokenizer.json", "tokenizer_config.json"] {
-                try? FileManager.default.removeItem(atPath: dir + "/" + file)
-                try FileManager.default.copyItem(
-                    atPath: fixturesRoot.appendingPathComponent("tokenizer-bpe-qwenstyle/\(file)").path, toPath: dir + "/" + file)
-            }
-        } catch {
-            fatalError("cannot write the test model: \(error)")
+        var config = try XCTUnwrap(JSONSerialization.jsonObject(with: Fixtures.data("tiny-fp32/config.json")) as? [String: Any])
+        config["vocab_size"] = 4006
+        config["max_position_embeddings"] = 4096
+        try RandomCheckpoint.write(configJSON: JSONSerialization.data(withJSONObject: config), to: dir, weightType: .f32, seed: 5)
+        for file in ["tokenizer.json", "tokenizer_config.json"] {
+            try? FileManager.default.removeItem(atPath: dir + "/" + file)
+            try FileManager.default.copyItem(atPath: Fixtures.path("tokenizer-bpe-qwenstyle/\(file)"), toPath: dir + "/" + file)
         }
-        atexit { try? FileManager.default.removeItem(atPath: TestModel.directory) }
-        return dir
-    }()
+        atexit { try? FileManager.default.removeItem(atPath: FileManager.default.temporaryDirectory.appendingPathComponent("longcat-server-tests-\(getpid())").path) }
+        return (dir, try Tokenizer(path: dir), try LongCatModel(directory: dir))
+    }
 
-    static let tokenizer: Tokenizer = try! Tokenizer(path: directory)
-    static let model: LongCatModel = try! LongCatModel(directory: directory)
+    static func directory() throws -> String { try written.get().directory }
+    static func tokenizer() throws -> Tokenizer { try written.get().tokenizer }
 
     /// A fresh engine on the shared weights, so each test sees its own counters.
-    static func loaded(_ configure: (inout EngineOptions) -> Void = { _ in }) -> LoadedModel {
+    static func loaded(_ configure: (inout EngineOptions) -> Void = { _ in }) throws -> LoadedModel {
+        let (_, tokenizer, model) = try written.get()
         var options = EngineOptions()
         options.maxCacheTokens = 16384
         configure(&options)
@@ -45,33 +41,38 @@ enum TestModel {
     }
 }
 
-/// Server state for a test: the test model (unless `loaded` is false) and the given configuration.
-func testState(loaded: Bool = true, engine: (inout EngineOptions) -> Void = { _ in }, _ configure: (inout ServerConfiguration) -> Void = { _ in }) -> ServerState {
+/// Server state for a test: the test model (unless `loaded` is false) and the given configuration, on a free port.
+func testState(loaded: Bool = true, engine: (inout EngineOptions) -> Void = { _ in }, _ configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> ServerState {
     var config = ServerConfiguration()
     config.servedModelName = "test-model"
+    config.port = 0
     configure(&config)
-    return ServerState(configuration: config, model: loaded ? TestModel.loaded(engine) : nil)
+    return ServerState(configuration: config, model: loaded ? try TestModel.loaded(engine) : nil)
 }
 
-/// Runs `test` against a live server on a free port, through AsyncHTTPClient (which, like real clients, opens a new
-/// connection when the server closes one).
-func withServer(_ state: ServerState, _ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-    try await LongCatHTTPServer.application(state: state).test(.ahc(.http)) { client in try await test(client) }
-}
-
-extension TestClientProtocol {
-    func post(_ uri: String, _ body: JSONValue, headers: HTTPFields = [:]) async throws -> TestResponse {
-        try await post(uri, raw: body.dumps(), headers: headers)
-    }
-
-    func post(_ uri: String, raw: String, headers: HTTPFields = [:]) async throws -> TestResponse {
-        var fields = headers
-        fields[.contentType] = "application/json"
-        return try await execute(uri: uri, method: .post, headers: fields, body: ByteBuffer(string: raw))
-    }
-
-    func get(_ uri: String, headers: HTTPFields = [:]) async throws -> TestResponse {
-        try await execute(uri: uri, method: .get, headers: headers)
+/// Runs `test` against a live server on a free loopback port; the server shuts down gracefully when the test returns.
+func withServer(_ state: ServerState, _ test: @escaping @Sendable (TestClient) async throws -> Void) async throws {
+    let (ports, listening) = AsyncStream<Int>.makeStream()
+    let app = LongCatHTTPServer.application(state: state, onListening: { port in
+        listening.yield(port)
+        listening.finish()
+    })
+    let server = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test-server")))
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask {
+            defer { listening.finish() }
+            try await server.run()
+        }
+        var next = ports.makeAsyncIterator()
+        guard let port = await next.next() else {
+            try await group.waitForAll()  // the server ended before it listened: its error
+            throw TestClient.Failure(description: "the server stopped before listening")
+        }
+        var failure: Error?
+        do { try await test(TestClient(port: port)) } catch { failure = error }
+        await server.triggerGracefulShutdown()
+        try await group.waitForAll()
+        if let failure { throw failure }
     }
 }
 
@@ -126,12 +127,13 @@ enum ToolCallModel {
     static func loaded() throws -> LoadedModel {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-tool-model-\(getpid())-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }  // loaded below: mapped and read, the files can go
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: TestModel.directory + "/config.json"))) as! [String: Any]
+        let base = try TestModel.directory()
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/config.json"))) as! [String: Any]
         let baseVocab = 4006
         config["vocab_size"] = baseVocab + pieces.count
         try RandomCheckpoint.write(configJSON: JSONSerialization.data(withJSONObject: config), to: dir, weightType: .f32, seed: 9)
-        try FileManager.default.copyItem(atPath: TestModel.directory + "/tokenizer_config.json", toPath: dir + "/tokenizer_config.json")
-        var tokenizerJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: TestModel.directory + "/tokenizer.json"))) as! [String: Any]
+        try FileManager.default.copyItem(atPath: base + "/tokenizer_config.json", toPath: dir + "/tokenizer_config.json")
+        var tokenizerJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/tokenizer.json"))) as! [String: Any]
         var added = tokenizerJSON["added_tokens"] as! [[String: Any]]
         for (i, piece) in pieces.enumerated() {
             added.append(["id": baseVocab + i, "content": piece, "special": false, "normalized": false, "lstrip": false, "rstrip": false, "single_word": false])

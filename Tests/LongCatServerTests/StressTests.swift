@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import LongCatEngine
 @testable import LongCatServer
 import LongCatTokenizer
@@ -11,7 +10,7 @@ final class StressTests: XCTestCase {
     static let long: JSONValue = ["prompt": "Go on and on", "max_tokens": 4000, "temperature": 0, "ignore_eos": true, "stream": true]
 
     func testAFullQueueAnswers503WithRetryAfter() async throws {
-        let state = testState(engine: { $0.maxConcurrent = 1; $0.maxQueued = 1 })
+        let state = try testState(engine: { $0.maxConcurrent = 1; $0.maxQueued = 1 })
         let engine = try XCTUnwrap(state.model?.engine)
         try await withServer(state) { client in
             // One request runs, one waits: the queue is full. (One after the other: submitted together, the second
@@ -39,7 +38,7 @@ final class StressTests: XCTestCase {
     }
 
     func testAClientThatDisconnectsCancelsItsGenerationAndFreesItsCache() async throws {
-        let state = testState()
+        let state = try testState()
         let engine = try XCTUnwrap(state.model?.engine)
         try await withServer(state) { client in
             for (uri, body) in [

@@ -1,4 +1,5 @@
 import Foundation
+import LongCatTestSupport
 import XCTest
 
 @testable import LongCatTokenizer
@@ -7,14 +8,10 @@ import XCTest
 /// whose expected strings were produced by jinja2 3.1.6 with transformers' environment
 /// (`ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)`, loopcontrols, transformers' `tojson`).
 final class ChatTemplateTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("../shared/fixtures").standardized
-
     // MARK: Fixtures
 
     func testEveryFixtureCaseRendersByteForByte() throws {
-        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("chat-templates/expected.json"))
+        let data = try Fixtures.data("chat-templates/expected.json")
         let fixture = try JSONValue.parse(data)
         guard case .object(let templates)? = fixture["templates"], case .array(let cases)? = fixture["cases"] else {
             return XCTFail("unexpected fixture layout")
@@ -35,7 +32,7 @@ final class ChatTemplateTests: XCTestCase {
     }
 
     func testQwenStyleTokenizerConfigTemplate() throws {
-        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("tokenizer-bpe-qwenstyle/tokenizer_config.json"))
+        let data = try Fixtures.data("tokenizer-bpe-qwenstyle/tokenizer_config.json")
         let config = try JSONValue.parse(data)
         let template = try ChatTemplate(XCTUnwrap(config["chat_template"]?.stringValue))
         let extra: [String: JSONValue] = ["bos_token": config["bos_token"] ?? .null, "eos_token": config["eos_token"] ?? .null]
@@ -84,7 +81,7 @@ final class ChatTemplateTests: XCTestCase {
     }
 
     func testHundredMessageConversationRendersQuickly() throws {
-        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("chat-templates/expected.json"))
+        let data = try Fixtures.data("chat-templates/expected.json")
         let source = try XCTUnwrap(JSONValue.parse(data)["templates"]?["chatml_tools"]?.stringValue)
         let template = try ChatTemplate(source)
         let messages: [JSONValue] = (0..<100).map { i in

@@ -2,7 +2,9 @@ import LongCatTokenizer
 import XCTest
 
 final class StreamingDetokenizerTests: XCTestCase {
-    let tokenizer = TokenizerTests.qwenStyle
+    var tokenizer: Tokenizer!
+
+    override func setUpWithError() throws { tokenizer = try TokenizerTests.qwenStyle() }
 
     /// Streams `text`'s tokens one at a time; returns the deltas.
     func stream(_ text: String) -> (deltas: [String], ids: [Int]) {

@@ -1,14 +1,14 @@
 import Foundation
 import LongCatTokenizer
+import LongCatTestSupport
 import XCTest
 
-let tokenizerFixtures = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("shared/fixtures")
 
 /// Byte-exact agreement with Hugging Face `tokenizers` on the shared fixture.
 final class TokenizerTests: XCTestCase {
-    static let qwenStyle = try! Tokenizer(path: tokenizerFixtures.appendingPathComponent("tokenizer-bpe-qwenstyle").path)
+    /// Loaded once; a missing or broken fixture fails each test that asks for it (no crash).
+    private static let loaded = Result { try Tokenizer(path: Fixtures.path("tokenizer-bpe-qwenstyle")) }
+    static func qwenStyle() throws -> Tokenizer { try loaded.get() }
 
     struct Case {
         let text: String
@@ -17,7 +17,7 @@ final class TokenizerTests: XCTestCase {
     }
 
     static func cases() throws -> [Case] {
-        let data = try Data(contentsOf: tokenizerFixtures.appendingPathComponent("tokenizer-bpe-qwenstyle/expected.json"))
+        let data = try Fixtures.data("tokenizer-bpe-qwenstyle/expected.json")
         let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
         return (json["cases"] as! [[String: Any]]).map {
             Case(text: $0["text"] as! String, ids: $0["ids"] as! [Int], decoded: $0["decoded"] as! String)
@@ -26,18 +26,18 @@ final class TokenizerTests: XCTestCase {
 
     func testEveryFixtureCaseEncodesToTheReferenceIds() throws {
         for c in try Self.cases() {
-            XCTAssertEqual(Self.qwenStyle.encode(c.text), c.ids, "encode \(c.text.debugDescription.prefix(80))")
+            XCTAssertEqual(try Self.qwenStyle().encode(c.text), c.ids, "encode \(c.text.debugDescription.prefix(80))")
         }
     }
 
     func testEveryFixtureCaseDecodesToTheReferenceText() throws {
         for c in try Self.cases() {
-            XCTAssertEqual(Self.qwenStyle.decode(c.ids), c.decoded, "decode \(c.text.debugDescription.prefix(80))")
+            XCTAssertEqual(try Self.qwenStyle().decode(c.ids), c.decoded, "decode \(c.text.debugDescription.prefix(80))")
         }
     }
 
     func testSpecialTokensAndConfig() throws {
-        let t = Self.qwenStyle
+        let t = try Self.qwenStyle()
         XCTAssertEqual(t.bosToken, "<s>")
         XCTAssertEqual(t.eosToken, "</s>")
         XCTAssertNotNil(t.chatTemplate)
@@ -52,7 +52,7 @@ final class TokenizerTests: XCTestCase {
     }
 
     func testInvalidUTF8DecodesToReplacementCharacter() throws {
-        let t = Self.qwenStyle
+        let t = try Self.qwenStyle()
         // "你" is E4 BD A0; in GPT-2's byte alphabet those bytes are written "ä", "½" and "ł".
         let bytes = try ["ä", "½", "ł"].map { try XCTUnwrap(t.id(for: $0)) }
         XCTAssertEqual(t.decode(bytes), "你")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = ROOT / "Tests" / "Fixtures"
 TOKENIZER_DIR = FIXTURES / "tokenizer-bpe-qwenstyle"
 BINARY = Path(os.environ.get("LONGCAT_BIN", ROOT / ".build" / "debug" / "longcat"))
 
