@@ -9,7 +9,7 @@ public final class Checkpoint {
     public let files: [SafeTensorsFile]
     public let tensors: [String: TensorView]
 
-    public init(directory: String, progress: ((String) -> Void)? = nil) throws {
+    public init(directory: String, progress: ProgressHandler? = nil) throws {
         self.directory = directory
         let dir = URL(fileURLWithPath: directory)
         var config = try ModelConfig.load(path: dir.appendingPathComponent("config.json").path)
@@ -40,8 +40,8 @@ public final class Checkpoint {
         var tensors: [String: TensorView] = [:]
         var owner: [String: String] = [:]
         for (i, name) in fileNames.enumerated() {
-            progress?("mapping \(name) (\(i + 1)/\(fileNames.count))")
             let file = try SafeTensorsFile(path: dir.appendingPathComponent(name).path)
+            progress?(ProgressReport(stage: "mapping", done: i + 1, total: fileNames.count, unit: .items("files")))
             files.append(file)
             for (tensorName, view) in file.tensors {
                 if let expected = wanted?[tensorName], expected != name { continue }
@@ -60,6 +60,20 @@ public final class Checkpoint {
         }
         self.files = files
         self.tensors = tensors
+    }
+
+    /// Checks that every tensor the config implies is present with the implied shape, before anything is loaded or
+    /// allocated. Presence is checked in order, so a config implying more tensors than the files hold stops at its
+    /// first missing one after at most as many steps as the files have tensors. Block-quantized (I8/U8) matrices
+    /// have their own shapes, checked with their scales when loaded.
+    public func checkTensors() throws {
+        try config.forEachTensorSpec { spec in
+            guard let view = tensors[spec.name] else { throw CheckpointError.missingTensor(name: spec.name) }
+            if view.dtype == .i8 || view.dtype == .u8 { return }
+            guard view.shape == spec.shape else {
+                throw CheckpointError.wrongShape(tensor: spec.name, expected: spec.shape, actual: view.shape, because: config.reasonForShape(of: spec))
+            }
+        }
     }
 
     static func readIndex(path: String) throws -> [String: String] {

@@ -142,6 +142,64 @@ public struct ModelConfig: Equatable, Sendable {
         if !routedScalingFactor.isFinite {
             throw ConfigError.invalidValue(field: "routed_scaling_factor", reason: "must be a finite number")
         }
+        for (field, id) in [("bos_token_id", bosTokenId)] + eosTokenIds.map({ ("eos_token_id", $0) }) {
+            if let id, !(0..<vocabSize).contains(id) {
+                throw ConfigError.invalidValue(field: field, reason: "is \(id), outside the vocabulary 0..<\(vocabSize) (vocab_size)")
+            }
+        }
+        try Self.checkArchitecture(r)
+        try checkSizes()
+    }
+
+    /// The architectures this engine runs, as config.json's `architectures` names them.
+    public static let supportedArchitectures = ["LongcatFlashForCausalLM"]
+
+    /// `architectures` (or, without it, `model_type`) must name LongCat-Flash: another model's config would
+    /// otherwise load as far as its field names happen to match.
+    private static func checkArchitecture(_ r: FieldReader) throws {
+        if let value = r.json["architectures"], !(value is NSNull) {
+            guard let names = value as? [Any], !names.isEmpty, names.allSatisfy({ $0 is String }) else {
+                throw ConfigError.wrongType(field: "architectures", expected: "a non-empty list of strings")
+            }
+            let given = names.compactMap { $0 as? String }
+            guard given.contains(where: supportedArchitectures.contains) else {
+                throw ConfigError.unsupportedArchitecture(found: given.joined(separator: ", "), supported: supportedArchitectures)
+            }
+        } else if let type = try r.optionalString("model_type"), type != "longcat_flash" {
+            throw ConfigError.unsupportedArchitecture(found: "model_type '\(type)'", supported: supportedArchitectures)
+        }
+    }
+
+    /// Largest parameter count accepted: four bytes a parameter must still fit in a 64-bit size, so every size
+    /// computed from the config (counts, bytes, offsets) is exact and cannot overflow.
+    public static let maxParameters = Double(1 << 60)
+
+    /// Checks, in floating point (which cannot overflow), that every tensor's size and the total stay below
+    /// `maxParameters`, before any of them is computed in integers.
+    private func checkSizes() throws {
+        let dims: [(String, Double)] = [
+            ("num_attention_heads x (qk_nope_head_dim + qk_rope_head_dim)", Double(numHeads) * (Double(qkNopeHeadDim) + Double(qkRopeHeadDim))),
+            ("num_attention_heads x (qk_nope_head_dim + v_head_dim)", Double(numHeads) * (Double(qkNopeHeadDim) + Double(vHeadDim))),
+            ("kv_lora_rank + qk_rope_head_dim", Double(kvLoraRank) + Double(qkRopeHeadDim)),
+            ("n_routed_experts + zero_expert_num", Double(numExperts) + Double(numZeroExperts)),
+            ("num_layers x n_routed_experts", Double(numLayers) * Double(numExperts)),
+            ("vocab_size x hidden_size", Double(vocabSize) * Double(hiddenSize)),
+            ("n_routed_experts x expert_ffn_hidden_size x hidden_size", Double(numExperts) * Double(expertFFNHiddenSize) * Double(hiddenSize)),
+            ("num_layers x hidden_size x ffn_hidden_size", Double(numLayers) * Double(hiddenSize) * Double(ffnHiddenSize)),
+            ("num_layers x (kv_lora_rank + qk_rope_head_dim)", Double(numLayers) * (Double(kvLoraRank) + Double(qkRopeHeadDim))),
+        ]
+        for (what, value) in dims where value > Self.maxParameters {
+            throw ConfigError.tooLarge(detail: "\(what) = \(String(format: "%.3g", value))")
+        }
+        // Now the integer shapes exist without overflow; the groups' totals are checked the same way.
+        var total = 0.0
+        for (spec, count) in tensorGroups {
+            let elements = spec.shape.reduce(1.0) { $0 * Double($1) } * Double(count)
+            total += elements
+            if elements > Self.maxParameters || total > Self.maxParameters {
+                throw ConfigError.tooLarge(detail: "\(String(format: "%.3g", total)) parameters by \(spec.name) \(spec.shape) x \(count)")
+            }
+        }
     }
 
     private static func parseRope(_ r: FieldReader) throws -> RopeConfig {

@@ -61,9 +61,15 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
     case missingField(String)
     case wrongType(field: String, expected: String)
     case invalidValue(field: String, reason: String)
+    case unsupportedArchitecture(found: String, supported: [String])
+    case tooLarge(detail: String)
 
     public var description: String {
         switch self {
+        case .unsupportedArchitecture(let found, let supported):
+            return "config: architecture \(found) is not supported; this engine runs \(supported.joined(separator: ", "))"
+        case .tooLarge(let detail):
+            return "config: describes a model too large to address (\(detail); at most \(String(format: "%.3g", ModelConfig.maxParameters)) parameters): check num_layers, hidden_size, vocab_size and the expert counts"
         case .unreadable(let path, let reason): return "cannot read config \(path): \(reason)"
         case .missingField(let field): return "config: missing required field '\(field)'"
         case .wrongType(let field, let expected): return "config: field '\(field)' must be \(expected)"

@@ -98,16 +98,19 @@ public final class LongCatModel {
     let lmHead: WeightMatrix
 
     /// Opens a checkpoint directory and checks every tensor the config needs against it.
-    public convenience init(directory: String, quantize: WeightMatrix.Quantization? = nil, progress: ((String) -> Void)? = nil) throws {
+    public convenience init(directory: String, quantize: WeightMatrix.Quantization? = nil, progress: ProgressHandler? = nil) throws {
         let checkpoint = try Checkpoint(directory: directory, progress: progress)
         try self.init(checkpoint: checkpoint, quantize: quantize, progress: progress)
     }
 
     /// `quantize` block-quantizes the weight matrices as they load (which ones: TensorSpec.takesBlockQuantization).
-    public init(checkpoint: Checkpoint, quantize: WeightMatrix.Quantization? = nil, progress: ((String) -> Void)? = nil) throws {
+    public init(checkpoint: Checkpoint, quantize: WeightMatrix.Quantization? = nil, progress: ProgressHandler? = nil) throws {
         let config = checkpoint.config
         self.config = config
         self.checkpoint = checkpoint
+        // Everything is checked before anything is allocated: tensors present with their shapes, then memory.
+        try checkpoint.checkTensors()
+        try config.checkLoadFits(quantize: quantize)
         rope = Rope(config: config)
         var specs: [String: TensorSpec] = [:]
         for spec in config.tensorSpecs { specs[spec.name] = spec }
@@ -117,7 +120,6 @@ public final class LongCatModel {
         embedding = try matrix("model.embed_tokens.weight")
         var layers: [Layer] = []
         for l in 0..<config.numLayers {
-            progress?("checking layer \(l + 1)/\(config.numLayers)")
             let p = "model.layers.\(l)."
             let attention = try (0..<2).map { i -> Attention in
                 let a = p + "self_attn.\(i)."
@@ -140,6 +142,7 @@ public final class LongCatModel {
                 router: try matrix(p + "mlp.router.classifier.weight"),
                 routerBias: try vector(p + "mlp.router.e_score_correction_bias"),
                 experts: try (0..<config.numExperts).map { try ffn(p + "mlp.experts.\($0).") }))
+            progress?(ProgressReport(stage: quantize == nil ? "loading" : "loading and quantizing", done: l + 1, total: config.numLayers, unit: .items("layers")))
         }
         self.layers = layers
         finalNorm = try vector("model.norm.weight")

@@ -52,8 +52,9 @@ public enum QuantizedCheckpoint {
     @discardableResult
     public static func write(
         from source: Checkpoint, to directory: String, format: WeightMatrix.Quantization,
-        shardBytes: Int = 4 << 30, progress: ((String) -> Void)? = nil
+        shardBytes: Int = 4 << 30, progress: ProgressHandler? = nil
     ) throws -> Summary {
+        try source.checkTensors()  // before the output directory is made
         let sourceDir = URL(fileURLWithPath: source.directory).standardizedFileURL
         let dir = URL(fileURLWithPath: directory).standardizedFileURL
         let fm = FileManager.default
@@ -69,7 +70,6 @@ public enum QuantizedCheckpoint {
         var summary = Summary(quantized: 0, keptUnquantized: [], bytes: 0)
         var written = Set<String>()
         let specs = source.config.tensorSpecs
-        let total = specs.filter(\.takesBlockQuantization).count, progressStep = max(1, total / 20)
         // The scales entry follows its quants entry; the writer fills entries in order, one at a time, so a
         // matrix is quantized once and held only until its scales are written.
         final class Pending { var matrix: WeightMatrix? }
@@ -80,12 +80,10 @@ public enum QuantizedCheckpoint {
             if spec.takesBlockQuantization {
                 let m = try source.matrix(spec)
                 summary.quantized += 1
-                let count = summary.quantized
                 entries.append(.init(name: spec.name, dtype: format.dtype, shape: [rows, format.rowBytes(cols: cols)]) { buffer in
                     let q = m.quantized(format)
                     pending.matrix = q
                     buffer.copyMemory(from: q.quantizedBytes!.quants)
-                    if count % progressStep == 0 || count == total { progress?("quantized \(count)/\(total) matrices") }
                 })
                 entries.append(.init(name: spec.name + "_qscale", dtype: .f16, shape: [rows, cols / WeightMatrix.Quantization.blockSize]) { buffer in
                     buffer.copyMemory(from: pending.matrix!.quantizedBytes!.scales)

@@ -42,7 +42,7 @@ public enum RandomCheckpoint {
     /// tensors for the identity expert ids, as transformers' own checkpoints do (this engine ignores them).
     public static func write(
         configJSON: Data, to directory: String, weightType: WeightType = .bf16, seed: UInt64 = 0,
-        shardBytes: Int = 4 << 30, progress: ((String) -> Void)? = nil
+        shardBytes: Int = 4 << 30, progress: ProgressHandler? = nil
     ) throws {
         guard var object = try? JSONSerialization.jsonObject(with: configJSON) as? [String: Any] else {
             throw ConfigError.unreadable(path: "config", reason: "not a JSON object")
@@ -56,6 +56,8 @@ public enum RandomCheckpoint {
         if object["head_dim"] == nil { object["head_dim"] = config.qkRopeHeadDim }
         let dir = URL(fileURLWithPath: directory)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        // Checked from the counts before the tensor list (as long as the model is large) is built.
+        try SafeTensorsWriter.checkDiskSpace(bytes: config.parameterCounts.total * weightType.dtype.byteSize, directory: dir)
         try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             .write(to: dir.appendingPathComponent("config.json"))
         let generation: [String: Any] = [

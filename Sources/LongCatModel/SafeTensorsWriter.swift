@@ -34,7 +34,19 @@ public enum SafeTensorsWriter {
         return json
     }
 
-    public static func write(path: String, entries: [Entry], metadata: [String: String] = ["format": "pt"]) throws {
+    /// Refuses to start a write the disk cannot hold, instead of failing (or filling the disk) part way.
+    public static func checkDiskSpace(bytes: Int, directory: URL) throws {
+        guard let attributes = try? FileManager.default.attributesOfFileSystem(forPath: directory.path),
+              let free = (attributes[.systemFreeSize] as? NSNumber)?.int64Value, Int64(bytes) > free else { return }
+        throw CheckpointError.cannotOpen(
+            path: directory.path,
+            reason: String(format: "writing %.2f GiB of weights needs more than the %.2f GiB free on its disk", Double(bytes) / Double(1 << 30), Double(free) / Double(1 << 30)))
+    }
+
+    /// `written` hears the byte count of each tensor once it is in the file.
+    public static func write(
+        path: String, entries: [Entry], metadata: [String: String] = ["format": "pt"], written: (Int) -> Void = { _ in }
+    ) throws {
         let header = try header(for: entries, metadata: metadata)
         guard FileManager.default.createFile(atPath: path, contents: nil) else {
             throw CheckpointError.cannotOpen(path: path, reason: "cannot create file")
@@ -50,6 +62,7 @@ public enum SafeTensorsWriter {
             let body = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<e.byteCount])
             e.fill(body)
             try handle.write(contentsOf: Data(bytesNoCopy: body.baseAddress ?? buffer.baseAddress!, count: e.byteCount, deallocator: .none))
+            written(e.byteCount)
         }
     }
 
@@ -57,7 +70,7 @@ public enum SafeTensorsWriter {
     /// `shardBytes` (unless one tensor is larger) listed in `model.safetensors.index.json`. Entries are
     /// filled in order.
     public static func writeCheckpoint(
-        _ entries: [Entry], to directory: URL, shardBytes: Int, progress: ((String) -> Void)? = nil
+        _ entries: [Entry], to directory: URL, shardBytes: Int, progress: ProgressHandler? = nil
     ) throws {
         var shards: [[Entry]] = [[]]
         var shardSize = 0
@@ -69,16 +82,22 @@ public enum SafeTensorsWriter {
             shards[shards.count - 1].append(e)
             shardSize += e.byteCount
         }
+        // Bytes written over all shards, reported after each tensor.
+        let total = entries.reduce(0) { $0 + $1.byteCount }
+        try checkDiskSpace(bytes: total, directory: directory)
+        var done = 0
+        let written: (Int) -> Void = { bytes in
+            done += bytes
+            progress?(ProgressReport(stage: "writing", done: done, total: total, unit: .bytes))
+        }
         if shards.count == 1 {
-            progress?("writing model.safetensors")
-            try write(path: directory.appendingPathComponent("model.safetensors").path, entries: shards[0])
+            try write(path: directory.appendingPathComponent("model.safetensors").path, entries: shards[0], written: written)
             return
         }
         var weightMap: [String: String] = [:]
         for (i, shard) in shards.enumerated() {
             let name = String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
-            progress?("writing \(name)")
-            try write(path: directory.appendingPathComponent(name).path, entries: shard)
+            try write(path: directory.appendingPathComponent(name).path, entries: shard, written: written)
             for e in shard { weightMap[e.name] = name }
         }
         let index: [String: Any] = ["metadata": ["total_size": entries.reduce(0) { $0 + $1.byteCount }], "weight_map": weightMap]

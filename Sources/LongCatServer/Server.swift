@@ -3,6 +3,7 @@ import Hummingbird
 import LongCatEngine
 import LongCatTokenizer
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// Settings of `longcat serve`.
@@ -77,6 +78,18 @@ public final class ServerState: @unchecked Sendable {
     }
 }
 
+/// Why the server could not start listening.
+public enum ServerStartError: Error, Equatable, CustomStringConvertible {
+    case portInUse(host: String, port: Int)
+
+    public var description: String {
+        switch self {
+        case .portInUse(let host, let port):
+            return "port \(port) on \(host) is already in use: stop what listens there, or choose another port with --port (0 picks a free one)"
+        }
+    }
+}
+
 /// The OpenAI-compatible HTTP server on Hummingbird.
 public enum LongCatHTTPServer {
     /// The application: routes, middleware, bind address. `onListening` gets the bound port (useful with port 0).
@@ -98,7 +111,13 @@ public enum LongCatHTTPServer {
         state: ServerState, logger: Logger = defaultLogger, onListening: @escaping @Sendable (Int) -> Void,
         load: @escaping @Sendable () throws -> LoadedModel
     ) async throws {
-        let app = application(state: state, logger: logger, onListening: onListening)
+        // Loading starts once the port is bound, so a busy port fails at once, before minutes of loading.
+        let (listening, listened) = AsyncStream<Int>.makeStream()
+        let app = application(state: state, logger: logger, onListening: { port in
+            onListening(port)
+            listened.yield(port)
+            listened.finish()
+        })
         var configuration = ServiceGroupConfiguration(
             services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = state.configuration.drainTimeout
@@ -107,6 +126,8 @@ public enum LongCatHTTPServer {
 
         let failure = LoadFailure()
         Task {
+            var ports = listening.makeAsyncIterator()
+            guard await ports.next() != nil else { return }
             do {
                 let model = try await runOnThread(load)
                 state.modelLoaded(model)
@@ -116,7 +137,15 @@ public enum LongCatHTTPServer {
                 await group.triggerGracefulShutdown()
             }
         }
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            listened.finish()
+            throw ServerStartError.portInUse(host: state.configuration.host, port: state.configuration.port)
+        } catch {
+            listened.finish()
+            throw error
+        }
         state.model?.engine.shutdown()
         if let error = failure.error { throw error }
     }

@@ -16,12 +16,11 @@ struct Chat: AsyncParsableCommand {
     var system: String?
 
     func run() async throws {
-        guard let tokenizer = try modelOptions.loadTokenizer() else {
-            throw ValidationError("chat needs tokenizer.json (with a chat_template) in \(modelOptions.model)")
-        }
+        let tokenizer = try modelOptions.requireTokenizer(for: "chat")
         let formatter = try ChatFormatter(tokenizer: tokenizer)
         let model = try modelOptions.load()
-        let engine = Engine(model: model, tokenizer: tokenizer, options: .singleUser(model))
+        let options = try EngineOptions.singleUser(model)
+        let engine = Engine(model: model, tokenizer: tokenizer, options: options)
         var systemPrompt = system
         var history: [JSONValue] = []
         let interrupts = InterruptWatcher()
@@ -65,7 +64,7 @@ struct Chat: AsyncParsableCommand {
                 continue
             }
             var request = samplingOptions.request(prompt: prompt)
-            request.maxTokens = min(request.maxTokens, model.config.maxPositionEmbeddings - prompt.count)
+            request.maxTokens = min(request.maxTokens, options.maxCacheTokens - prompt.count)
             guard request.maxTokens >= 1 else {
                 history.removeAll()
                 Console.progress("the conversation filled the context; it was cleared — say that again")

@@ -56,7 +56,7 @@ struct Demo: AsyncParsableCommand {
         let prompt = [model.config.bosTokenId ?? 1, 100, 200, 300]
         print("prompt token ids: \(prompt.map(String.init).joined(separator: ","))")
         print("generated token ids:", terminator: " ")
-        let engine = Engine(model: model, options: .singleUser(model))
+        let engine = Engine(model: model, options: try .singleUser(model))
         var request = GenerationRequest(prompt: prompt, maxTokens: maxTokens)
         request.sampling.temperature = 0
         request.ignoreEOS = true

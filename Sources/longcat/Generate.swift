@@ -88,9 +88,10 @@ struct Generate: AsyncParsableCommand {
             promptTokens = try parseTokenIds(promptIds!, option: "--prompt-ids")
         }
         let model = try modelOptions.load()
-        let engine = Engine(model: model, tokenizer: tokenizer, options: .singleUser(model))
+        let options = try EngineOptions.singleUser(model)
+        let engine = Engine(model: model, tokenizer: tokenizer, options: options)
         var request = samplingOptions.request(prompt: promptTokens)
-        request.maxTokens = min(request.maxTokens, max(1, model.config.maxPositionEmbeddings - promptTokens.count))
+        request.maxTokens = min(request.maxTokens, max(1, options.maxCacheTokens - promptTokens.count))
         let result = try await engine.generate(request) { chunk in
             guard !json else { return }
             print(tokenizer == nil ? chunk.tokens.map(String.init).joined(separator: " ") + " " : chunk.text, terminator: "")
@@ -115,10 +116,12 @@ struct Generate: AsyncParsableCommand {
 }
 
 extension EngineOptions {
-    /// One interactive user: the whole context may be used by one request.
-    static func singleUser(_ model: LongCatModel) -> EngineOptions {
+    /// One interactive user: the whole context may be used by one request (clamped, saying so, to what memory holds).
+    static func singleUser(_ model: LongCatModel) throws -> EngineOptions {
         var options = EngineOptions()
-        options.maxCacheTokens = model.config.maxPositionEmbeddings
+        let budget = try model.config.cacheBudget(requested: nil, preferred: model.config.maxPositionEmbeddings)
+        if let note = budget.note { Console.progress(note) }
+        options.maxCacheTokens = budget.positions
         return options
     }
 }

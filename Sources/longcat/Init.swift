@@ -27,7 +27,7 @@ struct Init: ParsableCommand {
             throw ValidationError("--config: cannot read \(config)")
         }
         let start = DispatchTime.now()
-        try RandomCheckpoint.write(configJSON: data, to: out, weightType: weightType, seed: seed) { Console.progress($0) }
+        try RandomCheckpoint.write(configJSON: data, to: out, weightType: weightType, seed: seed, progress: ProgressMeter().report)
         Console.progress(String(format: "wrote %@ in %.1f s", out, secondsSince(start)))
     }
 }

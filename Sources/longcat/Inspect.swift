@@ -40,7 +40,10 @@ struct Inspect: ParsableCommand {
         guard context >= 0 else { throw ValidationError("--context must not be negative") }
         let (total, activeMin, activeMax) = config.parameterCounts
         let weightBytes = bytesByDType.values.reduce(0, +)
-        let cacheBytes = config.kvCacheBytesPerToken * context
+        // A huge max_position_embeddings is legal (serving clamps the context to memory): its cache may exceed Int.
+        let (cacheBytes, cacheOverflows) = config.kvCacheBytesPerToken.multipliedReportingOverflow(by: context)
+        let (memoryBytes, memoryOverflows) = weightBytes.addingReportingOverflow(cacheBytes)
+        let memory: Int? = cacheOverflows || memoryOverflows ? nil : memoryBytes
 
         if json {
             try Console.printJSON([
@@ -57,7 +60,7 @@ struct Inspect: ParsableCommand {
                 "weight_bytes": weightBytes,
                 "kv_cache_bytes_per_token": config.kvCacheBytesPerToken,
                 "context": context,
-                "memory_estimate_bytes": weightBytes + cacheBytes,
+                "memory_estimate_bytes": memory.map { $0 as Any } ?? NSNull(),
             ])
             return
         }
@@ -72,7 +75,11 @@ struct Inspect: ParsableCommand {
             print("  \(dtype.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(Formatting.bytes(bytes))")
         }
         print("KV cache:          \(c.kvCacheBytesPerToken) bytes/token (latent \(c.kvLoraRank) + rope \(c.qkRopeHeadDim) floats x \(2 * c.numLayers) sublayers)")
-        print("memory at context \(context): \(Formatting.bytes(weightBytes + cacheBytes)) (weights \(Formatting.bytes(weightBytes)) + cache \(Formatting.bytes(cacheBytes)))")
+        if let memory {
+            print("memory at context \(context): \(Formatting.bytes(memory)) (weights \(Formatting.bytes(weightBytes)) + cache \(Formatting.bytes(cacheBytes)))")
+        } else {
+            print("memory at context \(context): more than 8 EiB (weights \(Formatting.bytes(weightBytes)) + the cache of \(context) positions)")
+        }
     }
 }
 
@@ -89,14 +96,14 @@ extension ModelConfig {
             }
         }()
         var out: [DType: Int] = [:]
-        for spec in tensorSpecs {
+        for (spec, count) in tensorGroups {
             if let block = fp8BlockSize, spec.isQuantizable {
-                out[.f8e4m3, default: 0] += spec.elementCount
-                out[.f32, default: 0] += 4 * ((spec.shape[0] + block[0] - 1) / block[0]) * ((spec.shape[1] + block[1] - 1) / block[1])
+                out[.f8e4m3, default: 0] += count * spec.elementCount
+                out[.f32, default: 0] += count * 4 * ((spec.shape[0] + block[0] - 1) / block[0]) * ((spec.shape[1] + block[1] - 1) / block[1])
             } else if spec.role == .routerWeight || spec.role == .routerBias || (fp8BlockSize != nil && spec.role == .norm) {
-                out[.f32, default: 0] += 4 * spec.elementCount
+                out[.f32, default: 0] += count * 4 * spec.elementCount
             } else {
-                out[declared, default: 0] += declared.byteSize * spec.elementCount
+                out[declared, default: 0] += count * declared.byteSize * spec.elementCount
             }
         }
         return out

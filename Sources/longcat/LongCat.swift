@@ -5,11 +5,18 @@ import LongCatModel
 import LongCatTensor
 import LongCatTokenizer
 
-@main
 struct LongCat: AsyncParsableCommand {
+    static let version = "0.14.0"
+
     static let configuration = CommandConfiguration(
         commandName: "longcat",
         abstract: "Run LongCat-Flash mixture-of-experts models on the CPU from their Hugging Face files.",
+        discussion: """
+            Exit status: 0 success, 64 usage error (a bad option or argument), 65 bad input data (a config, \
+            checkpoint, tokenizer, template or request file that is malformed or does not fit together), 1 anything \
+            else (I/O, memory, a busy port).
+            """,
+        version: version,
         subcommands: [Demo.self, Generate.self, Chat.self, Serve.self, Bench.self, Logits.self, Inspect.self, Init.self, Quantize.self, Tokenize.self, ChatTemplateCommand.self],
         defaultSubcommand: Demo.self)
 }
@@ -35,8 +42,10 @@ struct ModelOptions: ParsableArguments {
 
     /// Opens a checkpoint with progress on stderr.
     static func loadModel(_ path: String, quantize: WeightMatrix.Quantization? = nil) throws -> LongCatModel {
+        try checkDirectory(path)
         let start = DispatchTime.now()
-        let model = try LongCatModel(directory: path, quantize: quantize) { Console.progress($0) }
+        let meter = ProgressMeter()
+        let model = try LongCatModel(directory: path, quantize: quantize, progress: meter.report)
         var note = ""
         if let quantize {
             note = ", weights quantized to \(quantize.rawValue)"
@@ -49,11 +58,38 @@ struct ModelOptions: ParsableArguments {
         return model
     }
 
-    /// The model directory's tokenizer, if it has a tokenizer.json.
+    /// A checkpoint directory must exist (else the option is wrong: a usage error) and hold config.json (else the
+    /// directory is not a checkpoint: bad input).
+    static func checkDirectory(_ path: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ValidationError("--model \(path): no such directory; pass a checkpoint directory (config.json and *.safetensors)")
+        }
+        guard isDirectory.boolValue else {
+            throw ValidationError("--model \(path) is a file; pass the checkpoint directory that holds it")
+        }
+        guard FileManager.default.fileExists(atPath: path + "/config.json") else {
+            throw BadInputFile(path: path, reason: "no config.json: not a checkpoint directory (it needs config.json and *.safetensors)")
+        }
+    }
+
+    /// The model directory's tokenizer, if it has a tokenizer.json, checked against the model's vocabulary.
     func loadTokenizer() throws -> LongCatTokenizer.Tokenizer? {
+        try Self.checkDirectory(model)
         let path = URL(fileURLWithPath: model).appendingPathComponent("tokenizer.json").path
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        return try LongCatTokenizer.Tokenizer(path: model)
+        let tokenizer = try LongCatTokenizer.Tokenizer(path: model)
+        try VocabularyMismatchError.check(tokenizer, against: ModelConfig.load(path: model + "/config.json"))
+        return tokenizer
+    }
+
+    /// The tokenizer, which this command cannot do without.
+    func requireTokenizer(for use: String) throws -> LongCatTokenizer.Tokenizer {
+        guard let tokenizer = try loadTokenizer() else {
+            throw BadInputFile(
+                path: model, reason: "no tokenizer.json: \(use) needs the checkpoint's tokenizer.json and tokenizer_config.json beside its weights")
+        }
+        return tokenizer
     }
 }
 
@@ -123,6 +159,14 @@ enum Formatting {
         if v >= 1e6 { return String(format: "%.2fM", v / 1e6) }
         if v >= 1e3 { return String(format: "%.1fK", v / 1e3) }
         return "\(n)"
+    }
+
+    /// "45 s", "3 min 20 s", "2 h 05 min".
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded(.up))
+        if s < 60 { return "\(s) s" }
+        if s < 3600 { return "\(s / 60) min \(s % 60) s" }
+        return String(format: "%d h %02d min", s / 3600, s % 3600 / 60)
     }
 
     static func bytes(_ n: Int) -> String {

@@ -29,8 +29,10 @@ struct Quantize: ParsableCommand {
             Parallel.threadCount = threads
         }
         let start = DispatchTime.now()
-        let source = try Checkpoint(directory: model) { Console.progress($0) }
-        let summary = try QuantizedCheckpoint.write(from: source, to: out, format: quantization) { Console.progress($0) }
+        try ModelOptions.checkDirectory(model)
+        let meter = ProgressMeter()
+        let source = try Checkpoint(directory: model, progress: meter.report)
+        let summary = try QuantizedCheckpoint.write(from: source, to: out, format: quantization, progress: meter.report)
         if !summary.keptUnquantized.isEmpty {
             Console.progress("kept as stored (columns not a multiple of \(WeightMatrix.Quantization.blockSize)): " + TensorNames.summary(summary.keptUnquantized))
         }

@@ -67,9 +67,7 @@ struct Serve: AsyncParsableCommand {
         config.defaultMaxTokens = defaultMaxTokens
         config.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
         // The tokenizer is checked before listening: without one there is nothing to serve text with.
-        guard let tokenizer = try modelOptions.loadTokenizer() else {
-            throw ValidationError("serve needs tokenizer.json (and tokenizer_config.json for chat) in \(modelOptions.model)")
-        }
+        let tokenizer = try modelOptions.requireTokenizer(for: "serve")
         let modelOptions = self.modelOptions
         let (maxConcurrent, maxQueued, maxCacheTokens) = (self.maxConcurrent, self.maxQueued, self.maxCacheTokens)
         let state = ServerState(configuration: config)
@@ -81,7 +79,10 @@ struct Serve: AsyncParsableCommand {
             var options = EngineOptions()
             options.maxConcurrent = maxConcurrent
             options.maxQueued = maxQueued
-            options.maxCacheTokens = maxCacheTokens ?? max(options.maxCacheTokens, model.config.maxPositionEmbeddings)
+            let budget = try model.config.cacheBudget(
+                requested: maxCacheTokens, preferred: max(options.maxCacheTokens, model.config.maxPositionEmbeddings))
+            if let note = budget.note { Console.progress(note) }
+            options.maxCacheTokens = budget.positions
             return LoadedModel(engine: Engine(model: model, tokenizer: tokenizer, options: options), tokenizer: tokenizer)
         })
         Console.progress("server stopped")

@@ -1,0 +1,83 @@
+import Foundation
+import LongCatTensor
+
+/// What running a model allocates in RAM, checked against the machine before anything is allocated. Mapped weights
+/// are never counted: the page cache holds them and can drop them again.
+public enum SystemMemory {
+    /// Physical memory, or the cgroup's limit where that is lower (containers).
+    public static let totalBytes: Int = {
+        var total = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8),
+               let limit = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), limit > 0 {
+                total = min(total, limit)
+            }
+        }
+        return total
+    }()
+
+    static func gib(_ bytes: Int) -> String { String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
+}
+
+/// An allocation the machine cannot hold, named before it is made.
+public struct InsufficientMemoryError: Error, Equatable, CustomStringConvertible {
+    public let what: String
+    public let neededBytes: Int
+    public let totalBytes: Int
+    public let advice: String
+
+    public var description: String {
+        "\(what) needs \(SystemMemory.gib(neededBytes)) of memory but this machine has \(SystemMemory.gib(totalBytes)): \(advice)"
+    }
+}
+
+extension ModelConfig {
+    /// Bytes loading allocates outside the mapped files: norms and router biases widened to float32 and, with
+    /// `quantize`, the block-quantized copies of the weight matrices. Arithmetic only.
+    public func loadAllocationBytes(quantize: WeightMatrix.Quantization?) -> Int {
+        var bytes = 0
+        for (spec, count) in tensorGroups {
+            switch spec.role {
+            case .norm, .routerBias:
+                bytes += count * spec.elementCount * MemoryLayout<Float>.size
+            default:
+                guard let quantize, spec.takesBlockQuantization else { continue }
+                let (rows, cols) = (spec.shape[0], spec.shape[1])
+                bytes += count * rows * (quantize.rowBytes(cols: cols) + cols / WeightMatrix.Quantization.blockSize * 2)
+            }
+        }
+        return bytes
+    }
+
+    /// Throws before loading when what loading allocates exceeds the machine's memory.
+    public func checkLoadFits(quantize: WeightMatrix.Quantization?, totalBytes: Int = SystemMemory.totalBytes) throws {
+        let needed = loadAllocationBytes(quantize: quantize)
+        guard needed > totalBytes else { return }
+        throw InsufficientMemoryError(
+            what: quantize.map { "quantizing the weights to \($0.rawValue) at load" } ?? "loading the model",
+            neededBytes: needed, totalBytes: totalBytes,
+            advice: quantize == nil ? "the config's norms alone are this large; check hidden_size and num_layers"
+                : "quantize once into a checkpoint with `longcat quantize` (it streams to disk) and load that")
+    }
+
+    /// Positions of KV cache that fit in `bytes`.
+    public func cachePositions(fittingIn bytes: Int) -> Int { bytes / kvCacheBytesPerToken }
+
+    /// The KV-cache budget in positions: `requested` when given (an error if it cannot fit in memory), else
+    /// `preferred` clamped to half the machine's memory, with a note saying so when it is clamped.
+    public func cacheBudget(requested: Int?, preferred: Int, totalBytes: Int = SystemMemory.totalBytes) throws -> (positions: Int, note: String?) {
+        let fitting = cachePositions(fittingIn: totalBytes / 2)
+        if let requested {
+            let (needed, overflow) = requested.multipliedReportingOverflow(by: kvCacheBytesPerToken)
+            guard overflow || needed > totalBytes else { return (requested, nil) }
+            throw InsufficientMemoryError(
+                what: "a KV cache of \(requested) positions (\(kvCacheBytesPerToken) bytes each)",
+                neededBytes: overflow ? Int.max : needed, totalBytes: totalBytes,
+                advice: "lower --max-cache-tokens to at most \(cachePositions(fittingIn: totalBytes))")
+        }
+        guard preferred > fitting else { return (preferred, nil) }
+        return (max(fitting, 1), "context clamped to \(fitting) positions: \(preferred) (max_position_embeddings) would need "
+            + "\(SystemMemory.gib(Int(min(Double(preferred) * Double(kvCacheBytesPerToken), Double(Int.max))))) of KV cache and "
+            + "half of this machine's memory is \(SystemMemory.gib(totalBytes / 2)); set --max-cache-tokens to choose")
+    }
+}
