@@ -38,8 +38,10 @@ indirect enum Decoder {
         }
     }
 
-    /// Hugging Face's decode_chain: each step maps the list of token strings to a new list.
-    func decodeChain(_ tokens: [String]) -> [String] {
+    /// Hugging Face's decode_chain: each step maps the list of token strings to a new list. With
+    /// `dropIncompleteTail`, bytes at the very end that only begin a UTF-8 character (the text was cut inside it)
+    /// are dropped instead of decoding to U+FFFD; invalid bytes anywhere else still become U+FFFD.
+    func decodeChain(_ tokens: [String], dropIncompleteTail: Bool = false) -> [String] {
         switch self {
         case .byteLevel:
             // A token whose every scalar is in the byte alphabet becomes those bytes; any other token
@@ -55,6 +57,7 @@ indirect enum Decoder {
                 }
                 bytes += ok ? tokenBytes : Array(token.utf8)
             }
+            if dropIncompleteTail { bytes.removeLast(UTF8Tail.incompleteCount(bytes)) }
             return [String(decoding: bytes, as: UTF8.self)]
         case .byteFallback:
             var out: [String] = []
@@ -73,6 +76,7 @@ indirect enum Decoder {
                     out.append(token)
                 }
             }
+            if dropIncompleteTail { pending.removeLast(UTF8Tail.incompleteCount(pending)) }
             flush()
             return out
         case .fuse:
@@ -96,7 +100,40 @@ indirect enum Decoder {
                 return t
             }
         case .sequence(let items):
-            return items.reduce(tokens) { $1.decodeChain($0) }
+            return items.reduce(tokens) { $1.decodeChain($0, dropIncompleteTail: dropIncompleteTail) }
         }
+    }
+}
+
+/// The end of a byte string that was cut inside a UTF-8 character.
+enum UTF8Tail {
+    /// How many bytes at the end of `bytes` are a proper prefix of a well-formed UTF-8 sequence (a lead byte and
+    /// fewer continuation bytes than it needs, each in its allowed range): 0 when the bytes end on a character
+    /// boundary or in bytes that could never become a character (those stay invalid, U+FFFD).
+    static func incompleteCount(_ bytes: [UInt8]) -> Int {
+        for k in 1...3 where k <= bytes.count {
+            let tail = bytes[(bytes.count - k)...]
+            let lead = tail.first!
+            // The sequence length a lead byte announces, and the range its second byte must fall in.
+            let length: Int
+            var second: ClosedRange<UInt8> = 0x80...0xBF
+            switch lead {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; second = 0xA0...0xBF
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; second = 0x80...0x9F
+            case 0xF0: length = 4; second = 0x90...0xBF
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; second = 0x80...0x8F
+            case 0x80...0xBF: continue  // a continuation byte: its lead is further back
+            default: return 0  // ASCII, or a byte that never starts a character
+            }
+            guard k < length else { return 0 }
+            let rest = tail.dropFirst()
+            if let first = rest.first, !second.contains(first) { return 0 }
+            if rest.dropFirst().allSatisfy({ (0x80...0xBF).contains($0) }) { return k }
+            return 0
+        }
+        return 0
     }
 }

@@ -32,11 +32,14 @@ public struct StreamingDetokenizer {
         return delta
     }
 
-    /// Whatever is still held back (an incomplete character at the end of generation), as U+FFFD.
+    /// The end of the text (call it where a generation ends): whatever is still held back, less an incomplete
+    /// character at the very end, which is dropped rather than shown as U+FFFD (a generation cut by its token
+    /// limit inside a character did not produce that character). Invalid bytes before it decode as U+FFFD, as in a
+    /// full decode. `text` then equals `tokenizer.decode(ids, dropIncompleteTail: true)`.
     public mutating func flush() -> String {
         guard readOffset < ids.count else { return "" }
         let before = tokenizer.decode(Array(ids[prefixOffset..<readOffset]), skipSpecialTokens: skipSpecialTokens)
-        let now = tokenizer.decode(Array(ids[prefixOffset...]), skipSpecialTokens: skipSpecialTokens)
+        let now = tokenizer.decode(Array(ids[prefixOffset...]), skipSpecialTokens: skipSpecialTokens, dropIncompleteTail: true)
         let delta = Self.suffix(of: now, after: before)
         prefixOffset = ids.count
         readOffset = ids.count

@@ -160,14 +160,15 @@ public final class Tokenizer: @unchecked Sendable {
     public func isSpecial(_ id: Int) -> Bool { addedById[id]?.special ?? false }
 
     /// Text of `ids`. Unknown ids are skipped, as in `tokenizers`; invalid UTF-8 from byte tokens becomes
-    /// U+FFFD.
-    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
+    /// U+FFFD. With `dropIncompleteTail` (for the end of a generation cut short, say by a token limit), bytes at the
+    /// very end that only begin a character are dropped instead of becoming U+FFFD.
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false, dropIncompleteTail: Bool = false) -> String {
         let tokens = ids.compactMap { id -> String? in
             if skipSpecialTokens && isSpecial(id) { return nil }
             return token(for: id)
         }
         guard let decoder else { return tokens.joined(separator: " ") }
-        return decoder.decodeChain(tokens).joined()
+        return decoder.decodeChain(tokens, dropIncompleteTail: dropIncompleteTail).joined()
     }
 }
 
