@@ -32,7 +32,7 @@ final class ToolCallStreamTests: XCTestCase {
         let text = "Let me check. " + call + " and " + call.replacingOccurrences(of: "Paris", with: "Oslo")
         for size in [1, 2, 3, 7, 19, 1000] {
             XCTAssertEqual(events(text, pieceSize: size), [
-                .content("Let me check. "), .call(weather), .content(" and "),
+                .content("Let me check."), .call(weather), .content(" and"),
                 .call(ToolCall(name: "get_weather", argumentsJSON: #"{"city": "Oslo"}"#)),
             ], "pieces of \(size)")
         }
@@ -49,11 +49,42 @@ final class ToolCallStreamTests: XCTestCase {
         }
     }
 
-    func testNothingIsHeldBackWithoutAPossibleTag() {
+    func testOnlyAPossibleTagOrWhitespaceIsHeldBack() {
         var parser = ToolCallStream()
         XCTAssertEqual(parser.push("plain text"), [.content("plain text")])
-        XCTAssertEqual(parser.push(" <longcat"), [.content(" ")])
-        XCTAssertEqual(parser.push("-cat"), [.content("<longcat-cat")])
+        XCTAssertEqual(parser.push(" <longcat"), [], "a space that a call may follow, and a possible tag")
+        XCTAssertEqual(parser.push("-cat"), [.content(" <longcat-cat")])
+        XCTAssertEqual(parser.push("\n"), [])
+        XCTAssertEqual(parser.finish(), [.content("\n")], "a reply without calls keeps its whitespace")
+    }
+
+    /// The streamed content deltas, concatenated, are the non-streamed `message.content`, however the text is cut.
+    func testStreamedContentIsTheWholeReplysContent() {
+        let call = self.call
+        let texts = [
+            "Let me check. " + call,
+            "Let me check. " + call + "\n",
+            " Hmm. \n" + call + " \n " + call + "\n\nDone. ",
+            call + "  after",
+            "a <longcat_tool_call>not json</longcat_tool_call> b " + call + " c <longcat_tool_call>{",
+            "  no calls at all \n",
+            "<longcat_tool_call",
+        ]
+        for text in texts {
+            let whole = ParsedToolCalls(parsing: text)
+            for size in [1, 2, 5, 13, 1000] {
+                var content = ""
+                var calls: [ToolCall] = []
+                for event in events(text, pieceSize: size) {
+                    switch event {
+                    case .content(let piece): content += piece
+                    case .call(let call): calls.append(call)
+                    }
+                }
+                XCTAssertEqual(content, whole.content, "\(text.debugDescription) in pieces of \(size)")
+                XCTAssertEqual(calls, whole.calls, "\(text.debugDescription) in pieces of \(size)")
+            }
+        }
     }
 }
 
@@ -97,13 +128,36 @@ final class ToolCallServerTests: XCTestCase {
             let chunks = try response.events.dropLast().map { try JSONValue.parse($0) }
             let deltas = chunks.compactMap { $0["choices"]?[0]?["delta"] }
             let content = deltas.compactMap { $0["content"]?.stringValue }.joined()
-            XCTAssertEqual(content, "Let me check. ")
+            XCTAssertEqual(content, "Let me check.")
             let calls = deltas.compactMap { $0["tool_calls"]?.arrayValue }.flatMap { $0 }
             XCTAssertEqual(calls.count, 1)
             XCTAssertEqual(calls.first?["index"], 0)
             XCTAssertEqual(calls.first?["function"]?["name"], "get_weather")
             XCTAssertEqual(calls.first?["function"]?["arguments"], #"{"city": "Paris"}"#)
             XCTAssertEqual(chunks.last?["choices"]?[0]?["finish_reason"], "tool_calls")
+        }
+    }
+
+    /// One rule for content: the streamed deltas of a tool-calling reply add up to the non-streamed
+    /// `message.content` (the space before the call is in neither), at any temperature.
+    func testStreamedContentEqualsTheWholeReplysContent() async throws {
+        let question = question, tools = tools
+        try await withServer(try state()) { client in
+            for temperature in [0.0, 1.0] {
+                let request: JSONValue = ["messages": question, "tools": tools, "temperature": .double(temperature), "seed": 1]
+                let whole = try await client.post("/v1/chat/completions", request).json()
+                let message = try XCTUnwrap(whole["choices"]?[0]?["message"])
+                var streamed = request
+                if case .object(var fields) = streamed { fields["stream"] = true; streamed = .object(fields) }
+                let response = try await client.post("/v1/chat/completions", streamed)
+                let chunks = try response.events.dropLast().map { try JSONValue.parse($0) }
+                let deltas = chunks.compactMap { $0["choices"]?[0]?["delta"] }
+                let content = deltas.compactMap { $0["content"]?.stringValue }.joined()
+                XCTAssertEqual(content, try XCTUnwrap(message["content"]?.stringValue), "temperature \(temperature)")
+                XCTAssertEqual(content, "Let me check.")
+                let calls = deltas.compactMap { $0["tool_calls"]?.arrayValue }.flatMap { $0 }
+                XCTAssertEqual(calls.map { $0["function"] }, message["tool_calls"]?.arrayValue?.map { $0["function"] })
+            }
         }
     }
 }

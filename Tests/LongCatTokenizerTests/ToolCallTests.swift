@@ -19,7 +19,8 @@ final class ToolCallTests: XCTestCase {
             Done.
             """
         let parsed = ParsedToolCalls(parsing: output)
-        XCTAssertEqual(parsed.content, "Let me check both cities.\n\n\nDone.")
+        // The newlines before each call only separated text from calls; the one after them starts "Done.".
+        XCTAssertEqual(parsed.content, "Let me check both cities.\nDone.")
         XCTAssertEqual(
             parsed.calls,
             [
@@ -30,9 +31,16 @@ final class ToolCallTests: XCTestCase {
 
     func testTextBeforeIsContent() {
         let parsed = ParsedToolCalls(
-            parsing: #"  I'll search.  <longcat_tool_call>{"name": "search", "arguments": {}}</longcat_tool_call>"#)
+            parsing: #"I'll search.  <longcat_tool_call>{"name": "search", "arguments": {}}</longcat_tool_call>"#)
         XCTAssertEqual(parsed.content, "I'll search.")
         XCTAssertEqual(parsed.calls, [ToolCall(name: "search", argumentsJSON: "{}")])
+        // Whitespace at the start of a reply that begins with text is kept, as a stream has sent it before any
+        // call turned up; whitespace that touches a call, or ends a reply that made calls, goes.
+        let call = #"<longcat_tool_call>{"name": "search"}</longcat_tool_call>"#
+        XCTAssertEqual(ParsedToolCalls(parsing: " Searching. " + call + " \n").content, " Searching.")
+        XCTAssertEqual(ParsedToolCalls(parsing: " \n" + call + "\n " + call + "\n").content, "")
+        XCTAssertEqual(ParsedToolCalls(parsing: call + "\n\nIt is sunny. ").content, "It is sunny.")
+        XCTAssertEqual(ParsedToolCalls(parsing: "One. " + call + " Two. " + call + " Three.").content, "One. Two. Three.")
     }
 
     func testMalformedJSONStaysText() {
@@ -81,6 +89,7 @@ final class ToolCallTests: XCTestCase {
     }
 
     func testPlainTextHasNoCalls() {
-        XCTAssertEqual(ParsedToolCalls(parsing: "  just words \n"), ParsedToolCalls(content: "just words", calls: []))
+        XCTAssertEqual(ParsedToolCalls(parsing: "  just words \n"), ParsedToolCalls(content: "  just words \n", calls: []),
+                       "a reply without calls is its text, untouched")
     }
 }

@@ -51,9 +51,26 @@ def test_tool_call_streams_as_delta_tool_calls(tool_client):
                 entry["arguments"] += call.function.arguments or ""
             finish = c.finish_reason or finish
     assert finish == "tool_calls"
-    assert content.strip() == lib.TOOL_CALL_PREFIX and "<longcat_tool_call>" not in content
+    assert content == lib.TOOL_CALL_PREFIX and "<longcat_tool_call>" not in content
     assert list(calls) == [0]
     assert calls[0]["name"] == "get_weather" and json.loads(calls[0]["arguments"]) == {"city": "Paris"}
+
+
+@pytest.mark.parametrize("temperature", [0, 1.0])
+def test_streamed_content_equals_the_whole_replys_content(tool_client, temperature):
+    """One rule for content: the streamed deltas add up to `message.content` (no space left before the call)."""
+    options = dict(model="tool-caller", messages=QUESTION, tools=[lib.WEATHER_TOOL], temperature=temperature, seed=1)
+    whole = tool_client.chat.completions.create(**options).choices[0].message
+    content, calls = "", {}
+    for chunk in tool_client.chat.completions.create(**options, stream=True):
+        for c in chunk.choices:
+            content += c.delta.content or ""
+            for call in c.delta.tool_calls or []:
+                entry = calls.setdefault(call.index, {"name": "", "arguments": ""})
+                entry["name"] += call.function.name or ""
+                entry["arguments"] += call.function.arguments or ""
+    assert content == (whole.content or "")
+    assert [(c["name"], c["arguments"]) for c in calls.values()] == [(c.function.name, c.function.arguments) for c in whole.tool_calls]
 
 
 def test_tool_choice_none_leaves_the_text_alone(tool_client):
