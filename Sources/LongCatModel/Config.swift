@@ -111,6 +111,7 @@ public struct ModelConfig: Equatable, Sendable {
     /// Checks the fields against each other and rejects features this engine does not implement.
     private func validate(_ r: FieldReader) throws {
         if numZeroExperts < 0 { throw ConfigError.invalidValue(field: "zero_expert_num", reason: "must not be negative") }
+        try checkSizes()  // first: the checks below add and multiply fields
         if let type = r.json["zero_expert_type"], !(type is NSNull) {
             guard let s = type as? String else { throw ConfigError.wrongType(field: "zero_expert_type", expected: "a string") }
             guard s == "identity" else {
@@ -148,7 +149,6 @@ public struct ModelConfig: Equatable, Sendable {
             }
         }
         try Self.checkArchitecture(r)
-        try checkSizes()
     }
 
     /// The architectures this engine runs, as config.json's `architectures` names them.

@@ -11,7 +11,8 @@ final class CLITests: XCTestCase {
         var stderr: String
     }
 
-    func longcat(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> Output {
+    /// Runs the binary; a generous watchdog ends a run that hangs (the test then fails on its status, not on time).
+    func longcat(_ arguments: [String], environment: [String: String] = [:], input: String? = nil, watchdog: Double = 300) throws -> Output {
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         if dir.pathExtension == "xctest" || dir.lastPathComponent == "MacOS" {  // macOS bundle layout
             while dir.pathExtension != "xctest" { dir.deleteLastPathComponent() }
@@ -30,6 +31,9 @@ final class CLITests: XCTestCase {
         process.standardError = err
         process.standardInput = stdin
         try process.run()
+        DispatchQueue.global().asyncAfter(deadline: .now() + watchdog) { [weak process] in
+            if process?.isRunning == true { process?.terminate() }
+        }
         if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
         try stdin.fileHandleForWriting.close()
         let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
@@ -152,10 +156,10 @@ final class CLITests: XCTestCase {
 
     /// A tiny random model whose vocabulary matches the fixture tokenizer's 4006 ids, with that tokenizer
     /// beside it unless asked otherwise.
-    func tinyTextModel(withTokenizer: Bool = true) throws -> String {
+    func tinyTextModel(withTokenizer: Bool = true, vocabSize: Int = 4006) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cli-text-\(UUID())").path
         var config = try JSONSerialization.jsonObject(with: Fixtures.data("tiny-fp32/config.json")) as! [String: Any]
-        config["vocab_size"] = 4006
+        config["vocab_size"] = vocabSize
         let configPath = dir + ".config.json"
         defer { try? FileManager.default.removeItem(atPath: configPath) }
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))

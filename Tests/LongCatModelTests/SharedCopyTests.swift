@@ -47,3 +47,14 @@ final class SharedCopyTests: XCTestCase {
         XCTAssertEqual(differing, [], "these copies differ from ../shared: run scripts/sync-shared.sh")
     }
 }
+
+final class MissingFixtureTests: XCTestCase {
+    /// A missing fixture is an error that says what is missing and how to get it, never a crash.
+    func testAMissingFixtureIsANamedErrorWithTheWayToGetIt() {
+        XCTAssertThrowsError(try Fixtures.path("no-such-fixture/config.json")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("Tests/Fixtures/no-such-fixture/config.json"), text)
+            XCTAssertTrue(text.contains("scripts/sync-shared.sh no-such-fixture"), text)
+        }
+    }
+}
