@@ -342,7 +342,8 @@ struct Bench: AsyncParsableCommand {
     func measure(model: LongCatModel, sessions: Int, promptTokens: Int, genTokens: Int) async throws -> Run {
         var options = EngineOptions()
         options.maxConcurrent = sessions
-        options.maxCacheTokens = sessions * (promptTokens + genTokens)
+        // Checked against memory before the sessions' caches grow into it.
+        options.maxCacheTokens = try model.config.cacheBudget(requested: sessions * (promptTokens + genTokens), preferred: 0).positions
         options.prefixCacheTokens = 0
         options.prefillChunk = max(options.prefillChunk, promptTokens)
         let engine = Engine(model: model, options: options)
