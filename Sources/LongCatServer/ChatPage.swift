@@ -1,6 +1,11 @@
 /// The chat page served at GET /: one self-contained HTML file (no external scripts, styles or fonts), so it
 /// works offline and needs no build step. It streams replies from /v1/chat/completions, keeps the conversation
 /// in memory (sent whole with every turn, as the API is stateless), and shows tokens per second.
+///
+/// Drawing a reply costs the same per token however long the reply grows: each delta is appended to the reply's
+/// one text node (no re-setting of the whole text), and scrolling, which needs layout, happens at most once per
+/// animation frame. Stop aborts the fetch, so the server sees the client go away and cancels the generation; the
+/// partial reply stays on the page and in the conversation.
 enum ChatPage {
     static let html = #"""
 <!doctype html>
@@ -30,6 +35,8 @@ enum ChatPage {
   .msg.user { align-self: flex-end; background: var(--user); }
   .msg.assistant { align-self: flex-start; background: var(--bot); }
   .msg.error { border-color: #fca5a5; background: #fef2f2; }
+  .msg.stopped { border-style: dashed; }
+  .msg .note { display: block; margin-top: 6px; color: #b91c1c; white-space: pre-wrap; }
   .msg .stats { display: block; margin-top: 6px; color: var(--muted); font-size: 12px; white-space: normal; }
   .empty { color: var(--muted); text-align: center; margin-top: 20vh; }
   form { display: flex; gap: 8px; padding: 12px 16px; border-top: 1px solid var(--line); background: #fff; }
@@ -63,6 +70,7 @@ const $ = (id) => document.getElementById(id);
 const conversation = [];     // the conversation: {role, content}
 let model = null;
 let controller = null;
+let epoch = 0;               // bumped by "New chat", so a reply stopped by it leaves the new conversation alone
 
 for (const id of ["system", "temperature", "max_tokens", "api_key"]) {
   const saved = localStorage.getItem("longcat." + id);
@@ -89,17 +97,47 @@ async function connect() {
   }
 }
 
+const messagesEl = $("messages");
+let stickToBottom = true;   // follow a streaming reply unless the user scrolled up to read
+let autoScrollTop = 0;       // where the page last scrolled itself to
+let scrollPending = false;
+messagesEl.addEventListener("scroll", () => {
+  // The page's own scrolling lands here too, often after more text arrived; only scrolling up unsticks.
+  stickToBottom = messagesEl.scrollTop >= autoScrollTop - 2 ||
+    messagesEl.scrollTop + messagesEl.clientHeight >= messagesEl.scrollHeight - 40;
+});
+
+// Scrolling reads the layout, so it is done once per frame, never once per token.
+function scrollToEnd() {
+  if (scrollPending) return;
+  scrollPending = true;
+  requestAnimationFrame(() => {
+    scrollPending = false;
+    if (!stickToBottom) return;
+    messagesEl.scrollTop = messagesEl.scrollHeight;
+    autoScrollTop = messagesEl.scrollTop;
+  });
+}
+
 function bubble(role, text) {
   $("empty").style.display = "none";
   const div = document.createElement("div");
   div.className = "msg " + role;
   const body = document.createElement("span");
   body.className = "text";
-  body.textContent = text;
+  body.appendChild(document.createTextNode(text));
   div.appendChild(body);
-  $("messages").appendChild(div);
-  $("messages").scrollTop = $("messages").scrollHeight;
+  messagesEl.appendChild(div);
+  stickToBottom = true;
+  scrollToEnd();
   return div;
+}
+
+function note(reply, text) {
+  const el = document.createElement("span");
+  el.className = "note";
+  el.textContent = text;
+  reply.appendChild(el);
 }
 
 function setBusy(busy) {
@@ -113,80 +151,104 @@ async function send(text) {
   bubble("user", text);
   const reply = bubble("assistant", "");
   reply.dataset.state = "streaming";
-  const textEl = reply.querySelector(".text");
+  // The reply's text grows by appending to this one node: the work per delta does not depend on the reply's length.
+  const textNode = reply.querySelector(".text").firstChild;
   const messages = $("system").value ? [{ role: "system", content: $("system").value }, ...conversation] : [...conversation];
   const body = {
     messages, stream: true, stream_options: { include_usage: true },
     temperature: Number($("temperature").value), max_tokens: Number($("max_tokens").value),
   };
   if (model) body.model = model;
-  controller = new AbortController();
+  const turn = new AbortController();
+  const turnEpoch = epoch;
+  controller = turn;
   setBusy(true);
   const started = performance.now();
   let firstToken = null, lastToken = null, chunks = 0, usage = null, finish = null, content = "";
+  const append = (piece) => {
+    content += piece;
+    textNode.appendData(piece);
+    scrollToEnd();
+  };
+  // One server-sent event: content deltas are appended as they come.
+  const handle = (event) => {
+    for (const line of event.split("\n")) {
+      if (!line.startsWith("data: ")) continue;
+      const data = line.slice(6);
+      if (data === "[DONE]") continue;
+      const json = JSON.parse(data);
+      if (json.error) throw new Error(json.error.message);
+      if (json.usage) usage = json.usage;
+      for (const choice of json.choices || []) {
+        const delta = choice.delta || {};
+        if (delta.content) {
+          const now = performance.now();
+          if (firstToken === null) firstToken = now;
+          lastToken = now;
+          chunks += 1;
+          append(delta.content);
+        }
+        for (const call of delta.tool_calls || []) append("\n[tool call] " + call.function.name + "(" + call.function.arguments + ")");
+        if (choice.finish_reason) finish = choice.finish_reason;
+      }
+    }
+  };
+  const stats = (extra) => {
+    const tokens = usage ? usage.completion_tokens : chunks;
+    const seconds = firstToken !== null && lastToken > firstToken ? (lastToken - firstToken) / 1000 : 0;
+    const rate = seconds > 0 ? ((tokens - 1) / seconds).toFixed(1) : "–";
+    const el = document.createElement("span");
+    el.className = "stats";
+    el.textContent = (usage ? usage.prompt_tokens + " prompt tokens · " : "") + tokens + " tokens · " + rate + " tokens/s" +
+      (firstToken !== null ? " · first token " + ((firstToken - started) / 1000).toFixed(2) + " s" : "") + extra;
+    reply.appendChild(el);
+  };
   try {
-    const response = await fetch("/v1/chat/completions", { method: "POST", headers: headers(), body: JSON.stringify(body), signal: controller.signal });
+    const response = await fetch("/v1/chat/completions", { method: "POST", headers: headers(), body: JSON.stringify(body), signal: turn.signal });
     if (!response.ok) {
       const err = await response.json().catch(() => ({}));
       throw new Error((err.error && err.error.message) || response.status + " " + response.statusText);
     }
     const reader = response.body.getReader();
+    turn.signal.addEventListener("abort", () => reader.cancel().catch(() => {}));
     const decoder = new TextDecoder();
     let buffer = "";
-    for (;;) {
+    while (!turn.signal.aborted) {
       const { value, done } = await reader.read();
       if (done) break;
       buffer += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        for (const line of event.split("\n")) {
-          if (!line.startsWith("data: ")) continue;
-          const data = line.slice(6);
-          if (data === "[DONE]") continue;
-          const json = JSON.parse(data);
-          if (json.error) throw new Error(json.error.message);
-          if (json.usage) usage = json.usage;
-          for (const choice of json.choices || []) {
-            const delta = choice.delta || {};
-            if (delta.content) {
-              const now = performance.now();
-              if (firstToken === null) firstToken = now;
-              lastToken = now;
-              chunks += 1;
-              content += delta.content;
-              textEl.textContent = content;
-            }
-            if (delta.tool_calls) {
-              for (const call of delta.tool_calls) content += "\n[tool call] " + call.function.name + "(" + call.function.arguments + ")";
-              textEl.textContent = content;
-            }
-            if (choice.finish_reason) finish = choice.finish_reason;
-          }
-          $("messages").scrollTop = $("messages").scrollHeight;
-        }
+      let start = 0, end;
+      while (!turn.signal.aborted && (end = buffer.indexOf("\n\n", start)) >= 0) {
+        handle(buffer.slice(start, end));
+        start = end + 2;
       }
+      buffer = buffer.slice(start);
     }
+    if (turn.signal.aborted) throw new DOMException("stopped", "AbortError");
     conversation.push({ role: "assistant", content });
-    const tokens = usage ? usage.completion_tokens : chunks;
-    const seconds = firstToken !== null && lastToken > firstToken ? (lastToken - firstToken) / 1000 : 0;
-    const rate = seconds > 0 ? ((tokens - 1) / seconds).toFixed(1) : "–";
-    const stats = document.createElement("span");
-    stats.className = "stats";
-    stats.textContent = (usage ? usage.prompt_tokens + " prompt tokens · " : "") + tokens + " tokens · " + rate + " tokens/s" +
-      (firstToken !== null ? " · first token " + ((firstToken - started) / 1000).toFixed(2) + " s" : "") + (finish ? " · " + finish : "");
-    reply.appendChild(stats);
-    if (!content) textEl.textContent = "(empty reply)";
+    stats(finish ? " · " + finish : "");
+    if (!content) textNode.appendData("(empty reply)");
     reply.dataset.state = "done";
   } catch (e) {
-    conversation.pop();  // the turn did not happen; the user can send it again
-    reply.classList.add("error");
-    textEl.textContent = (content ? content + "\n" : "") + (e.name === "AbortError" ? "(stopped)" : "Error: " + e.message);
-    reply.dataset.state = "error";
+    const current = epoch === turnEpoch;  // false once "New chat" has cleared the conversation
+    if (e.name === "AbortError" || turn.signal.aborted) {
+      // Stopped: what arrived stays, on the page and in the conversation (when there is any).
+      if (current && content) conversation.push({ role: "assistant", content });
+      else if (current) conversation.pop();
+      reply.classList.add("stopped");
+      stats(" · stopped");
+      reply.dataset.state = "stopped";
+    } else {
+      turn.abort();  // an error in the middle of a stream: let the server stop generating
+      if (current) conversation.pop();  // the turn did not happen; the user can send it again
+      reply.classList.add("error");
+      note(reply, "Error: " + e.message);
+      reply.dataset.state = "error";
+    }
   } finally {
-    controller = null;
-    setBusy(false);
+    if (controller === turn) controller = null;
+    setBusy(controller !== null);
+    scrollToEnd();
   }
 }
 
@@ -203,6 +265,7 @@ $("input").addEventListener("keydown", (event) => {
 $("stop").addEventListener("click", () => controller && controller.abort());
 $("reset").addEventListener("click", () => {
   if (controller) controller.abort();
+  epoch += 1;
   conversation.length = 0;
   for (const m of [...document.querySelectorAll(".msg")]) m.remove();
   $("empty").style.display = "";
