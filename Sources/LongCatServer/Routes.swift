@@ -77,10 +77,10 @@ struct Routes: Sendable {
         return model
     }
 
-    /// A request may name the model; any other name than the served one is a 404, as OpenAI answers.
-    func checkModelName(_ name: String?) throws {
-        if let name, name != config.servedModelName { throw APIError.modelNotFound(name, served: config.servedModelName) }
-    }
+    /// The rule for a request's `model` field (its type is checked where it is parsed): a single-model server accepts
+    /// any name, as llama-server does, so clients with a hard-coded name work; responses and `/v1/models` carry the
+    /// served name. (`GET /v1/models/{id}` still answers 404 for another id: it looks a model card up.)
+    func checkModelName(_ name: String?) throws {}
 
     // MARK: Tokenizer endpoints (vLLM's shapes)
 

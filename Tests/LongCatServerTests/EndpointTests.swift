@@ -83,6 +83,27 @@ final class EndpointTests: XCTestCase {
         }
     }
 
+    /// A single-model server accepts any model name in a request (as llama-server does) and answers with its own.
+    func testAnyModelNameIsServedUnderTheServedName() async throws {
+        try await withServer(testState()) { client in
+            let user: JSONValue = [["role": "user", "content": "hi"]]
+            let chat = try await client.post("/v1/chat/completions", ["model": "anything-else", "messages": user, "max_tokens": 3])
+            XCTAssertEqual(chat.status, .ok, chat.text)
+            XCTAssertEqual(try chat.json()["model"], "test-model")
+            let streamed = try await client.post(
+                "/v1/chat/completions", ["model": "anything-else", "messages": user, "max_tokens": 3, "stream": true])
+            XCTAssertEqual(streamed.status, .ok, streamed.text)
+            for event in streamed.events.dropLast() { XCTAssertEqual(try JSONValue.parse(event)["model"], "test-model") }
+            let completion = try await client.post("/v1/completions", ["model": "gpt-4o", "prompt": "Once", "max_tokens": 3])
+            XCTAssertEqual(completion.status, .ok, completion.text)
+            XCTAssertEqual(try completion.json()["model"], "test-model")
+            let tokens = try await client.post("/tokenize", ["model": "anything-else", "prompt": "hi"])
+            XCTAssertEqual(tokens.status, .ok, tokens.text)
+            let models = try await client.get("/v1/models").json()
+            XCTAssertEqual(models["data"]?[0]?["id"], "test-model")
+        }
+    }
+
     func testCompletionStreamIsServerSentEventsEndingInDone() async throws {
         try await withServer(testState()) { client in
             let request: JSONObject = ["prompt": "Once upon a time", "max_tokens": 9, "temperature": 0, "ignore_eos": true, "logprobs": 2]

@@ -62,7 +62,7 @@ final class ErrorTests: XCTestCase {
             try assertAPIError(
                 try await client.post(chat, ["messages": user, "tool_choice": "required", "tools": [["type": "function", "function": ["name": "f"]]]]),
                 .badRequest, param: "tool_choice", code: "unsupported_parameter")
-            try assertAPIError(try await client.post(chat, ["messages": user, "model": "gpt-9"]), .notFound, param: "model", code: "model_not_found")
+            try assertAPIError(try await client.post(chat, ["messages": user, "model": 9]), .badRequest, param: "model", code: "invalid_type")
             // Prompts over the context (4096 tokens), and max_tokens past it.
             let long = String(repeating: "lorem ipsum dolor sit amet ", count: 1500)
             try assertAPIError(

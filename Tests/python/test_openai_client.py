@@ -40,6 +40,14 @@ def test_models_lists_the_served_name(client, server):
     assert server.json("GET", "/health") == (200, {"status": "ok"})
 
 
+def test_any_model_name_is_answered_under_the_served_name(client):
+    # A single-model server accepts whatever model a client names, as llama-server does.
+    reply = client.chat.completions.create(model="anything-else", messages=[{"role": "user", "content": "hi"}], max_tokens=3)
+    assert reply.model == "test-model" and reply.choices[0].message.role == "assistant"
+    chunks = list(client.completions.create(model="gpt-4o", prompt="Once", max_tokens=3, stream=True))
+    assert chunks and all(c.model == "test-model" for c in chunks)
+
+
 def test_chat_completion_usage_matches_the_tokenizer(client, hf_tokenizer):
     messages = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Name three colours."}]
     reply = client.chat.completions.create(model="test-model", messages=messages, max_tokens=12, logprobs=True, top_logprobs=2, **GREEDY)
