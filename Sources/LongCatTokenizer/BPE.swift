@@ -17,6 +17,8 @@ final class BPEModel {
     let ignoreMerges: Bool
     let byteFallbackIds: [Int]?
     private var cache = PieceCache()
+    /// The largest token id accepted (vocab and added tokens).
+    static let maximumId = Int(Int32.max)
     private let lock = NSLock()
 
     init(json: [String: Any]) throws {
@@ -28,6 +30,10 @@ final class BPEModel {
         var scalars: [UInt32: Int] = [:]
         for (token, value) in vocab {
             guard let id = value as? Int, id >= 0 else { throw TokenizerError.malformed(field: "model.vocab", reason: "id of '\(token)' is not a non-negative integer") }
+            // Ids are stored as Int32 in the merge table and the scalar map (tokenizers itself uses u32).
+            guard id <= BPEModel.maximumId else {
+                throw TokenizerError.malformed(field: "model.vocab", reason: "id of '\(token)' is \(id), above the largest supported id \(BPEModel.maximumId)")
+            }
             v[token] = id
             inverse[id] = token
             let us = token.unicodeScalars

@@ -32,7 +32,11 @@ public struct ScalarRegex {
         var parser = RegexParser(pattern: pattern)
         let tree = try parser.parseAll()
         var compiler = RegexCompiler()
-        try compiler.emit(tree)
+        do {
+            try compiler.emit(tree)
+        } catch TokenizerError.invalidPattern(_, let reason) {
+            throw TokenizerError.invalidPattern(pattern: pattern, reason: reason)
+        }
         compiler.program.append(.match)
         program = compiler.program
         classes = compiler.classes.map { var c = $0; c.compile(); return c }
@@ -136,6 +140,9 @@ struct RegexParser {
     let chars: [UInt32]
     var index = 0
     var caseInsensitive = false
+    /// Groups open around the cursor; bounded so that a hostile pattern cannot overflow the stack.
+    var depth = 0
+    static let maximumDepth = 100
 
     init(pattern: String) {
         self.pattern = pattern
@@ -250,6 +257,9 @@ struct RegexParser {
     }
 
     mutating func parseGroup() throws -> RegexNode {
+        guard depth < Self.maximumDepth else { throw error("groups nest deeper than \(Self.maximumDepth) levels") }
+        depth += 1
+        defer { depth -= 1 }
         let saved = caseInsensitive
         defer { caseInsensitive = saved }
         var kind = 0  // 0 plain, 1 lookahead, 2 negative lookahead, 3 atomic
@@ -356,6 +366,8 @@ struct RegexParser {
     mutating func parseHex(braced: Bool, digits: Int) throws -> UInt32 {
         var value: UInt32 = 0, count = 0
         while let c = peek(), let d = Int(String(Unicode.Scalar(c)!), radix: 16), braced || count < digits {
+            // Past U+10FFFF it is out of range anyway; stop before UInt32 overflows on a long \x{...}.
+            guard value <= 0x10FFFF else { throw error("bad hex escape") }
             value = value * 16 + UInt32(d)
             count += 1
             index += 1
@@ -416,6 +428,9 @@ struct RegexParser {
 struct RegexCompiler {
     var program: [ScalarRegex.Instruction] = []
     var classes: [ScalarClass] = []
+    /// Repeats are unrolled, so nested counted repeats multiply: `((a{1000}){1000}){1000}` would be 10^9
+    /// instructions. Real pre-tokenizer patterns compile to a few hundred.
+    static let maximumInstructions = 100_000
 
     /// The scalars that simple case folding maps to `folded`: itself and its single-scalar upper and
     /// title case forms.
@@ -429,6 +444,10 @@ struct RegexCompiler {
     }
 
     mutating func emit(_ node: RegexNode) throws {
+        guard program.count <= Self.maximumInstructions else {
+            throw TokenizerError.invalidPattern(
+                pattern: "", reason: "compiles to more than \(Self.maximumInstructions) instructions (nested counted repeats)")
+        }
         switch node {
         case .empty:
             break

@@ -70,6 +70,9 @@ public final class Tokenizer: @unchecked Sendable {
             guard let id = entry["id"] as? Int, let content = entry["content"] as? String, !content.isEmpty else {
                 throw TokenizerError.malformed(field: "added_tokens[\(i)]", reason: "needs an integer 'id' and a non-empty 'content'")
             }
+            guard (0...BPEModel.maximumId).contains(id) else {
+                throw TokenizerError.malformed(field: "added_tokens[\(i)].id", reason: "is \(id); ids must be in 0...\(BPEModel.maximumId)")
+            }
             let special = entry["special"] as? Bool ?? false
             added.append(AddedToken(
                 id: id, content: content, special: special, lstrip: entry["lstrip"] as? Bool ?? false,
