@@ -76,6 +76,12 @@ public struct OrderedDict<Value> {
     public var count: Int { keys.count }
     public var isEmpty: Bool { keys.isEmpty }
     public var values: [Value] { keys.map { storage[$0]! } }
+
+    /// The address of the hash table, the same for copies that share it (a dict's identity while it is unchanged;
+    /// templates use it to visit a shared value once).
+    var storageIdentity: UnsafeRawPointer? {
+        withUnsafeBytes(of: storage) { $0.load(as: UnsafeRawPointer?.self) }
+    }
 }
 
 extension OrderedDict: Sequence {
@@ -389,13 +395,21 @@ extension JSONValue {
         indent: Int? = nil, ensureASCII: Bool = false, sortKeys: Bool = false,
         separators: (item: String, key: String)? = nil
     ) -> String {
+        dumps(indent: indent, ensureASCII: ensureASCII, sortKeys: sortKeys, separators: separators, maximumBytes: nil)!
+    }
+
+    /// `dumps`, or nil as soon as the text grows past `maximumBytes` (an indent repeats per level and per line, so
+    /// a small value can print as a huge text).
+    func dumps(
+        indent: Int?, ensureASCII: Bool, sortKeys: Bool, separators: (item: String, key: String)?, maximumBytes: Int?
+    ) -> String? {
         var writer = JSONWriter(
             indent: indent.map { String(repeating: " ", count: max($0, 0)) }, ensureASCII: ensureASCII,
             sortKeys: sortKeys,
             itemSeparator: separators?.item ?? (indent == nil ? ", " : ","),
-            keySeparator: separators?.key ?? ": ")
+            keySeparator: separators?.key ?? ": ", maximumBytes: maximumBytes ?? Int.max)
         writer.write(self, level: 0)
-        return writer.output
+        return writer.overflowed ? nil : writer.output
     }
 }
 
@@ -405,9 +419,16 @@ private struct JSONWriter {
     let sortKeys: Bool
     let itemSeparator: String
     let keySeparator: String
+    let maximumBytes: Int
     var output = ""
+    var overflowed = false
 
     mutating func write(_ value: JSONValue, level: Int) {
+        if overflowed { return }
+        if output.utf8.count > maximumBytes {
+            overflowed = true
+            return
+        }
         switch value {
         case .null: output += "null"
         case .bool(let b): output += b ? "true" : "false"
@@ -442,6 +463,7 @@ private struct JSONWriter {
         guard !items.isEmpty else { return output += close }
         let innerBreak = indent.map { "\n" + String(repeating: $0, count: level + 1) } ?? ""
         for (index, item) in items.enumerated() {
+            if overflowed { return }
             if index > 0 { output += itemSeparator }
             output += innerBreak
             writeItem(&self, item)

@@ -3,6 +3,15 @@
 struct Expr: Sendable {
     let line: Int
     let kind: Kind
+    /// Height of the tree from this node down (a leaf is 1); the parser bounds it, so evaluating and freeing an
+    /// expression never recurses deeper than that.
+    let depth: Int
+
+    init(line: Int, kind: Kind) {
+        self.line = line
+        self.kind = kind
+        depth = 1 + kind.children.reduce(0) { max($0, $1.depth) }
+    }
 
     indirect enum Kind: Sendable {
         case literal(Literal)
@@ -31,6 +40,29 @@ struct Expr: Sendable {
         /// `then if test else otherwise`; without `else` a false test gives undefined.
         case conditional(test: Expr, then: Expr, otherwise: Expr?)
     }
+}
+
+extension Expr.Kind {
+    /// The direct subexpressions.
+    var children: [Expr] {
+        switch self {
+        case .literal, .name: return []
+        case .list(let items), .tuple(let items), .concat(let items): return items
+        case .dict(let pairs): return pairs.flatMap { [$0.key, $0.value] }
+        case .attribute(let base, _), .not(let base), .negate(let base), .plus(let base): return [base]
+        case .item(let base, let key): return [base, key]
+        case .slice(let base, let start, let stop, let step): return [base] + [start, stop, step].compactMap { $0 }
+        case .call(let callee, let arguments): return [callee] + arguments.expressions
+        case .filter(let base, _, let arguments), .test(let base, _, let arguments, _): return [base] + arguments.expressions
+        case .binary(_, let left, let right), .and(let left, let right), .or(let left, let right): return [left, right]
+        case .compare(let first, let operations): return [first] + operations.map(\.1)
+        case .conditional(let test, let then, let otherwise): return [test, then] + (otherwise.map { [$0] } ?? [])
+        }
+    }
+}
+
+extension CallArguments {
+    var expressions: [Expr] { positional + keyword.map(\.value) }
 }
 
 enum Literal: Sendable {

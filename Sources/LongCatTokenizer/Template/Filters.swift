@@ -52,7 +52,12 @@ enum Filters {
             let bound = try arguments.bind(["d", "attribute"], function: "join")
             var items = try value.iterated()
             if let attribute = bound[1] { items = try items.map { try lookup($0, path: attribute) } }
-            return .string(items.map(\.pythonStr).joined(separator: bound[0]?.pythonStr ?? ""))
+            let pieces = items.map(\.pythonStr)
+            let separator = bound[0]?.pythonStr ?? ""
+            let bytes = pieces.reduce(0) { $0 + $1.utf8.count }
+            try Limits.checkString(separator.utf8.count, times: max(pieces.count - 1, 0))
+            try Limits.checkString(bytes + max(pieces.count - 1, 0) * separator.utf8.count, times: 1)
+            return .string(pieces.joined(separator: separator))
         },
         "last": { value, arguments in
             try noArguments(arguments, "last")
@@ -73,7 +78,7 @@ enum Filters {
                 throw TemplateError.runtime("replace() needs the old and the new text")
             }
             let count = try bound[2].map { try integerArgument($0, "replace") } ?? -1
-            return .string(PythonString.replace(value.pythonStr, old.pythonStr, new.pythonStr, count: count))
+            return .string(try PythonString.replace(value.pythonStr, old.pythonStr, new.pythonStr, count: count))
         },
         "reverse": { value, arguments in
             try noArguments(arguments, "reverse")
@@ -98,6 +103,22 @@ enum Filters {
         "unique": unique,
         "upper": stringFilter("upper") { $0.uppercased() },
     ]
+
+    /// Filters that take constant time whatever the value's size.
+    private static let constantTime: Set<String> = [
+        "abs", "count", "default", "d", "first", "float", "int", "last", "length", "round", "safe",
+    ]
+
+    /// Work units a filter costs on `value` (the render's budget): its size, for filters that walk or copy it.
+    static func cost(_ name: String, _ value: Value) -> Int {
+        guard !constantTime.contains(name) else { return 0 }
+        switch value {
+        case .string(let s): return s.utf8.count >> 8
+        case .list(let items), .tuple(let items): return items.count
+        case .dict(let dict): return dict.count
+        default: return 0
+        }
+    }
 
     // MARK: Implementations
 
@@ -173,16 +194,31 @@ enum Filters {
         guard let number = value.numberValue else {
             throw TemplateError.runtime("round: expected a number, got \(value.typeName)")
         }
-        let scale = pow(10, Double(precision))
-        if method != "common" { return .double((number * scale).rounded(method == "floor" ? .down : .up) / scale) }
-        if let i = value.integerValue {
-            guard precision < 0 else { return .int(i) }
-            return .int(Int((Double(i) / scale).rounded(.toNearestOrEven) * scale))
+        // Past 10^±300 a double is already rounded (n > 0) or rounds to zero (n < 0); the bound keeps pow() and
+        // printf in range for any integer argument.
+        let digits = Swift.min(Swift.max(precision, -300), 300)
+        if method != "common" {
+            guard number.isFinite, digits < 300 else { return .double(number) }
+            guard digits > -300 else { return .double(number.sign == .minus ? -0.0 : 0.0) }
+            let scale = pow(10, Double(digits))
+            return .double((number * scale).rounded(method == "floor" ? .down : .up) / scale)
         }
-        guard number.isFinite else { return .double(number) }
-        if precision <= 0 { return .double((number / scale).rounded(.toNearestOrEven) * scale) }
+        if let i = value.integerValue {
+            guard digits < 0 else { return .int(i) }
+            // round(i, -n): to a multiple of 10^n, ties to even, as an int.
+            let factor = pow(10, Double(-digits))
+            let rounded = (Double(i) / factor).rounded(.toNearestOrEven) * factor
+            guard Swift.abs(rounded) < 9.2e18 else { throw TemplateError.runtime("integer overflow in round") }
+            return .int(Int(rounded))
+        }
+        guard number.isFinite, digits < 300 else { return .double(number) }
+        if digits <= -300 { return .double(number.sign == .minus ? -0.0 : 0.0) }
+        if digits <= 0 {
+            let factor = pow(10, Double(-digits))
+            return .double((number / factor).rounded(.toNearestOrEven) * factor)
+        }
         // printf rounds the exact binary value correctly, which is what CPython's round does.
-        return .double(Double(String(format: "%.\(precision)f", number)) ?? number)
+        return .double(Double(String(format: "%.\(digits)f", number)) ?? number)
     }
 
     /// jinja2's `title`: upper-cases the first letter of each word, where words start after `-`, whitespace or an
@@ -215,10 +251,19 @@ enum Filters {
         default: break
         }
         let indent = try bound[1].flatMap { $0.isNone ? nil : try integerArgument($0, "tojson") }
-        return .string(
-            try value.toJSON().dumps(
-                indent: indent, ensureASCII: bound[0]?.isTruthy ?? false, sortKeys: bound[3]?.isTruthy ?? false,
-                separators: separators))
+        if let indent, indent > Limits.maximumIndent {
+            throw TemplateError.runtime("tojson: indent \(indent) is larger than \(Limits.maximumIndent)")
+        }
+        if let separators {
+            try Limits.checkString(separators.item.utf8.count + separators.key.utf8.count, times: 1)
+        }
+        let json = try value.toJSON()
+        guard let text = json.dumps(
+            indent: indent, ensureASCII: bound[0]?.isTruthy ?? false, sortKeys: bound[3]?.isTruthy ?? false,
+            separators: separators, maximumBytes: Limits.maximumStringBytes)
+        else { throw TemplateError.runtime("tojson: the JSON text would be longer than \(Limits.maximumStringBytes) bytes") }
+        RenderBudget.current?.charge(bytes: text.utf8.count)
+        return .string(text)
     }
 
     /// `map('filter', args...)` applies a filter to each item; `map(attribute='a.b', default=x)` looks an
@@ -240,7 +285,10 @@ enum Filters {
         guard let filter = table[name] else { throw TemplateError.runtime("unknown filter '\(name)'") }
         var rest = arguments
         rest.positional.removeFirst()
-        return .list(try items.map { try filter($0, rest) })
+        let results = try items.map { try filter($0, rest) }
+        // `[none]|map('default', ns, true)` would put a namespace in a list.
+        for result in results { try Limits.checkStorable(result, in: "list") }
+        return .list(results)
     }
 
     /// `select/reject(test, args...)` and `selectattr/rejectattr(attribute, test, args...)`; without a test

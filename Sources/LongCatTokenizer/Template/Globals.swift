@@ -12,9 +12,14 @@ enum Globals {
             "namespace": function("namespace") { arguments in
                 let attributes = try mapping(arguments, "namespace")
                 try attributes.keys.forEach(Namespace.checkName)
+                try Limits.checkNewContainer(attributes.values, kind: "namespace")
                 return .namespace(Namespace(attributes))
             },
-            "dict": function("dict") { arguments in .dict(try mapping(arguments, "dict")) },
+            "dict": function("dict") { arguments in
+                let dict = try mapping(arguments, "dict")
+                try Limits.checkNewContainer(dict.values, kind: "dict")
+                return .dict(dict)
+            },
             "raise_exception": function("raise_exception") { arguments in
                 let message = try arguments.bind(["message"], function: "raise_exception")[0]
                 throw TemplateError(kind: .raised, line: nil, message: message?.pythonStr ?? "")

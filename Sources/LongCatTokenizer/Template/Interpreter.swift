@@ -22,14 +22,25 @@ final class Interpreter {
     private let root: Scope
     private var output = ""
     private var callDepth = 0
+    /// Work, iterations and sizes of this render (see `Limits`).
+    private let budget = RenderBudget()
 
     private enum Flow { case normal, breakLoop, continueLoop }
 
     init(root: Scope) { self.root = root }
 
     func render(_ nodes: [Node]) throws -> String {
-        _ = try execute(nodes, in: root)
+        try budget.install {
+            _ = try execute(nodes, in: root)
+        }
         return output
+    }
+
+    /// Appends rendered text, within the size limit.
+    private func emit(_ text: String) throws {
+        try Limits.checkString(bytes: output.utf8.count + text.utf8.count)
+        budget.charge(bytes: text.utf8.count)
+        output += text
     }
 
     // MARK: Statements
@@ -43,11 +54,15 @@ final class Interpreter {
     }
 
     private func execute(_ node: Node, in scope: Scope) throws -> Flow {
+        budget.charge(1)
+        try budget.check()
         switch node.kind {
         case .text(let text):
-            output += text
+            try emit(text)
         case .output(let expr):
-            output += try evaluate(expr, in: scope).pythonStr
+            let text = try evaluate(expr, in: scope).pythonStr
+            try budget.check()
+            try emit(text)
         case .conditional(let branches, let otherwise):
             for branch in branches {
                 if try evaluate(branch.condition, in: scope).isTruthy { return try execute(branch.body, in: scope) }
@@ -69,7 +84,7 @@ final class Interpreter {
                     try evaluate(callee, in: scope), try evaluate(arguments, in: scope),
                     caller: Macro(definition: caller, scope: scope))
             }
-            output += result.pythonStr
+            try emit(result.pythonStr)
         case .breakLoop:
             return .breakLoop
         case .continueLoop:
@@ -88,6 +103,7 @@ final class Interpreter {
         var items = try evaluate(loop.iterable, in: scope).iterated()
         if let filter = loop.filter {
             items = try items.filter { item in
+                try budget.iterate()
                 let probe = Scope(parent: scope)
                 try assign(item, to: loop.target, in: probe)
                 return try evaluate(filter, in: probe).isTruthy
@@ -98,6 +114,7 @@ final class Interpreter {
         // iteration `continue`d or the first one `break`s.
         var completedAnIteration = false
         for (index, item) in items.enumerated() {
+            try budget.iterate()
             context.index0 = index
             let iteration = Scope(parent: scope, variables: ["loop": .loop(context)])
             try assign(item, to: loop.target, in: iteration)
@@ -124,6 +141,7 @@ final class Interpreter {
                 throw TemplateError.runtime("cannot assign attribute on non-namespace object '\(name)'")
             }
             try Namespace.checkName(attribute)
+            try Limits.checkStorable(value, in: "namespace")
             namespace.attributes[attribute] = value
         }
     }
@@ -151,7 +169,13 @@ final class Interpreter {
     // MARK: Expressions
 
     private func evaluate(_ expr: Expr, in scope: Scope) throws -> Value {
-        try annotated(expr.line) { try evaluateUnannotated(expr, in: scope) }
+        try annotated(expr.line) {
+            budget.charge(1)
+            let value = try evaluateUnannotated(expr, in: scope)
+            // Value operations only charge the budget; an exhausted one stops the render here.
+            try budget.check()
+            return value
+        }
     }
 
     private func evaluate(_ arguments: CallArguments, in scope: Scope) throws -> Arguments {
@@ -173,9 +197,13 @@ final class Interpreter {
         case .name(let name):
             return scope.lookup(name) ?? .undefined("'\(name)' is undefined")
         case .list(let items):
-            return .list(try items.map { try evaluate($0, in: scope) })
+            let values = try items.map { try evaluate($0, in: scope) }
+            try Limits.checkNewContainer(values, kind: "list")
+            return .list(values)
         case .tuple(let items):
-            return .tuple(try items.map { try evaluate($0, in: scope) })
+            let values = try items.map { try evaluate($0, in: scope) }
+            try Limits.checkNewContainer(values, kind: "tuple")
+            return .tuple(values)
         case .dict(let pairs):
             var dict = OrderedDict<Value>()
             for (keyExpr, valueExpr) in pairs {
@@ -184,6 +212,7 @@ final class Interpreter {
                 }
                 dict[key] = try evaluate(valueExpr, in: scope)
             }
+            try Limits.checkNewContainer(dict.values, kind: "dict")
             return .dict(dict)
         case .attribute(let base, let name):
             return try evaluate(base, in: scope).attribute(name)
@@ -204,7 +233,9 @@ final class Interpreter {
         case .call(let callee, let arguments):
             return try call(try evaluate(callee, in: scope), try evaluate(arguments, in: scope), caller: nil)
         case .filter(let base, let name, let arguments):
-            return try Filters.table[name]!(try evaluate(base, in: scope), try evaluate(arguments, in: scope))
+            let value = try evaluate(base, in: scope)
+            budget.charge(Filters.cost(name, value))
+            return try Filters.table[name]!(value, try evaluate(arguments, in: scope))
         case .test(let base, let name, let arguments, let negated):
             let passed = try Predicates.table[name]!(try evaluate(base, in: scope), try evaluate(arguments, in: scope))
             return .bool(passed != negated)
@@ -217,7 +248,11 @@ final class Interpreter {
         case .binary(let op, let left, let right):
             return try Value.binary(op, try evaluate(left, in: scope), try evaluate(right, in: scope))
         case .concat(let operands):
-            return .string(try operands.map { try evaluate($0, in: scope).pythonStr }.joined())
+            let pieces = try operands.map { try evaluate($0, in: scope).pythonStr }
+            try budget.check()
+            let bytes = pieces.reduce(0) { $0 + $1.utf8.count }
+            try Limits.checkString(bytes, times: 1)
+            return .string(pieces.joined())
         case .and(let left, let right):
             let value = try evaluate(left, in: scope)
             return value.isTruthy ? try evaluate(right, in: scope) : value
@@ -300,6 +335,7 @@ final class Interpreter {
             let value = try parameter.defaultValue.map { try evaluate($0, in: scope) }
             scope.assign(parameter.name, value ?? .undefined("parameter '\(parameter.name)' was not provided"))
         }
+        try Limits.checkNewContainer(varargs + kwargs.values, kind: "macro's varargs or kwargs")
         scope.assign("varargs", .tuple(varargs))
         scope.assign("kwargs", .dict(kwargs))
         if let caller { scope.assign("caller", .macro(caller)) }

@@ -5,8 +5,13 @@ enum Methods {
     static func bound(_ receiver: Value, _ name: String) -> BuiltinFunction? {
         let implementation: ((Arguments) throws -> Value)?
         switch receiver {
-        case .string(let text): implementation = stringMethod(text, name)
-        case .dict(let dict): implementation = dictMethod(dict, name)
+        case .string(let text):
+            implementation = stringMethod(text, name)
+            // String methods scan the text: long texts pay for it in the render's budget.
+            if implementation != nil { RenderBudget.current?.charge(bytes: text.utf8.count) }
+        case .dict(let dict):
+            implementation = dictMethod(dict, name)
+            if implementation != nil, name != "get" { RenderBudget.current?.charge(dict.count) }
         default: implementation = nil
         }
         return implementation.map { BuiltinFunction(name: name, call: $0) }
@@ -97,7 +102,7 @@ enum Methods {
                 }
                 let count = try bound[2].map { try integer($0, name) } ?? -1
                 return .string(
-                    PythonString.replace(text, try string(old, name), try string(new, name), count: count))
+                    try PythonString.replace(text, try string(old, name), try string(new, name), count: count))
             }
         case "find", "count":
             return { arguments in
@@ -105,7 +110,7 @@ enum Methods {
                     throw TemplateError.runtime("\(name)() takes exactly one argument (0 given)")
                 }
                 let sub = try string(needle, name)
-                if name == "find" { return .int(PythonString.find(text, sub)) }
+                if name == "find" { return .int(try PythonString.find(text, sub)) }
                 if sub.isEmpty { return .int(text.unicodeScalars.count + 1) }
                 return .int(try PythonString.split(text, separator: sub).count - 1)
             }
@@ -121,6 +126,9 @@ enum Methods {
                     }
                     return piece
                 }
+                let bytes = pieces.reduce(0) { $0 + $1.utf8.count }
+                try Limits.checkString(text.utf8.count, times: max(pieces.count - 1, 0))
+                try Limits.checkString(bytes + max(pieces.count - 1, 0) * text.utf8.count, times: 1)
                 return .string(pieces.joined(separator: text))
             }
         case "format":
@@ -132,6 +140,7 @@ enum Methods {
     /// `str.format` with `{}`, `{0}`, `{name}` fields and `!s`/`!r` conversions; format specs are not supported.
     private static func format(_ template: String, _ arguments: Arguments) throws -> String {
         var result = ""
+        defer { RenderBudget.current?.charge(bytes: result.utf8.count) }
         var nextIndex = 0
         var scalars = template.unicodeScalars[...]
         while let scalar = scalars.popFirst() {
@@ -183,6 +192,7 @@ enum Methods {
             case "r": result += value.pythonRepr
             default: throw TemplateError.runtime("Unknown conversion specifier \(conversion)")
             }
+            try Limits.checkString(bytes: result.utf8.count)
         }
         return result
     }

@@ -6,10 +6,17 @@ extension Value {
 
     /// Python `==`: numbers compare by value across int/float/bool, containers element-wise, strings by code
     /// point; values of different kinds are unequal. Two undefined values are equal (jinja2's rule).
+    ///
+    /// Comparing charges the render's budget per element (shared lists can make values exponentially large); an
+    /// exhausted budget answers false and the interpreter fails the render.
     func pythonEquals(_ other: Value) -> Bool {
+        let budget = RenderBudget.current
+        if let budget, !budget.charge(1) { return false }
         switch (self, other) {
         case (.undefined, .undefined), (.none, .none): return true
-        case (.string(let a), .string(let b)): return a.unicodeScalars.elementsEqual(b.unicodeScalars)
+        case (.string(let a), .string(let b)):
+            budget?.charge(bytes: min(a.utf8.count, b.utf8.count))
+            return a.unicodeScalars.elementsEqual(b.unicodeScalars)
         case (.list(let a), .list(let b)), (.tuple(let a), .tuple(let b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.pythonEquals($1) }
         case (.dict(let a), .dict(let b)):
@@ -28,6 +35,7 @@ extension Value {
     func pythonCompare(_ op: CompareOperator, _ other: Value) throws -> Bool {
         if case .undefined(let u) = self { throw u.failure() }
         if case .undefined(let u) = other { throw u.failure() }
+        try RenderBudget.current?.chargeOrThrow(1)
         func holds<T: Comparable>(_ a: T, _ b: T) -> Bool {
             switch op {
             case .less: return a < b
@@ -59,7 +67,7 @@ extension Value {
             guard case .string(let needle) = item else {
                 throw TemplateError.runtime("'in <string>' requires string as left operand, not \(item.typeName)")
             }
-            return needle.isEmpty || PythonString.find(text, needle) >= 0
+            return try needle.isEmpty || PythonString.find(text, needle) >= 0
         case .list(let items), .tuple(let items): return items.contains { $0.pythonEquals(item) }
         case .dict(let dict):
             switch item {
@@ -78,17 +86,26 @@ extension Value {
         if case .undefined(let u) = left { throw u.failure() }
         if case .undefined(let u) = right { throw u.failure() }
         switch (op, left, right) {
-        case (.add, .string(let a), .string(let b)): return .string(a + b)
-        case (.add, .list(let a), .list(let b)): return .list(a + b)
-        case (.add, .tuple(let a), .tuple(let b)): return .tuple(a + b)
+        case (.add, .string(let a), .string(let b)):
+            try Limits.checkString(a.utf8.count + b.utf8.count, times: 1)
+            return .string(a + b)
+        case (.add, .list(let a), .list(let b)):
+            try Limits.checkElements(a.count + b.count)
+            return .list(a + b)
+        case (.add, .tuple(let a), .tuple(let b)):
+            try Limits.checkElements(a.count + b.count)
+            return .tuple(a + b)
         case (.multiply, .string(let s), _), (.multiply, _, .string(let s)):
             guard let count = (left.integerValue ?? right.integerValue) else { break }
+            try Limits.checkString(s.utf8.count, times: max(count, 0))
             return .string(String(repeating: s, count: max(count, 0)))
         case (.multiply, .list(let items), _), (.multiply, _, .list(let items)):
             guard let count = (left.integerValue ?? right.integerValue) else { break }
+            try Limits.checkElements(items.count, times: max(count, 0))
             return .list(Array(repeating: items, count: max(count, 0)).flatMap { $0 })
         case (.multiply, .tuple(let items), _), (.multiply, _, .tuple(let items)):
             guard let count = (left.integerValue ?? right.integerValue) else { break }
+            try Limits.checkElements(items.count, times: max(count, 0))
             return .tuple(Array(repeating: items, count: max(count, 0)).flatMap { $0 })
         case (.modulo, .string(let format), _):
             return .string(try PythonString.percentFormat(format, right))
@@ -118,6 +135,11 @@ extension Value {
         case .divide: return try floatArithmetic(.divide, Double(a), Double(b))
         case .floorDivide, .modulo:
             guard b != 0 else { throw TemplateError.runtime("integer division or modulo by zero") }
+            // The one quotient that does not fit: Int.min // -1 (its remainder is 0).
+            if a == Int.min && b == -1 {
+                if op == .modulo { return .int(0) }
+                throw TemplateError.runtime("integer overflow")
+            }
             // Python rounds the quotient down, so the remainder takes the divisor's sign.
             var quotient = a / b
             var remainder = a % b
@@ -128,12 +150,17 @@ extension Value {
             return .int(op == .floorDivide ? quotient : remainder)
         case .power:
             guard b >= 0 else { return try floatArithmetic(.power, Double(a), Double(b)) }
-            var result = 1
-            for _ in 0..<b {
-                let (product, overflow) = result.multipliedReportingOverflow(by: a)
+            // Square and multiply: 64 steps at most, whatever the exponent.
+            func multiply(_ x: Int, _ y: Int) throws -> Int {
+                let (product, overflow) = x.multipliedReportingOverflow(by: y)
                 guard !overflow else { throw TemplateError.runtime("integer overflow") }
-                result = product
-                if result == 0 || result == 1 { break }
+                return product
+            }
+            var result = 1, base = a, exponent = b
+            while exponent > 0 {
+                if exponent & 1 == 1 { result = try multiply(result, base) }
+                exponent >>= 1
+                if exponent > 0 && base != 0 && base != 1 { base = try multiply(base, base) }
             }
             return .int(result)
         }

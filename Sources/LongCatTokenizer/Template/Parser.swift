@@ -9,6 +9,8 @@ struct Parser {
     /// How deeply blocks and expressions nest; bounded so that hostile input cannot overflow the stack.
     private var nesting = 0
     static let maximumNesting = 100
+    /// Height of one expression tree: chains such as `a + b + c ...` or `x|f|g ...` build it without nesting.
+    static let maximumExpressionDepth = 256
 
     static func parse(_ template: String) throws -> [Node] {
         var parser = Parser(tokens: try Lexer.tokenize(template))
@@ -275,7 +277,7 @@ struct Parser {
             advance()
             let test = try parseOr()
             let otherwise = skipName("else") ? try parseExpression() : nil
-            expr = Expr(line: line, kind: .conditional(test: test, then: expr, otherwise: otherwise))
+            expr = try checked(Expr(line: line, kind: .conditional(test: test, then: expr, otherwise: otherwise)))
         }
         return expr
     }
@@ -285,7 +287,7 @@ struct Parser {
         while isName("or") {
             let line = current.line
             advance()
-            left = Expr(line: line, kind: .or(left, try parseAnd()))
+            left = try checked(Expr(line: line, kind: .or(left, try parseAnd())))
         }
         return left
     }
@@ -295,7 +297,7 @@ struct Parser {
         while isName("and") {
             let line = current.line
             advance()
-            left = Expr(line: line, kind: .and(left, try parseNot()))
+            left = try checked(Expr(line: line, kind: .and(left, try parseNot())))
         }
         return left
     }
@@ -325,7 +327,7 @@ struct Parser {
                 break
             }
         }
-        return operations.isEmpty ? first : Expr(line: first.line, kind: .compare(first, operations))
+        return operations.isEmpty ? first : try checked(Expr(line: first.line, kind: .compare(first, operations)))
     }
 
     private mutating func parseAdditive() throws -> Expr {
@@ -336,7 +338,7 @@ struct Parser {
         let first = try parseMultiplicative()
         var operands = [first]
         while skipOperator("~") { operands.append(try parseMultiplicative()) }
-        return operands.count == 1 ? first : Expr(line: first.line, kind: .concat(operands))
+        return operands.count == 1 ? first : try checked(Expr(line: first.line, kind: .concat(operands)))
     }
 
     private mutating func parseMultiplicative() throws -> Expr {
@@ -355,7 +357,7 @@ struct Parser {
         while case .op(let symbol) = current.kind, let op = BinaryOperator(rawValue: symbol), operators.contains(op) {
             let line = current.line
             advance()
-            left = Expr(line: line, kind: .binary(op, left, try operand(&self)))
+            left = try checked(Expr(line: line, kind: .binary(op, left, try operand(&self))))
         }
         return left
     }
@@ -456,6 +458,7 @@ struct Parser {
             } else {
                 return expr
             }
+            expr = try checked(expr)
         }
     }
 
@@ -511,7 +514,7 @@ struct Parser {
             if skipOperator("|") {
                 let name = try parseCallableName(kind: "filter", known: Filters.names)
                 let arguments = isOperator("(") ? try parseCallArguments() : CallArguments()
-                expr = Expr(line: line, kind: .filter(expr, name: name, arguments))
+                expr = try checked(Expr(line: line, kind: .filter(expr, name: name, arguments)))
             } else if skipName("is") {
                 let negated = skipName("not")
                 let name = try parseCallableName(kind: "test", known: Predicates.names)
@@ -522,9 +525,9 @@ struct Parser {
                     // `x is divisibleby 3`, `x is sameas none`: one argument without parentheses.
                     arguments.positional = [try parsePostfix(try parsePrimary())]
                 }
-                expr = Expr(line: line, kind: .test(expr, name: name, arguments, negated: negated))
+                expr = try checked(Expr(line: line, kind: .test(expr, name: name, arguments, negated: negated)))
             } else if isOperator("(") {
-                expr = Expr(line: line, kind: .call(expr, try parseCallArguments()))
+                expr = try checked(Expr(line: line, kind: .call(expr, try parseCallArguments())))
             } else {
                 return expr
             }
@@ -545,6 +548,16 @@ struct Parser {
         guard known.contains(name) else { throw TemplateError.syntax("unknown \(kind) '\(name)'", line: current.line) }
         advance()
         return name
+    }
+
+    /// `expr`, unless its tree is taller than `maximumExpressionDepth`.
+    private func checked(_ expr: Expr) throws -> Expr {
+        guard expr.depth <= Parser.maximumExpressionDepth else {
+            throw TemplateError.syntax(
+                "expression nests deeper than \(Parser.maximumExpressionDepth) levels (a chain of operators, filters or "
+                    + "attributes that long)", line: expr.line)
+        }
+        return expr
     }
 
     private mutating func enterNesting() throws {

@@ -12,27 +12,67 @@ extension Value {
     }
 
     /// Python's `repr()`, used for the elements of printed lists and dicts.
+    ///
+    /// Shared lists can make a value whose printed form is exponentially long (`[l, l]` doubled in a loop), so
+    /// printing charges the render's budget per element and stops, with the text cut short, once the budget or
+    /// the string size limit is spent; the interpreter then fails the render (the cut text is never seen).
     var pythonRepr: String {
+        var out = ""
+        writeRepr(into: &out, budget: RenderBudget.current)
+        return out
+    }
+
+    private func writeRepr(into out: inout String, budget: RenderBudget?) {
+        if let budget, !budget.charge(1) { return }
+        if out.utf8.count > Limits.maximumStringBytes {
+            budget?.charge(Limits.maximumWork)
+            return
+        }
         switch self {
-        case .undefined: return "Undefined"
-        case .none: return "None"
-        case .bool(let b): return b ? "True" : "False"
-        case .int(let i): return String(i)
-        case .double(let d): return pythonFloatRepr(d)
-        case .string(let s): return pythonStringRepr(s)
-        case .list(let items): return "[" + items.map(\.pythonRepr).joined(separator: ", ") + "]"
+        case .undefined: out += "Undefined"
+        case .none: out += "None"
+        case .bool(let b): out += b ? "True" : "False"
+        case .int(let i): out += String(i)
+        case .double(let d): out += pythonFloatRepr(d)
+        case .string(let s):
+            budget?.charge(bytes: s.utf8.count)
+            out += pythonStringRepr(s)
+        case .list(let items):
+            out += "["
+            Self.writeItems(items, into: &out, budget: budget)
+            out += "]"
         case .tuple(let items):
-            return "(" + items.map(\.pythonRepr).joined(separator: ", ") + (items.count == 1 ? ",)" : ")")
-        case .dict(let dict): return dictRepr(dict)
-        case .namespace(let namespace): return "<Namespace \(dictRepr(namespace.attributes))>"
-        case .loop(let loop): return "<LoopContext \(loop.index0 + 1)/\(loop.items.count)>"
-        case .macro(let macro): return "<Macro '\(macro.definition.name)'>"
-        case .function(let function): return "<built-in function \(function.name)>"
+            out += "("
+            Self.writeItems(items, into: &out, budget: budget)
+            out += items.count == 1 ? ",)" : ")"
+        case .dict(let dict): Self.writeDict(dict, into: &out, budget: budget)
+        case .namespace(let namespace):
+            out += "<Namespace "
+            Self.writeDict(namespace.attributes, into: &out, budget: budget)
+            out += ">"
+        case .loop(let loop): out += "<LoopContext \(loop.index0 + 1)/\(loop.items.count)>"
+        case .macro(let macro): out += "<Macro '\(macro.definition.name)'>"
+        case .function(let function): out += "<built-in function \(function.name)>"
         }
     }
 
-    private func dictRepr(_ dict: OrderedDict<Value>) -> String {
-        "{" + dict.map { pythonStringRepr($0.key) + ": " + $0.value.pythonRepr }.joined(separator: ", ") + "}"
+    private static func writeItems(_ items: [Value], into out: inout String, budget: RenderBudget?) {
+        for (index, item) in items.enumerated() {
+            if budget?.isExhausted == true { return }
+            if index > 0 { out += ", " }
+            item.writeRepr(into: &out, budget: budget)
+        }
+    }
+
+    private static func writeDict(_ dict: OrderedDict<Value>, into out: inout String, budget: RenderBudget?) {
+        out += "{"
+        for (index, entry) in dict.enumerated() {
+            if budget?.isExhausted == true { return }
+            if index > 0 { out += ", " }
+            out += pythonStringRepr(entry.key) + ": "
+            entry.value.writeRepr(into: &out, budget: budget)
+        }
+        out += "}"
     }
 }
 
@@ -127,9 +167,12 @@ enum PythonString {
         }
         let sep = scalars(separator)
         guard !sep.isEmpty else { throw TemplateError.runtime("empty separator") }
+        let budget = RenderBudget.current
         var start = 0
         var index = 0
         while index + sep.count <= text.count, maxSplit < 0 || pieces.count < maxSplit {
+            // The search is naive (text x separator); long texts pay for it in the render's budget.
+            if let budget, !budget.charge(1 + sep.count >> 4) { try budget.check() }
             if text[index..<index + sep.count].elementsEqual(sep) {
                 pieces.append(string(text[start..<index]))
                 index += sep.count
@@ -143,8 +186,12 @@ enum PythonString {
     }
 
     /// `str.replace(old, new, count)`; an empty `old` inserts `new` between characters, as in Python.
-    static func replace(_ s: String, _ old: String, _ new: String, count: Int = -1) -> String {
+    static func replace(_ s: String, _ old: String, _ new: String, count: Int = -1) throws -> String {
         guard !old.isEmpty else {
+            // One copy of `new` around every character: check the size before building it.
+            let copies = count < 0 ? s.unicodeScalars.count + 1 : min(count, s.unicodeScalars.count + 1)
+            try Limits.checkString(new.utf8.count, times: copies)
+            try Limits.checkString(s.utf8.count + copies * new.utf8.count, times: 1)
             var result = ""
             var inserted = 0
             for scalar in s.unicodeScalars {
@@ -157,17 +204,21 @@ enum PythonString {
             if count < 0 || inserted < count { result += new }
             return result
         }
-        let pieces = (try? split(s, separator: old, maxSplit: count)) ?? [s]
+        let pieces = try split(s, separator: old, maxSplit: count)
+        try Limits.checkString(new.utf8.count, times: pieces.count - 1)
+        try Limits.checkString(s.utf8.count + (pieces.count - 1) * new.utf8.count, times: 1)
         return pieces.joined(separator: new)
     }
 
     /// `str.find(sub)`: code-point index of the first occurrence, or -1.
-    static func find(_ s: String, _ sub: String) -> Int {
+    static func find(_ s: String, _ sub: String) throws -> Int {
         let text = scalars(s)
         let needle = scalars(sub)
         guard needle.count <= text.count else { return -1 }
-        for index in 0...(text.count - needle.count) where text[index..<index + needle.count].elementsEqual(needle) {
-            return index
+        let budget = RenderBudget.current
+        for index in 0...(text.count - needle.count) {
+            if let budget, !budget.charge(1 + needle.count >> 4) { try budget.check() }
+            if text[index..<index + needle.count].elementsEqual(needle) { return index }
         }
         return -1
     }
@@ -232,6 +283,10 @@ extension PythonString {
                 spec.unicodeScalars.append(c)
                 scalars.removeFirst()
             }
+            // Width and precision are numbers printf takes as int; a huge one would allocate without bound.
+            for number in spec.split(whereSeparator: { !$0.isNumber }) where Int(number).map({ $0 > Limits.maximumFormatWidth }) ?? true {
+                throw TemplateError.runtime("format width or precision \(number) is larger than \(Limits.maximumFormatWidth)")
+            }
             guard let conversion = scalars.popFirst() else { throw TemplateError.runtime("incomplete format") }
             if conversion == "%" {
                 result += "%"
@@ -250,7 +305,9 @@ extension PythonString {
                 nextValue += 1
             }
             result += try formatOne(value, spec: spec, conversion: conversion)
+            try Limits.checkString(bytes: result.utf8.count)
         }
+        RenderBudget.current?.charge(bytes: result.utf8.count)
         // CPython skips this check when the single value supports indexing (a list or a dict).
         var indexable = mapping != nil
         if case .list = values { indexable = true }
@@ -274,6 +331,9 @@ extension PythonString {
         case "d", "i", "u", "x", "X", "o", "c":
             guard let number = value.numberValue, number.isFinite else {
                 throw TemplateError.runtime("%\(conversion) format: a real number is required, not \(value.typeName)")
+            }
+            guard value.integerValue != nil || Swift.abs(number) < 9.2e18 else {
+                throw TemplateError.runtime("%\(conversion) format: \(pythonFloatRepr(number)) does not fit in a 64-bit integer")
             }
             let integer = value.integerValue ?? Int(number.rounded(.towardZero))
             if conversion == "c" {

@@ -134,16 +134,28 @@ extension Value {
         }
     }
 
-    /// What Python's `json.dumps` accepts; anything else is the TypeError it raises.
+    /// What Python's `json.dumps` accepts; anything else is the TypeError it raises. At most
+    /// `Limits.maximumElements` elements (shared lists can make a value exponentially large when written out).
     func toJSON() throws -> JSONValue {
+        var elements = 0
+        return try toJSON(elements: &elements)
+    }
+
+    private func toJSON(elements: inout Int) throws -> JSONValue {
+        elements += 1
+        guard elements <= Limits.maximumElements else {
+            throw TemplateError.runtime("value is too large to serialize (more than \(Limits.maximumElements) elements)")
+        }
+        try RenderBudget.current?.chargeOrThrow(1)
         switch self {
         case .none: return .null
         case .bool(let b): return .bool(b)
         case .int(let i): return .int(i)
         case .double(let d): return .double(d)
         case .string(let s): return .string(s)
-        case .list(let items), .tuple(let items): return .array(try items.map { try $0.toJSON() })
-        case .dict(let dict): return .object(OrderedDict(try dict.map { ($0.key, try $0.value.toJSON()) }))
+        case .list(let items), .tuple(let items): return .array(try items.map { try $0.toJSON(elements: &elements) })
+        case .dict(let dict):
+            return .object(OrderedDict(try dict.map { ($0.key, try $0.value.toJSON(elements: &elements)) }))
         default: throw TemplateError.runtime("Object of type \(typeName) is not JSON serializable")
         }
     }
