@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "longcat", targets: ["longcat"]),
+        .executable(name: "longcat-fuzz", targets: ["longcat-fuzz"]),
         .library(name: "LongCatModel", targets: ["LongCatModel"]),
         .library(name: "LongCatTokenizer", targets: ["LongCatTokenizer"]),
         .library(name: "LongCatEngine", targets: ["LongCatEngine"]),
@@ -49,6 +50,9 @@ let package = Package(
                 "LongCatServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // A seeded fuzzer over the input files (config.json, safetensors, tokenizer.json, chat templates) with a
+        // supervisor that records crashes and hangs; only the model and tokenizer modules, so it builds alone.
+        .executableTarget(name: "longcat-fuzz", dependencies: ["LongCatModel", "LongCatTensor", "LongCatTokenizer"]),
         // The golden fixtures the repository carries (Tests/Fixtures), found and checked for the tests.
         .target(name: "LongCatTestSupport", path: "Tests/LongCatTestSupport"),
         .testTarget(name: "LongCatTensorTests", dependencies: ["LongCatTensor"]),
