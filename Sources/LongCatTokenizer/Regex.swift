@@ -42,13 +42,30 @@ public struct ScalarRegex {
         classes = compiler.classes.map { var c = $0; c.compile(); return c }
     }
 
-    /// All leftmost, non-overlapping matches in `text[range]`, appended to `out` (empty matches skipped).
+    /// Backtracking steps one match attempt may take. A pattern that backtracks exponentially, such as `(a|a)*b`
+    /// against a run of `a`s, would otherwise never finish (Oniguruma, behind Hugging Face tokenizers, has a retry
+    /// limit per search for the same reason); real pre-tokenizer patterns take tens of steps per scalar, at most
+    /// the length of a run (`\s*[\r\n]+` over spaces) per attempt.
+    static let maximumStepsPerAttempt = 1_000_000
+    /// Steps of one `matches` call: this allowance plus `stepsPerScalar` per scalar searched.
+    static let baseSteps = 100_000_000
+    static let stepsPerScalar = 1_000
+
+    /// All leftmost, non-overlapping matches in `text[range]`, appended to `out` (empty matches skipped). When an
+    /// attempt or the whole search runs out of steps, the search stops there and the rest of the range has no
+    /// matches: encoding cannot fail, so a pathological pattern degrades the split instead of hanging.
     func matches(in text: UnsafeBufferPointer<UInt32>, range: Range<Int>, into out: inout [Range<Int>]) {
         var stack: [(pc: Int, position: Int)] = []
         var position = range.lowerBound
         let window = UnsafeBufferPointer(rebasing: text[..<range.upperBound])
+        var total = Self.baseSteps + Self.stepsPerScalar * range.count
         while position < range.upperBound {
-            if let end = run(window, pc: 0, position: position, stack: &stack), end > position {
+            var steps = min(Self.maximumStepsPerAttempt, total)
+            let allowance = steps
+            let found = run(window, pc: 0, position: position, stack: &stack, steps: &steps)
+            if steps <= 0 { return }
+            total -= allowance - steps
+            if let end = found, end > position {
                 out.append(position..<end)
                 position = end
             } else {
@@ -67,12 +84,15 @@ public struct ScalarRegex {
     /// Backtracking run from `pc` at `position`; returns the match end. Backtrack points live on `stack`
     /// above its height at entry (nested lookahead/atomic runs share it).
     private func run(
-        _ text: UnsafeBufferPointer<UInt32>, pc startPC: Int, position startPosition: Int, stack: inout [(pc: Int, position: Int)]
+        _ text: UnsafeBufferPointer<UInt32>, pc startPC: Int, position startPosition: Int, stack: inout [(pc: Int, position: Int)],
+        steps: inout Int
     ) -> Int? {
         let base = stack.count
         defer { stack.removeSubrange(base...) }
         var pc = startPC, position = startPosition
         while true {
+            steps -= 1
+            if steps <= 0 { return nil }
             var failed = false
             switch program[pc] {
             case .scalar(let c):
@@ -94,10 +114,10 @@ public struct ScalarRegex {
             case .jump(let target):
                 pc = target
             case .lookahead(let negated, let next):
-                let matched = run(text, pc: pc + 1, position: position, stack: &stack) != nil
+                let matched = run(text, pc: pc + 1, position: position, stack: &stack, steps: &steps) != nil
                 if matched != negated { pc = next } else { failed = true }
             case .atomic(let next):
-                if let end = run(text, pc: pc + 1, position: position, stack: &stack) { pc = next; position = end } else { failed = true }
+                if let end = run(text, pc: pc + 1, position: position, stack: &stack, steps: &steps) { pc = next; position = end } else { failed = true }
             case .match:
                 return position
             }

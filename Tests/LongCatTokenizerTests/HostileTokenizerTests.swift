@@ -76,4 +76,24 @@ final class HostileTokenizerTests: XCTestCase {
         }
         XCTAssertEqual(try ScalarRegex(#"\x{10FFFF}"#).matches(in: "\u{10FFFF}"), [0..<1])
     }
+
+    /// `(a|a)*b` backtracks exponentially over a run of `a`s: encoding 40 of them ran for minutes. The search now stops
+    /// when an attempt takes more than a million steps, and the rest of the text is left unsplit (still encoded).
+    func testExponentialBacktrackingStopsAndStillEncodes() throws {
+        let tokenizer = try Tokenizer(json: Data(splitting("(a|a)*b").utf8))
+        // No `b` to end a match: every attempt backtracks through 2^n ways to read the run.
+        let ids = tokenizer.encode(String(repeating: "a", count: 5_000))
+        XCTAssertEqual(ids, Array(repeating: 0, count: 5_000))
+    }
+
+    /// The step limits leave real patterns alone: a 5000-space run (the quadratic case of `\s*[\r\n]+`) is still
+    /// split to the end.
+    func testLongWhitespaceRunsAreSplitCompletely() throws {
+        let qwen = try ScalarRegex(#"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#)
+        let text = String(repeating: " ", count: 5_000) + "word" + String(repeating: "\n", count: 3_000) + "1"
+        let matches = qwen.matches(in: text)
+        XCTAssertEqual(matches.first?.lowerBound, 0)
+        XCTAssertEqual(matches.last?.upperBound, text.unicodeScalars.count)
+        XCTAssertEqual(zip(matches, matches.dropFirst()).filter { $0.upperBound != $1.lowerBound }.count, 0, "gaps")
+    }
 }
