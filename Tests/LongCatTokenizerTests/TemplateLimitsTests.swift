@@ -44,6 +44,30 @@ final class TemplateLimitsTests: XCTestCase {
             containing: "work limit")
     }
 
+    /// range(-2**63, 2**63 - 1) passed the sandbox's 100000-item check (a stride reports no count) and then ran for
+    /// ever building the list.
+    func testHugeRangesAreRefusedWhateverTheirBounds() throws {
+        for range in [
+            "range(-9223372036854775807 - 1, 9223372036854775807)", "range(9223372036854775807, -9223372036854775807 - 1, -1)",
+            "range(0, 9223372036854775807, 4611686018427387904 // 100000)", "range(10**9)", "range(100001)",
+        ] {
+            assertFails("{{ \(range)|length }}", containing: "range too big: the sandbox allows at most 100000 items")
+        }
+        XCTAssertEqual(
+            try render("{{ range(5)|list }} {{ range(10, 0, -3)|list }} {{ range(0, 10, 4)|list }} {{ range(3, 3)|list }} {{ range(100000)|length }} {{ range(0, 9223372036854775807, 4611686018427387904)|list }} {{ range(-9223372036854775807 - 1, 9223372036854775807, 9223372036854775807)|list }}"),
+            "[0, 1, 2, 3, 4] [10, 7, 4, 1] [0, 4, 8] [] 100000 [0, 4611686018427387904] [-9223372036854775808, -1, 9223372036854775806]")
+    }
+
+    /// raise_exception() and raise_exception('') gave the error "line 1: ", which names nothing.
+    func testAnExceptionWithoutAMessageSaysSo() {
+        for call in ["raise_exception()", "raise_exception('')", "raise_exception(none)"] {
+            let error = failure("{{ \(call) }}")
+            XCTAssertEqual(error?.kind, .raised, call)
+            XCTAssertEqual(error?.description, call == "raise_exception(none)" ? "line 1: None" : "line 1: the template raised an exception without a message", call)
+        }
+        XCTAssertEqual(failure("{{ raise_exception('bad role') }}")?.description, "line 1: bad role")
+    }
+
     // MARK: Sizes
 
     func testHugeRepetitionsFailBeforeAllocating() {

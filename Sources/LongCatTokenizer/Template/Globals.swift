@@ -50,11 +50,15 @@ enum Globals {
         let (start, stop) = numbers.count == 1 ? (0, numbers[0]) : (numbers[0], numbers[1])
         let step = numbers.count == 3 ? numbers[2] : 1
         guard step != 0 else { throw TemplateError.runtime("range() arg 3 must not be zero") }
-        let values = stride(from: start, to: stop, by: step)
-        guard values.underestimatedCount <= maximumRange else {
+        // The length, computed without overflow (a stride's own count is no help: StrideTo reports 0, and mapping
+        // range(-2**63, 2**63 - 1) would then run for ever).
+        let (high, low) = step > 0 ? (stop, start) : (start, stop)
+        // The distance fits in UInt (at most 2^64 - 1) even where it does not fit in Int.
+        let count = high <= low ? 0 : (UInt(bitPattern: high &- low) - 1) / step.magnitude + 1
+        guard count <= UInt(maximumRange) else {
             throw TemplateError.runtime("range too big: the sandbox allows at most \(maximumRange) items")
         }
-        return .list(values.map(Value.int))
+        return .list(stride(from: start, to: stop, by: step).map(Value.int))
     }
 
     /// `dict(mapping, **kwargs)` and `namespace(mapping, **kwargs)`.

@@ -17,8 +17,10 @@ public struct TemplateError: Error, Equatable, CustomStringConvertible {
     public let message: String
 
     public var description: String {
-        guard let line else { return message }
-        return "line \(line): \(message)"
+        // raise_exception() or raise_exception('') still has to say what happened.
+        let text = kind == .raised && message.isEmpty ? "the template raised an exception without a message" : message
+        guard let line else { return text }
+        return "line \(line): \(text)"
     }
 
     static func syntax(_ message: String, line: Int) -> TemplateError {
