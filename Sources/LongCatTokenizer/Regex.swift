@@ -451,6 +451,17 @@ struct RegexCompiler {
     /// Repeats are unrolled, so nested counted repeats multiply: `((a{1000}){1000}){1000}` would be 10^9
     /// instructions. Real pre-tokenizer patterns compile to a few hundred.
     static let maximumInstructions = 100_000
+    /// Each distinct class compiles to a bitmap over the BMP (65536 look-ups); copies made by a repeat share one.
+    static let maximumClasses = 1_000
+    /// Index of each distinct class in `classes`.
+    private var classIndex: [ClassKey: Int] = [:]
+
+    private struct ClassKey: Hashable {
+        let ranges: [ClosedRange<UInt32>]
+        let properties: ScalarProperties
+        let complementedProperties: [ScalarProperties]
+        let negated: Bool
+    }
 
     /// The scalars that simple case folding maps to `folded`: itself and its single-scalar upper and
     /// title case forms.
@@ -474,8 +485,19 @@ struct RegexCompiler {
         case .scalar(let c, let folded):
             program.append(folded ? caseVariants(c) : .scalar(c))
         case .set(let set):
-            classes.append(set)
-            program.append(.set(classes.count - 1))
+            let key = ClassKey(
+                ranges: set.ranges, properties: set.properties, complementedProperties: set.complementedProperties,
+                negated: set.negated)
+            if let index = classIndex[key] {
+                program.append(.set(index))
+            } else {
+                guard classes.count < Self.maximumClasses else {
+                    throw TokenizerError.invalidPattern(pattern: "", reason: "has more than \(Self.maximumClasses) distinct character classes")
+                }
+                classes.append(set)
+                classIndex[key] = classes.count - 1
+                program.append(.set(classes.count - 1))
+            }
         case .any:
             program.append(.any)
         case .sequence(let items):

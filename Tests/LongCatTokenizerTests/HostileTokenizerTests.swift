@@ -96,4 +96,16 @@ final class HostileTokenizerTests: XCTestCase {
         XCTAssertEqual(matches.last?.upperBound, text.unicodeScalars.count)
         XCTAssertEqual(zip(matches, matches.dropFirst()).filter { $0.upperBound != $1.lowerBound }.count, 0, "gaps")
     }
+
+    /// `(\s|\s)*{1000}` unrolls to 2000 copies of the class `\s`, each compiled to its own 65536-entry bitmap (minutes
+    /// in a debug build); copies now share one, and a pattern with more than 1000 distinct classes is refused.
+    func testRepeatedClassesCompileOnce() throws {
+        let regex = try ScalarRegex(#"(\s|\s)*{1000}x"#)
+        XCTAssertEqual(regex.classes.count, 1)
+        // Matching it backtracks exponentially; the step limit ends the search.
+        XCTAssertEqual(regex.matches(in: String(repeating: " ", count: 3_000)), [])
+        let distinct = (0..<1_001).map { "[\\x{\(String(0x100 + $0, radix: 16))}]" }.joined(separator: "|")
+        guard case .invalidPattern(_, let reason)? = error(splitting(distinct)) else { return XCTFail("expected invalidPattern") }
+        XCTAssertTrue(reason.hasPrefix("has more than 1000 distinct character classes"), reason)
+    }
 }
