@@ -1,4 +1,5 @@
 import Foundation
+import LongCatModel
 import LongCatTokenizer
 
 /// The four kinds of input file, in the order case indices cycle through them.
@@ -23,7 +24,8 @@ struct FuzzCase {
 final class Corpus {
     let root: URL
     let configTree: FJ
-    let safetensors: SafeTensorsImage
+    /// Checkpoints the safetensors cases start from: F32, FP8 with block scales, and q8 blocks.
+    let models: [ModelBase]
     let tokenizerTree: FJ
     let tokenizerConfigTree: FJ
     let templates: [String]
@@ -39,7 +41,11 @@ final class Corpus {
             }
         }
         configTree = try FJ.parse(data("tiny-fp32/config.json"))
-        safetensors = try SafeTensorsImage(data("tiny-fp32/model.safetensors"))
+        let fp32 = ModelBase(name: "tiny-fp32", config: configTree, image: try SafeTensorsImage(data("tiny-fp32/model.safetensors")), vocab: 320)
+        let fp8 = ModelBase(
+            name: "small-fp8", config: try FJ.parse(data("small-fp8/config.json")),
+            image: try SafeTensorsImage(data("small-fp8/model.safetensors")), vocab: 1000)
+        models = [fp32, fp8, try Self.quantized(root.appendingPathComponent("tiny-fp32"), vocab: 320)]
         tokenizerTree = try FJ.parse(data("tokenizer-bpe-qwenstyle/tokenizer.json"))
         tokenizerConfigTree = try FJ.parse(data("tokenizer-bpe-qwenstyle/tokenizer_config.json"))
         let expected = try JSONValue.parse(data("chat-templates/expected.json"))
@@ -73,6 +79,32 @@ final class Corpus {
         case .template: TemplateCases.make(&c, self, &rng)
         }
         return c
+    }
+}
+
+/// A checkpoint a safetensors case starts from.
+struct ModelBase {
+    let name: String
+    let config: FJ
+    let image: SafeTensorsImage
+    let vocab: Int
+}
+
+extension Corpus {
+    /// tiny-fp32 as `longcat quantize --format q8` writes it (I8 quants and F16 scales read in place), made once per
+    /// process in a temporary folder.
+    static func quantized(_ source: URL, vocab: Int) throws -> ModelBase {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-fuzz-q8-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        do {
+            try QuantizedCheckpoint.write(from: Checkpoint(directory: source.path), to: dir.path, format: .q8)
+            return ModelBase(
+                name: "tiny-fp32 quantized to q8", config: try FJ.parse(Data(contentsOf: dir.appendingPathComponent("config.json"))),
+                image: try SafeTensorsImage(Data(contentsOf: dir.appendingPathComponent("model.safetensors"))), vocab: vocab)
+        } catch {
+            throw FuzzError("cannot quantize \(source.path) for the q8 cases: \(error)")
+        }
     }
 }
 

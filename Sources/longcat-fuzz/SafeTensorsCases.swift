@@ -74,8 +74,10 @@ struct SafeTensorsImage {
 /// stay valid but change dtypes, alignment, order and values, so that the model loads and the kernels read them.
 enum SafeTensorsCases {
     static func make(_ c: inout FuzzCase, _ corpus: Corpus, _ rng: inout FuzzRandom) {
-        var image = corpus.safetensors
-        var config = corpus.configTree
+        let base = corpus.models[rng.pick([0, 0, 0, 0, 1, 1, 2, 2])]
+        c.mutations.append(base.name)
+        var image = base.image
+        var config = base.config
         var file: Data
         switch rng.below(10) {
         case 0, 1, 2:
@@ -127,7 +129,10 @@ enum SafeTensorsCases {
         let configData = config.data
         let weights = file
         let tokenCount = rng.int(1...4)
-        let tokens = (0..<tokenCount).map { _ in rng.below(320) }
+        let tokens = (0..<tokenCount).map { _ in rng.below(base.vocab) }
+        // Quantizing at load time runs the q8/q4 block quantizer over the (possibly NaN or infinite) weights.
+        let quantize: WeightMatrix.Quantization? = base.name == "tiny-fp32" && rng.chance(0.25) ? rng.pick([.q8, .q4]) : nil
+        if let quantize { c.mutations.append("loaded with --quantize \(quantize.rawValue)") }
         c.execute = { dir in
             try configData.write(to: dir, "config.json")
             try weights.write(to: dir, "model.safetensors")
@@ -135,7 +140,7 @@ enum SafeTensorsCases {
             for view in direct.tensors.values.sorted(by: { $0.name < $1.name }) where [.f32, .bf16, .f16, .f64].contains(view.dtype) {
                 _ = try view.floats()
             }
-            let model = try LongCatModel(directory: dir.path)
+            let model = try LongCatModel(directory: dir.path, quantize: quantize)
             let cache = KVCache(config: model.config)
             let logits = try model.forward(tokens: tokens, cache: cache)
             // One decode step on top of the prefill, as generation does.
