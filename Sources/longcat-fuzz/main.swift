@@ -102,8 +102,13 @@ func main() -> Int32 {
             guard index >= 0 else { throw FuzzError("case needs --index I (I >= 0)") }
             let c = corpus.makeCase(seed: seed, index: index)
             print("case \(index) (\(c.kind.rawValue), seed \(seed)): \(c.description)")
+            fflush(stdout)  // before the case runs: if it crashes, the mutation is on screen
             let scratch: URL
             if let keep = args.values["keep"] {
+                // The case empties its folder first: never someone's files.
+                if let existing = try? FileManager.default.contentsOfDirectory(atPath: keep), !existing.isEmpty {
+                    throw FuzzError("--keep \(keep): choose a new or empty directory (the case writes its inputs there)")
+                }
                 scratch = URL(fileURLWithPath: keep)
             } else {
                 scratch = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-fuzz-case-\(getpid())")
