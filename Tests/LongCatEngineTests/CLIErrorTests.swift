@@ -104,6 +104,20 @@ extension CLITests {
         XCTAssertFalse(r.stderr.contains("loaded"), "nothing is loaded before the port is bound: \(r.stderr)")
     }
 
+    /// A context of 2^40 positions would need a KV cache far beyond memory: the default is clamped, saying so, and the
+    /// model still runs.
+    func testAHugeContextIsClampedNotFatal() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cli-context-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try configFile(["max_position_embeddings": 1 << 40])
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        XCTAssertEqual(try longcat(["init", "--config", config, "--out", dir, "--dtype", "f32"]).status, 0)
+        let r = try longcat(["generate", "--model", dir, "--prompt-ids", "1,2,3", "--max-tokens", "4", "--ignore-eos", "--json"], watchdog: 120)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("context clamped to"), r.stderr)
+        XCTAssertEqual((try jsonObject(r.stdout)["tokens"] as? [Int])?.count, 4)
+    }
+
     func testVersion() throws {
         let r = try longcat(["--version"])
         XCTAssertEqual(r.status, 0)
