@@ -28,14 +28,10 @@ public struct Rope: Sendable {
             softmaxScaleFactor = 1
         case .yarn:
             func mscale(_ scale: Double, _ m: Double = 1) -> Double { scale <= 1 ? 1 : 0.1 * m * log(scale) + 1 }
-            var factor = rope.factor
-            let original: Int
-            if let o = rope.originalMaxPositions {
-                original = o
-                factor = Double(config.maxPositionEmbeddings) / Double(o)
-            } else {
-                original = config.maxPositionEmbeddings
-            }
+            // The configured factor wins over max_position_embeddings / original_max_position_embeddings, as in
+            // transformers; the original length only places the correction range.
+            let factor = rope.factor
+            let original = rope.originalMaxPositions ?? config.maxPositionEmbeddings
             if let af = rope.attentionFactor {
                 cosSinScale = Float(af)
             } else if let m = rope.mscale, let mAll = rope.mscaleAllDim, m != 0, mAll != 0 {
@@ -61,9 +57,8 @@ public struct Rope: Sendable {
                 let interpolated = 1 / (Float(factor) * posFreqs[i])
                 return interpolated * (1 - extrapolationWeight) + extrapolated * extrapolationWeight
             }
-            // transformers' yarn_apply_mscale uses the configured factor, not the derived one.
             if let mAll = rope.mscaleAllDim, mAll != 0 {
-                let m = Float(mscale(rope.factor, mAll))
+                let m = Float(mscale(factor, mAll))
                 softmaxScaleFactor = m * m
             } else {
                 softmaxScaleFactor = 1

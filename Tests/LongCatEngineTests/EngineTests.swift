@@ -25,7 +25,7 @@ final class EngineTests: XCTestCase {
     }
 
     func testGreedyGenerationReproducesReference() async throws {
-        for name in ["tiny-fp32", "tiny-bf16-sharded", "tiny-yarn", "small-fp8"] {
+        for name in ["tiny-fp32", "tiny-bf16-sharded", "tiny-yarn", "tiny-yarn-explicit-factor", "small-fp8"] {
             let engine = Engine(model: try model(name))
             for c in try fixtureCases(name) {
                 let result = try await engine.generate(greedyRequest(c.prompt, maxTokens: c.greedy.count))

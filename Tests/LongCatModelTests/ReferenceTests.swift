@@ -21,6 +21,32 @@ final class ReferenceTests: XCTestCase {
         }
     }
 
+    /// YaRN with an explicit factor (2) unlike max_position_embeddings / original_max_position_embeddings (4): the
+    /// same checkpoint gives the reference's logits whether its config spells `rope_parameters{rope_type}` or the
+    /// older `rope_scaling{type}` with `rope_theta` at the top level.
+    func testYarnExplicitFactorInBothSpellings() throws {
+        let name = "tiny-yarn-explicit-factor"
+        var config = try Fixtures.json(name + "/config.json")
+        var scaling = try XCTUnwrap(config.removeValue(forKey: "rope_parameters") as? [String: Any])
+        config["rope_theta"] = scaling.removeValue(forKey: "rope_theta")
+        scaling["type"] = scaling.removeValue(forKey: "rope_type")
+        config["rope_scaling"] = scaling
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-yarn-scaling-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("config.json"))
+        try FileManager.default.copyItem(at: Fixtures.url(name + "/model.safetensors"), to: dir.appendingPathComponent("model.safetensors"))
+
+        let original = try LongCatModel(directory: Fixtures.path(name)), respelled = try LongCatModel(directory: dir.path)
+        XCTAssertEqual(respelled.config.rope, original.config.rope)
+        XCTAssertEqual(respelled.config.rope.factor, 2)
+        let c = try Fixtures.expected(name).cases[0]
+        let logits = try respelled.forward(tokens: c.inputIds, cache: KVCache(config: respelled.config), logits: .all)
+        let reference = c.logits.flatMap { $0 }
+        let maxErr = zip(logits, reference).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(maxErr, 1e-3 * reference.map(abs).max()!)
+    }
+
     func testGreedyDecodingWithCacheMatchesReference() throws {
         for name in Fixtures.modelNames {
             let model = try LongCatModel(directory: Fixtures.path(name))
