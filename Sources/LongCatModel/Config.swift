@@ -17,6 +17,30 @@ public struct RopeConfig: Equatable, Sendable {
     public var truncate: Bool = true
 }
 
+/// LongCat-Flash-Lite's N-gram input embedding: m = k(n-1) hashed tables beside the word embedding
+/// (`emb_neighbor_num` n, `emb_split_num` k, `ngram_vocab_size_ratio`); math in Tests/Fixtures/tiny-ngram/README.md.
+public struct NgramConfig: Equatable, Sendable {
+    /// n: a table of order o reads the current token and o - 1 before it, o = 2...n.
+    public var neighbors: Int
+    /// k: tables per order.
+    public var splits: Int
+    /// ratio x vocab_size, the base row count of every table.
+    public var baseRows: Int
+
+    public init(neighbors: Int, splits: Int, baseRows: Int) {
+        self.neighbors = neighbors
+        self.splits = splits
+        self.baseRows = baseRows
+    }
+
+    /// m = k(n-1) tables.
+    public var tableCount: Int { splits * (neighbors - 1) }
+    /// Rows of table i: ratio x V + 2i + 1.
+    public func rows(table i: Int) -> Int { baseRows + 2 * i + 1 }
+    /// How many tokens table i hashes: the current one and order - 1 before it.
+    public func order(table i: Int) -> Int { 2 + i / splits }
+}
+
 /// A LongCat-Flash model shape, read from config.json in either spelling seen in the wild: the official
 /// release (`rope_theta` at top level, `zero_expert_type`, `mla_scale_*_lora`, `quantization_config`) or
 /// transformers' (`rope_parameters`, `head_dim`, aliases such as `num_experts_per_tok`).
@@ -50,6 +74,8 @@ public struct ModelConfig: Equatable, Sendable {
     public var eosTokenIds: [Int]
     /// `torch_dtype` / `dtype` as written (informational: actual dtypes come from the weight files).
     public var declaredDType: String?
+    /// LongCat-Flash-Lite (`LongcatFlashNgramForCausalLM`) only.
+    public var ngram: NgramConfig?
 
     public var qkHeadDim: Int { qkNopeHeadDim + qkRopeHeadDim }
     public var totalExperts: Int { numExperts + numZeroExperts }
@@ -104,6 +130,7 @@ public struct ModelConfig: Equatable, Sendable {
         eosTokenIds = try r.intOrIntList("eos_token_id")
         declaredDType = (json["torch_dtype"] as? String) ?? (json["dtype"] as? String)
         rope = try Self.parseRope(r)
+        ngram = try Self.parseNgram(r, vocabSize: vocabSize, hiddenSize: hiddenSize)
         (fp8BlockSize, blockQuantization) = try Self.parseQuantization(json["quantization_config"])
         try validate(r)
     }
@@ -152,7 +179,32 @@ public struct ModelConfig: Equatable, Sendable {
     }
 
     /// The architectures this engine runs, as config.json's `architectures` names them.
-    public static let supportedArchitectures = ["LongcatFlashForCausalLM"]
+    public static let supportedArchitectures = ["LongcatFlashForCausalLM", "LongcatFlashNgramForCausalLM"]
+
+    /// Whether the config describes LongCat-Flash-Lite: by `architectures`, else by `model_type`.
+    static func isNgram(_ json: [String: Any]) -> Bool {
+        if let names = json["architectures"] as? [Any] { return names.contains { $0 as? String == "LongcatFlashNgramForCausalLM" } }
+        return json["model_type"] as? String == "longcat_flash_ngram"
+    }
+
+    private static func parseNgram(_ r: FieldReader, vocabSize: Int, hiddenSize: Int) throws -> NgramConfig? {
+        guard isNgram(r.json) else { return nil }
+        let n = try r.positiveInt("emb_neighbor_num"), k = try r.positiveInt("emb_split_num")
+        guard let ratio = try r.optionalDouble("ngram_vocab_size_ratio") else { throw ConfigError.missingField("ngram_vocab_size_ratio") }
+        guard n >= 2 else { throw ConfigError.invalidValue(field: "emb_neighbor_num", reason: "must be at least 2, got \(n)") }
+        guard ratio > 0, ratio * Double(vocabSize) < maxParameters, Double(k) * Double(n - 1) < maxParameters else {
+            throw ConfigError.invalidValue(field: "ngram_vocab_size_ratio", reason: "must be positive and keep the tables addressable")
+        }
+        guard Double(k) * Double(n - 1) <= 4096 else {
+            throw ConfigError.invalidValue(field: "emb_split_num", reason: "times emb_neighbor_num - 1 must be at most 4096 tables")
+        }
+        let config = NgramConfig(neighbors: n, splits: k, baseRows: Int(ratio * Double(vocabSize)))
+        guard hiddenSize % config.tableCount == 0 else {
+            throw ConfigError.invalidValue(
+                field: "emb_split_num", reason: "times emb_neighbor_num - 1 (\(config.tableCount) tables) must divide hidden_size \(hiddenSize)")
+        }
+        return config
+    }
 
     /// `architectures` (or, without it, `model_type`) must name LongCat-Flash: another model's config would
     /// otherwise load as far as its field names happen to match.
@@ -165,7 +217,7 @@ public struct ModelConfig: Equatable, Sendable {
             guard given.contains(where: supportedArchitectures.contains) else {
                 throw ConfigError.unsupportedArchitecture(found: given.joined(separator: ", "), supported: supportedArchitectures)
             }
-        } else if let type = try r.optionalString("model_type"), type != "longcat_flash" {
+        } else if let type = try r.optionalString("model_type"), !["longcat_flash", "longcat_flash_ngram"].contains(type) {
             throw ConfigError.unsupportedArchitecture(found: "model_type '\(type)'", supported: supportedArchitectures)
         }
     }

@@ -40,6 +40,9 @@ public final class KVCache {
     public let capacity: Int
     /// Positions written by completed forward passes.
     public private(set) var count = 0
+    /// The token of each cached position: the history an N-gram embedding reads, kept with the positions (truncated
+    /// and copied with them, so a reused prefix brings its own history).
+    public private(set) var tokens: [Int] = []
     let latents: [Rows]
     let ropes: [Rows]
 
@@ -67,6 +70,7 @@ public final class KVCache {
         precondition(length >= 0 && length <= count, "truncate beyond the cached positions")
         for r in latents + ropes { r.count = length }
         count = length
+        tokens.removeLast(tokens.count - length)
     }
 
     /// Appends `positions` rows of random values to every sublayer, so decode can be timed at a long
@@ -79,6 +83,7 @@ public final class KVCache {
             values.withUnsafeBufferPointer { rows.append($0.baseAddress!, rows: positions) }
         }
         count += positions
+        tokens += repeatElement(0, count: positions)
     }
 
     /// Copies positions `range` of `other` (same model) onto the end of this cache.
@@ -88,11 +93,13 @@ public final class KVCache {
             mine.append(theirs.pointer + range.lowerBound * theirs.width, rows: range.count)
         }
         count += range.count
+        tokens += other.tokens[range]
     }
 
-    /// Marks n appended positions as part of the sequence, once every sublayer has them.
-    func commit(_ n: Int) {
-        count += n
+    /// Marks the positions of `newTokens`, appended to every sublayer, as part of the sequence.
+    func commit(_ newTokens: [Int]) {
+        count += newTokens.count
+        tokens += newTokens
         assert(latents.allSatisfy { $0.count == count })
     }
 }

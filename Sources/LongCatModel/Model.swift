@@ -93,6 +93,8 @@ public final class LongCatModel {
     public var overlapsMoE = false
     public let rope: Rope
     let embedding: WeightMatrix
+    /// LongCat-Flash-Lite's N-gram tables, added to the word embedding.
+    let ngramEmbedding: NgramEmbedding?
     let layers: [Layer]
     let finalNorm: [Float]
     let lmHead: WeightMatrix
@@ -118,6 +120,7 @@ public final class LongCatModel {
         func vector(_ name: String) throws -> [Float] { try checkpoint.vector(specs[name]!) }
 
         embedding = try matrix("model.embed_tokens.weight")
+        ngramEmbedding = try config.ngram.map { try NgramEmbedding(model: config, ngram: $0, matrix: matrix) }
         var layers: [Layer] = []
         for l in 0..<config.numLayers {
             let p = "model.layers.\(l)."
@@ -205,11 +208,16 @@ public final class LongCatModel {
         var x = [Float](repeating: 0, count: row * h)
         x.withUnsafeMutableBufferPointer { xp in
             for (t, id) in batch.flatMap(\.tokens).enumerated() { embedding.dequantizeRows(id..<id + 1, into: xp.baseAddress! + t * h) }
+            if let ngramEmbedding {
+                for (item, segment) in zip(batch, segments) {
+                    ngramEmbedding.apply(to: xp.baseAddress! + segment.row * h, tokens: item.tokens, history: item.cache.tokens[...], hidden: h)
+                }
+            }
         }
         for (l, layer) in layers.enumerated() {
             x = decoderLayer(layer, index: l, x: x, segments: segments, routing: routing)
         }
-        for segment in segments { segment.cache.commit(segment.count) }
+        for (item, segment) in zip(batch, segments) { segment.cache.commit(item.tokens) }
 
         // One lm_head pass over every selected position of every sequence.
         var selectedRows: [Int] = []

@@ -9,7 +9,7 @@ extension TensorSpec {
 
     var isWeightMatrix: Bool {
         switch role {
-        case .embedding, .lmHead, .denseMatrix, .expertMatrix: return true
+        case .embedding, .ngramTable, .lmHead, .denseMatrix, .expertMatrix: return true
         case .norm, .routerWeight, .routerBias: return false
         }
     }

@@ -3,6 +3,8 @@
 public struct TensorSpec: Equatable, Sendable {
     public enum Role: Equatable, Sendable {
         case embedding
+        /// An N-gram embedding table (LongCat-Flash-Lite): a token reads one row of it.
+        case ngramTable
         case lmHead
         case norm
         case routerWeight
@@ -41,6 +43,7 @@ extension ModelConfig {
     /// Visits the tensors in `tensorSpecs` order without building the list; stops at the first error thrown.
     public func forEachTensorSpec(_ visit: (TensorSpec) throws -> Void) rethrows {
         try visit(embeddingSpec)
+        for spec in ngramSpecs { try visit(spec) }
         for layer in 0..<numLayers {
             for spec in layerSpecs(layer) { try visit(spec) }
             for expert in 0..<numExperts {
@@ -51,6 +54,14 @@ extension ModelConfig {
     }
 
     var embeddingSpec: TensorSpec { TensorSpec(name: "model.embed_tokens.weight", shape: [vocabSize, hiddenSize], role: .embedding) }
+
+    /// LongCat-Flash-Lite's N-gram tables and their projections to the hidden size (none for LongCat-Flash).
+    var ngramSpecs: [TensorSpec] {
+        guard let ngram else { return [] }
+        let m = ngram.tableCount, width = hiddenSize / m
+        return (0..<m).map { TensorSpec(name: "model.ngram_embeddings.embedders.\($0).weight", shape: [ngram.rows(table: $0), width], role: .ngramTable) }
+            + (0..<m).map { TensorSpec(name: "model.ngram_embeddings.post_projs.\($0).weight", shape: [hiddenSize, width], role: .denseMatrix) }
+    }
 
     var finalSpecs: [TensorSpec] {
         var specs = [TensorSpec(name: "model.norm.weight", shape: [hiddenSize], role: .norm)]
@@ -102,21 +113,25 @@ extension ModelConfig {
     /// all layers' and experts'): what counting needs, in a few dozen entries whatever the config's size.
     /// `ModelConfig` validation checks that these products fit in an Int.
     public var tensorGroups: [(spec: TensorSpec, count: Int)] {
-        [(embeddingSpec, 1)] + layerSpecs(0).map { ($0, numLayers) }
+        [(embeddingSpec, 1)] + ngramSpecs.map { ($0, 1) } + layerSpecs(0).map { ($0, numLayers) }
             + expertSpecs(layer: 0, expert: 0).map { ($0, numLayers * numExperts) } + finalSpecs.map { ($0, 1) }
     }
+
+    /// Parameters of LongCat-Flash-Lite's N-gram embedding: the tables and their projections (0 without one).
+    public var ngramParameters: Int { ngramSpecs.reduce(0) { $0 + $1.elementCount } }
 
     /// How many tensors the config implies.
     public var tensorCount: Int { tensorGroups.reduce(0) { $0 + $1.count } }
 
     /// Parameter counts: total, and active per token with none / all top-k choices being FFN experts.
-    /// The embedding lookup reads one row, so it is not counted as active; lm_head is.
+    /// Of the embedding and N-gram tables a token reads one row each, which is what counts as active (the rule
+    /// behind the published LongCat figures); lm_head counts whole.
     public var parameterCounts: (total: Int, activeMin: Int, activeMax: Int) {
         var total = 0, dense = 0, perExpert = 0
         for (spec, count) in tensorGroups {
             total += count * spec.elementCount
             switch spec.role {
-            case .embedding: break
+            case .embedding, .ngramTable: dense += spec.shape[1]
             case .expertMatrix: perExpert += spec.elementCount
             default: dense += count * spec.elementCount
             }

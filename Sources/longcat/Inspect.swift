@@ -54,6 +54,7 @@ struct Inspect: ParsableCommand {
                 "top_k": config.topK,
                 "total_parameters": total,
                 "active_parameters_min": activeMin,
+                "ngram_embedding_params": config.ngramParameters,
                 "active_parameters_max": activeMax,
                 "bytes_by_dtype": Dictionary(uniqueKeysWithValues: bytesByDType.map { ($0.key.rawValue, $0.value) }),
                 "bytes_source": bytesSource,
@@ -69,7 +70,10 @@ struct Inspect: ParsableCommand {
         print("hidden:            \(c.hiddenSize), \(c.numHeads) heads, q_lora \(c.qLoraRank), kv_lora \(c.kvLoraRank), vocab \(c.vocabSize)")
         print("experts:           \(c.numExperts) FFN + \(c.numZeroExperts) zero-computation (identity), top-\(c.topK) per token")
         print("parameters:        \(Formatting.count(total)) total (\(total))")
-        print("active per token:  \(Formatting.count(activeMin)) (every pick an identity expert) to \(Formatting.count(activeMax)) (\(min(c.topK, c.numExperts)) FFN experts); embedding lookup not counted")
+        if let ngram = c.ngram {
+            print("N-gram embedding:  \(Formatting.count(c.ngramParameters)) (\(ngram.tableCount) tables of order 2-\(ngram.neighbors) and their projections; a token reads one row of each)")
+        }
+        print("active per token:  \(Formatting.count(activeMin)) (every pick an identity expert) to \(Formatting.count(activeMax)) (\(min(c.topK, c.numExperts)) FFN experts); one row of each embedding table counted")
         print("weights (\(bytesSource)):")
         for (dtype, bytes) in bytesByDType.sorted(by: { $0.value > $1.value }) {
             print("  \(dtype.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(Formatting.bytes(bytes))")

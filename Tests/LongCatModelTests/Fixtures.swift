@@ -4,7 +4,7 @@ import XCTest
 
 /// Reading the model fixtures' expected outputs.
 extension Fixtures {
-    static let modelNames = ["tiny-fp32", "tiny-bf16-sharded", "tiny-yarn", "tiny-yarn-explicit-factor", "small-fp8"]
+    static let modelNames = ["tiny-fp32", "tiny-bf16-sharded", "tiny-yarn", "tiny-yarn-explicit-factor", "tiny-ngram", "small-fp8"]
 
     struct Case {
         let inputIds: [Int]

@@ -22,16 +22,31 @@ final class ValidationTests: XCTestCase {
     }
 
     func testUnknownArchitecturesAreRefusedListingTheSupportedOnes() throws {
-        for value in [["LlamaForCausalLM"], ["LongcatFlashNgramForCausalLM"]] as [[String]] {
-            let e = error(try tiny { $0["architectures"] = value })
-            XCTAssertEqual(e as? ConfigError, .unsupportedArchitecture(found: value[0], supported: ["LongcatFlashForCausalLM"]))
-            XCTAssertTrue("\(e!)".contains("LongcatFlashForCausalLM"), "\(e!)")
-        }
+        let supported = ["LongcatFlashForCausalLM", "LongcatFlashNgramForCausalLM"]
+        let e = error(try tiny { $0["architectures"] = ["LlamaForCausalLM"] })
+        XCTAssertEqual(e as? ConfigError, .unsupportedArchitecture(found: "LlamaForCausalLM", supported: supported))
+        XCTAssertTrue("\(e!)".contains("LongcatFlashForCausalLM"), "\(e!)")
         XCTAssertEqual(error(try tiny { $0["architectures"] = "LongcatFlashForCausalLM" }) as? ConfigError,
                        .wrongType(field: "architectures", expected: "a non-empty list of strings"))
         XCTAssertEqual(error(try tiny { $0["architectures"] = nil; $0["model_type"] = "llama" }) as? ConfigError,
-                       .unsupportedArchitecture(found: "model_type 'llama'", supported: ["LongcatFlashForCausalLM"]))
+                       .unsupportedArchitecture(found: "model_type 'llama'", supported: supported))
         XCTAssertNil(error(try tiny { $0["architectures"] = nil; $0["model_type"] = nil }), "a config naming neither is read as LongCat-Flash")
+        // Lite is chosen by architectures, or by model_type without them, and then needs its N-gram keys.
+        XCTAssertEqual(error(try tiny { $0["architectures"] = ["LongcatFlashNgramForCausalLM"] }) as? ConfigError, .missingField("emb_neighbor_num"))
+        XCTAssertEqual(error(try tiny { $0["architectures"] = nil; $0["model_type"] = "longcat_flash_ngram" }) as? ConfigError, .missingField("emb_neighbor_num"))
+    }
+
+    func testLiteConfigKeys() throws {
+        let lite = try ModelConfig.load(path: Fixtures.path("official-configs/longcat-flash-lite.config.json"))
+        XCTAssertEqual(lite.ngram, NgramConfig(neighbors: 4, splits: 4, baseRows: 78 * 131072))
+        XCTAssertEqual(lite.rope.kind, .yarn)
+        XCTAssertEqual(lite.rope.factor, 10)
+        let ratio = try ModelConfig(json: Fixtures.json("tiny-ngram/config.json").merging(["ngram_vocab_size_ratio": 2.5]) { $1 })
+        XCTAssertEqual(ratio.ngram?.baseRows, 1280, "a fractional ratio: int(ratio x vocab_size)")
+        for (key, value) in [("emb_neighbor_num", 1 as Any), ("emb_split_num", 3), ("ngram_vocab_size_ratio", -1), ("emb_split_num", 1 << 40)] {
+            let bad = error(try Fixtures.json("tiny-ngram/config.json").merging([key: value]) { $1 })
+            guard case .invalidValue? = bad as? ConfigError else { return XCTFail("\(key)=\(value): \(String(describing: bad))") }
+        }
     }
 
     func testSpecialTokenIdsMustLieInTheVocabulary() throws {

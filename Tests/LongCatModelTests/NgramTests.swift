@@ -1,0 +1,64 @@
+import Foundation
+import LongCatModel
+import LongCatTestSupport
+import XCTest
+
+/// LongCat-Flash-Lite's N-gram embedding beyond the fixture's cases: its history travels with the KV cache, so a
+/// prompt in one pass, in chunks, after a reused prefix, or beside other sessions in a batch gives the same logits.
+final class NgramTests: XCTestCase {
+    func model() throws -> LongCatModel { try LongCatModel(directory: Fixtures.path("tiny-ngram")) }
+
+    /// A prompt with EOS (id 2) inside, so the resets cross chunk boundaries too.
+    let prompt = [1, 17, 300, 42, 17, 300, 2, 99, 5, 2, 2, 64, 128, 7, 7, 7]
+
+    func assertClose(_ a: [Float], _ b: [Float], _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, message, file: file, line: line)
+        let scale = b.map(abs).max() ?? 1
+        let error = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThanOrEqual(error, 1e-5 * scale, message, file: file, line: line)
+    }
+
+    func testOnePassChunksAndAReusedPrefixGiveTheSameLogits() throws {
+        let model = try model(), v = model.config.vocabSize
+        let whole = try model.forward(tokens: prompt, cache: KVCache(config: model.config), logits: .all)
+        for cut in [1, 2, 5, 7, 10, 15] {
+            let cache = KVCache(config: model.config)
+            let head = try model.forward(tokens: Array(prompt[..<cut]), cache: cache, logits: .all)
+            let tail = try model.forward(tokens: Array(prompt[cut...]), cache: cache, logits: .all)
+            assertClose(head + tail, whole, "chunked at \(cut)")
+            XCTAssertEqual(cache.tokens, prompt)
+
+            // A prefix-cache hit: the first `cut` positions copied from another session's cache bring their history.
+            let reused = KVCache(config: model.config)
+            reused.append(positions: 0..<cut, of: cache)
+            let after = try model.forward(tokens: Array(prompt[cut...]), cache: reused, logits: .all)
+            assertClose(after, Array(whole[(cut * v)...]), "prefix of \(cut) reused")
+        }
+    }
+
+    func testBatchedSessionsMatchSingleOnes() throws {
+        let model = try model()
+        let others = [[5, 6, 7, 2, 9], [2], [400, 401, 402, 403, 404, 405, 406]]
+        let single = try others.map { try model.forward(tokens: $0, cache: KVCache(config: model.config), logits: .all) }
+        let caches = others.map { _ in KVCache(config: model.config) }
+        let batched = try model.forward(batch: zip(others, caches).map { .init(tokens: $0, cache: $1, logits: .all) })
+        for i in others.indices { assertClose(batched[i], single[i], "session \(i)") }
+        // A decode step for all of them at once continues each one's own history.
+        let next = try model.forward(batch: caches.map { .init(tokens: [17], cache: $0, logits: .last) })
+        for (i, tokens) in others.enumerated() {
+            let alone = try model.forward(tokens: tokens + [17], cache: KVCache(config: model.config), logits: .last)
+            assertClose(next[i], alone, "decode step of session \(i)")
+        }
+    }
+
+    func testLiteCountsMatchThePublishedOnes() throws {
+        let lite = try ModelConfig.load(path: Fixtures.path("official-configs/longcat-flash-lite.config.json"))
+        let expected = try Fixtures.json("official-configs/longcat-flash-lite.expected-counts.json")
+        let active = try XCTUnwrap(expected["active_params_per_token"] as? [String: Any])
+        let counts = lite.parameterCounts
+        XCTAssertEqual(counts.total, expected["total_params"] as? Int)
+        XCTAssertEqual(lite.ngramParameters, expected["ngram_embedding_params"] as? Int)
+        XCTAssertEqual(counts.activeMin, active["min_all_picks_identity"] as? Int)
+        XCTAssertEqual(counts.activeMax, active["max_all_picks_ffn_experts"] as? Int)
+    }
+}
