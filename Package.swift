@@ -56,7 +56,7 @@ let package = Package(
         // The golden fixtures the repository carries (Tests/Fixtures), found and checked for the tests.
         .target(name: "LongCatTestSupport", path: "Tests/LongCatTestSupport"),
         .testTarget(name: "LongCatTensorTests", dependencies: ["LongCatTensor"]),
-        .testTarget(name: "LongCatModelTests", dependencies: ["LongCatModel", "LongCatTestSupport"]),
+        .testTarget(name: "LongCatModelTests", dependencies: ["LongCatModel", "LongCatTensor", "LongCatTestSupport"]),
         .testTarget(name: "LongCatTokenizerTests", dependencies: ["LongCatTokenizer", "LongCatTestSupport"]),
         .testTarget(name: "LongCatEngineTests", dependencies: ["LongCatEngine", "LongCatTestSupport"]),
         // A live server on a loopback port, driven by the tests' own small HTTP client (no TLS stack to build).

@@ -25,7 +25,7 @@ final class EngineTests: XCTestCase {
     }
 
     func testGreedyGenerationReproducesReference() async throws {
-        for name in ["tiny-fp32", "tiny-bf16-sharded", "tiny-yarn", "tiny-yarn-explicit-factor", "small-fp8"] {
+        for name in ["tiny-fp32", "tiny-bf16-sharded", "tiny-yarn", "tiny-yarn-explicit-factor", "tiny-ngram", "small-fp8"] {
             let engine = Engine(model: try model(name))
             for c in try fixtureCases(name) {
                 let result = try await engine.generate(greedyRequest(c.prompt, maxTokens: c.greedy.count))
@@ -86,6 +86,33 @@ final class EngineTests: XCTestCase {
             .generate(greedyRequest(Array(c.prompt.prefix(5)) + [1, 2, 3, 4, 5, 6], maxTokens: 4))
         XCTAssertEqual(other.tokens, direct.tokens)
         XCTAssertGreaterThan(engine.metrics.prefixCacheTokens, 0)
+    }
+
+    /// LongCat-Flash-Lite's N-gram history through the scheduler: prompts prefilled in chunks of 3 beside other
+    /// sessions, and again after a prefix-cache hit (the reused blocks bring their tokens), give the reference tokens.
+    func testNgramSessionsChunkedBatchedAndReusedGiveTheReferenceTokens() async throws {
+        var options = EngineOptions()
+        options.prefillChunk = 3
+        options.prefixBlock = 4
+        let engine = Engine(model: try model("tiny-ngram"), options: options)
+        let cases = try fixtureCases("tiny-ngram")
+        for round in 0..<2 {
+            let results = try await withThrowingTaskGroup(of: (Int, GenerationResult).self) { group in
+                for (i, c) in cases.enumerated() {
+                    let request = greedyRequest(c.prompt, maxTokens: c.greedy.count)
+                    group.addTask { (i, try await engine.generate(request)) }
+                }
+                var out: [Int: GenerationResult] = [:]
+                for try await (i, result) in group { out[i] = result }
+                return out
+            }
+            for (i, c) in cases.enumerated() {
+                XCTAssertEqual(results[i]?.tokens, c.greedy, "round \(round) case \(i)")
+            }
+            if round == 1 {
+                XCTAssertGreaterThan(results.values.map(\.usage.cachedPromptTokens).reduce(0, +), 0, "the second round reuses prefixes")
+            }
+        }
     }
 
     func testSeededSamplingIsReproducible() async throws {

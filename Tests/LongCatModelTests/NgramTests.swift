@@ -1,5 +1,6 @@
 import Foundation
 import LongCatModel
+import LongCatTensor
 import LongCatTestSupport
 import XCTest
 
@@ -60,5 +61,30 @@ final class NgramTests: XCTestCase {
         XCTAssertEqual(lite.ngramParameters, expected["ngram_embedding_params"] as? Int)
         XCTAssertEqual(counts.activeMin, active["min_all_picks_identity"] as? Int)
         XCTAssertEqual(counts.activeMax, active["max_all_picks_ffn_experts"] as? Int)
+    }
+
+    /// Tables 32 wide (hidden 128, 4 tables) take q8/q4 blocks row by row, at load or written by `longcat quantize`.
+    func testTablesOfThirtyTwoColumnsQuantizeByRows() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-ngram-q-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = try Fixtures.json("tiny-ngram/config.json")
+        config["hidden_size"] = 128
+        try RandomCheckpoint.write(configJSON: JSONSerialization.data(withJSONObject: config), to: dir.path + "/bf16", weightType: .bf16, seed: 4)
+        let reference = try LongCatModel(directory: dir.path + "/bf16")
+        let tables = reference.config.tensorSpecs.filter { $0.role == .ngramTable }
+        XCTAssertEqual(tables.map { $0.shape[1] }, [32, 32, 32, 32])
+        XCTAssertTrue(tables.allSatisfy(\.takesBlockQuantization))
+        let tokens = [1, 9, 300, 2, 41, 41, 7]
+        let exact = try reference.forward(tokens: tokens, cache: KVCache(config: reference.config), logits: .all)
+        for format in WeightMatrix.Quantization.allCases {
+            let atLoad = try LongCatModel(directory: dir.path + "/bf16", quantize: format)
+            let logits = try atLoad.forward(tokens: tokens, cache: KVCache(config: atLoad.config), logits: .all)
+            let error = zip(logits, exact).map { abs($0 - $1) }.max()!, scale = exact.map(abs).max()!
+            XCTAssertGreaterThan(error, 0, "\(format) changed nothing")
+            if format == .q8 { XCTAssertLessThan(error, 0.08 * scale, "q8 within QuantizationTests' bound") }
+            try QuantizedCheckpoint.write(from: Checkpoint(directory: dir.path + "/bf16"), to: dir.path + "/" + format.rawValue, format: format)
+            let written = try LongCatModel(directory: dir.path + "/" + format.rawValue)
+            XCTAssertEqual(try written.forward(tokens: tokens, cache: KVCache(config: written.config), logits: .all), logits, "\(format) written = at load")
+        }
     }
 }
