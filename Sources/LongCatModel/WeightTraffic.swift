@@ -3,9 +3,10 @@ import LongCatTensor
 /// What a decode step reads: the bytes behind the performance model's limit (active weight bytes per token
 /// / memory bandwidth) and the FLOPs behind prefill's (FLOPs / matrix-multiply rate).
 extension LongCatModel {
-    /// Every matrix a token passes through except the routed experts (the embedding contributes one row).
+    /// Every matrix a token passes through except the routed experts (the embedding tables contribute one row
+    /// each: `embeddingRowBytes`). lm_head comes first.
     var denseMatrices: [WeightMatrix] {
-        var out: [WeightMatrix] = [lmHead]
+        var out: [WeightMatrix] = [lmHead] + (ngramEmbedding?.projections ?? [])
         for layer in layers {
             for a in layer.attention { out += [a.qA, a.qB, a.kvA, a.kvB, a.o] }
             for m in layer.mlps { out += [m.gate, m.up, m.down] }
@@ -16,7 +17,13 @@ extension LongCatModel {
 
     /// Bytes of weights one decoded token reads outside the routed experts.
     public var denseWeightBytesPerToken: Int {
-        denseMatrices.reduce(0) { $0 + $1.byteCount } + embedding.byteCount / embedding.rows
+        denseMatrices.reduce(0) { $0 + $1.byteCount } + embeddingRowBytes
+    }
+
+    /// Bytes a token gathers from the embedding tables: a row of embed_tokens and, on LongCat-Flash-Lite, a row of
+    /// each N-gram table (the tables stay in the file; only these rows count toward the bandwidth limit).
+    public var embeddingRowBytes: Int {
+        ([embedding] + (ngramEmbedding?.tables ?? [])).reduce(0) { $0 + $1.byteCount / $1.rows }
     }
 
     /// Bytes of one FFN expert (gate, up, down); all experts have the same shape.
@@ -33,7 +40,7 @@ extension LongCatModel {
     /// Weight bytes one forward pass reads when each layer runs `expertRunsPerPass` experts: every dense
     /// matrix once for all the pass's tokens, each run expert once (plus an embedding row per token).
     public func weightBytesPerPass(tokens: Int, expertRunsPerPass: Double) -> Double {
-        Double(denseWeightBytesPerToken + (tokens - 1) * embedding.byteCount / embedding.rows)
+        Double(denseWeightBytesPerToken + (tokens - 1) * embeddingRowBytes)
             + expertRunsPerPass * Double(config.numLayers * expertWeightBytes)
     }
 

@@ -52,6 +52,16 @@ final class NgramTests: XCTestCase {
         }
     }
 
+    /// What bench counts toward the bandwidth limit: a gathered row of each table, and the projections whole.
+    func testTrafficCountsTheGatheredRowsAndTheProjections() throws {
+        let model = try model(), plain = try LongCatModel(directory: Fixtures.path("tiny-fp32"))
+        XCTAssertEqual(model.embeddingRowBytes, (64 + 4 * 16) * 4)
+        XCTAssertEqual(plain.embeddingRowBytes, plain.config.hiddenSize * 4)
+        let projections = 4 * 64 * 16 * 4
+        XCTAssertEqual(model.denseWeightBytesPerToken - model.embeddingRowBytes - projections,
+                       plain.denseWeightBytesPerToken - plain.embeddingRowBytes + (model.config.vocabSize - plain.config.vocabSize) * 64 * 4)
+    }
+
     func testLiteCountsMatchThePublishedOnes() throws {
         let lite = try ModelConfig.load(path: Fixtures.path("official-configs/longcat-flash-lite.config.json"))
         let expected = try Fixtures.json("official-configs/longcat-flash-lite.expected-counts.json")
