@@ -192,7 +192,7 @@ public struct ModelConfig: Equatable, Sendable {
         let n = try r.positiveInt("emb_neighbor_num"), k = try r.positiveInt("emb_split_num")
         guard let ratio = try r.optionalDouble("ngram_vocab_size_ratio") else { throw ConfigError.missingField("ngram_vocab_size_ratio") }
         guard n >= 2 else { throw ConfigError.invalidValue(field: "emb_neighbor_num", reason: "must be at least 2, got \(n)") }
-        guard ratio > 0, ratio * Double(vocabSize) < maxParameters, Double(k) * Double(n - 1) < maxParameters else {
+        guard ratio > 0, ratio * Double(vocabSize) < maxParameters else {
             throw ConfigError.invalidValue(field: "ngram_vocab_size_ratio", reason: "must be positive and keep the tables addressable")
         }
         guard Double(k) * Double(n - 1) <= 4096 else {

@@ -81,3 +81,38 @@ extension ModelConfig {
             + "half of this machine's memory is \(SystemMemory.gib(totalBytes / 2)); set --max-cache-tokens to choose")
     }
 }
+
+extension ModelConfig {
+    /// Bytes of the release's weights when only the config is at hand: FP8 releases store every projection
+    /// as E4M3 with a float scale per block and the rest in BF16 (norms and router in F32); others use the
+    /// declared dtype with the router in F32.
+    public var estimatedBytesByDType: [DType: Int] {
+        let declared: DType = {
+            switch declaredDType?.lowercased() {
+            case "float32", "fp32": return .f32
+            case "float16", "fp16": return .f16
+            default: return .bf16
+            }
+        }()
+        var out: [DType: Int] = [:]
+        for (spec, count) in tensorGroups {
+            if let block = fp8BlockSize, spec.isQuantizable {
+                out[.f8e4m3, default: 0] += count * spec.elementCount
+                out[.f32, default: 0] += count * 4 * ((spec.shape[0] + block[0] - 1) / block[0]) * ((spec.shape[1] + block[1] - 1) / block[1])
+            } else if spec.role == .routerWeight || spec.role == .routerBias || (fp8BlockSize != nil && spec.role == .norm) {
+                out[.f32, default: 0] += count * 4 * spec.elementCount
+            } else {
+                out[declared, default: 0] += count * declared.byteSize * spec.elementCount
+            }
+        }
+        return out
+    }
+
+    /// Weights plus the KV cache of `context` positions, or nil past Int (a huge max_position_embeddings is legal:
+    /// serving clamps the context to memory).
+    public func memoryEstimate(weightBytes: Int, context: Int) -> Int? {
+        let (cache, cacheOverflows) = kvCacheBytesPerToken.multipliedReportingOverflow(by: context)
+        let (total, totalOverflows) = weightBytes.addingReportingOverflow(cache)
+        return cacheOverflows || totalOverflows ? nil : total
+    }
+}

@@ -100,7 +100,7 @@ public enum SafeTensorsWriter {
             try write(path: directory.appendingPathComponent(name).path, entries: shard, written: written)
             for e in shard { weightMap[e.name] = name }
         }
-        let index: [String: Any] = ["metadata": ["total_size": entries.reduce(0) { $0 + $1.byteCount }], "weight_map": weightMap]
+        let index: [String: Any] = ["metadata": ["total_size": total], "weight_map": weightMap]
         try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
             .write(to: directory.appendingPathComponent("model.safetensors.index.json"))
     }

@@ -32,7 +32,7 @@ public struct TensorSpec: Equatable, Sendable {
 
 extension ModelConfig {
     /// Every tensor the forward pass needs, in a stable order. Its length grows with layers x experts: the
-    /// loader checks presence first (`firstMissingTensor`), and counts use `tensorGroups`, so an absurd
+    /// loader checks presence first (`Checkpoint.checkTensors`), and counts use `tensorGroups`, so an absurd
     /// config never builds it.
     public var tensorSpecs: [TensorSpec] {
         var specs: [TensorSpec] = []

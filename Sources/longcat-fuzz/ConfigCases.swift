@@ -110,40 +110,13 @@ enum ConfigCases {
     }
 }
 
-/// What `longcat inspect` computes from a config (Sources/longcat/Inspect.swift, which the fuzzer cannot import: it
-/// lives in the CLI), with the same arithmetic, so an overflow or a runaway allocation here is one there.
+/// What `longcat inspect` computes from a config, through the same model-module functions it calls.
 enum Inspect {
     static func figures(_ config: ModelConfig) -> String {
         let context = config.maxPositionEmbeddings
         let (total, activeMin, activeMax) = config.parameterCounts
-        let bytesByDType = estimatedBytesByDType(config)
-        let weightBytes = bytesByDType.values.reduce(0, +)
-        let (cacheBytes, cacheOverflows) = config.kvCacheBytesPerToken.multipliedReportingOverflow(by: context)
-        let (memoryBytes, memoryOverflows) = weightBytes.addingReportingOverflow(cacheBytes)
-        let memory = cacheOverflows || memoryOverflows ? "more than 8 EiB" : "\(memoryBytes) bytes"
+        let weightBytes = config.estimatedBytesByDType.values.reduce(0, +)
+        let memory = config.memoryEstimate(weightBytes: weightBytes, context: context).map { "\($0) bytes" } ?? "more than 8 EiB"
         return "\(total) parameters (\(activeMin)-\(activeMax) active), \(memory) at context \(context)"
-    }
-
-    /// Inspect's `estimatedBytesByDType` (bytes of the release when only the config is at hand).
-    static func estimatedBytesByDType(_ config: ModelConfig) -> [DType: Int] {
-        let declared: DType = {
-            switch config.declaredDType?.lowercased() {
-            case "float32", "fp32": return .f32
-            case "float16", "fp16": return .f16
-            default: return .bf16
-            }
-        }()
-        var out: [DType: Int] = [:]
-        for (spec, count) in config.tensorGroups {
-            if let block = config.fp8BlockSize, spec.isQuantizable {
-                out[.f8e4m3, default: 0] += count * spec.elementCount
-                out[.f32, default: 0] += count * 4 * ((spec.shape[0] + block[0] - 1) / block[0]) * ((spec.shape[1] + block[1] - 1) / block[1])
-            } else if spec.role == .routerWeight || spec.role == .routerBias || (config.fp8BlockSize != nil && spec.role == .norm) {
-                out[.f32, default: 0] += count * 4 * spec.elementCount
-            } else {
-                out[declared, default: 0] += count * declared.byteSize * spec.elementCount
-            }
-        }
-        return out
     }
 }

@@ -40,10 +40,7 @@ struct Inspect: ParsableCommand {
         guard context >= 0 else { throw ValidationError("--context must not be negative") }
         let (total, activeMin, activeMax) = config.parameterCounts
         let weightBytes = bytesByDType.values.reduce(0, +)
-        // A huge max_position_embeddings is legal (serving clamps the context to memory): its cache may exceed Int.
-        let (cacheBytes, cacheOverflows) = config.kvCacheBytesPerToken.multipliedReportingOverflow(by: context)
-        let (memoryBytes, memoryOverflows) = weightBytes.addingReportingOverflow(cacheBytes)
-        let memory: Int? = cacheOverflows || memoryOverflows ? nil : memoryBytes
+        let memory = config.memoryEstimate(weightBytes: weightBytes, context: context)
 
         if json {
             try Console.printJSON([
@@ -80,36 +77,9 @@ struct Inspect: ParsableCommand {
         }
         print("KV cache:          \(c.kvCacheBytesPerToken) bytes/token (latent \(c.kvLoraRank) + rope \(c.qkRopeHeadDim) floats x \(2 * c.numLayers) sublayers)")
         if let memory {
-            print("memory at context \(context): \(Formatting.bytes(memory)) (weights \(Formatting.bytes(weightBytes)) + cache \(Formatting.bytes(cacheBytes)))")
+            print("memory at context \(context): \(Formatting.bytes(memory)) (weights \(Formatting.bytes(weightBytes)) + cache \(Formatting.bytes(memory - weightBytes)))")
         } else {
             print("memory at context \(context): more than 8 EiB (weights \(Formatting.bytes(weightBytes)) + the cache of \(context) positions)")
         }
-    }
-}
-
-extension ModelConfig {
-    /// Bytes of the release's weights when only the config is at hand: FP8 releases store every projection
-    /// as E4M3 with a float scale per block and the rest in BF16 (norms and router in F32); others use the
-    /// declared dtype with the router in F32.
-    var estimatedBytesByDType: [DType: Int] {
-        let declared: DType = {
-            switch declaredDType?.lowercased() {
-            case "float32", "fp32": return .f32
-            case "float16", "fp16": return .f16
-            default: return .bf16
-            }
-        }()
-        var out: [DType: Int] = [:]
-        for (spec, count) in tensorGroups {
-            if let block = fp8BlockSize, spec.isQuantizable {
-                out[.f8e4m3, default: 0] += count * spec.elementCount
-                out[.f32, default: 0] += count * 4 * ((spec.shape[0] + block[0] - 1) / block[0]) * ((spec.shape[1] + block[1] - 1) / block[1])
-            } else if spec.role == .routerWeight || spec.role == .routerBias || (fp8BlockSize != nil && spec.role == .norm) {
-                out[.f32, default: 0] += count * 4 * spec.elementCount
-            } else {
-                out[declared, default: 0] += count * declared.byteSize * spec.elementCount
-            }
-        }
-        return out
     }
 }
