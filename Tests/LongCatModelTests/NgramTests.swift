@@ -1,5 +1,5 @@
 import Foundation
-import LongCatModel
+@testable import LongCatModel
 import LongCatTensor
 import LongCatTestSupport
 import XCTest
@@ -96,5 +96,56 @@ final class NgramTests: XCTestCase {
             let written = try LongCatModel(directory: dir.path + "/" + format.rawValue)
             XCTAssertEqual(try written.forward(tokens: tokens, cache: KVCache(config: written.config), logits: .all), logits, "\(format) written = at load")
         }
+    }
+    /// FP8 tables (E4M3 codes and a float32 scale per 128x128 block, as FP8 releases store projections; `init --dtype
+    /// fp8` keeps tables in BF16 like the word embedding) are gathered a row at a time with their row block's scale:
+    /// the model's logits equal those of the same checkpoint with each table in float32 as code x scale.
+    func testFP8TablesGatherRowsWithTheirBlockScales() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-ngram-fp8-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = try Fixtures.json("tiny-ngram/config.json")
+        config["hidden_size"] = 128
+        let base = dir.appendingPathComponent("bf16")
+        try RandomCheckpoint.write(configJSON: JSONSerialization.data(withJSONObject: config), to: base.path, weightType: .bf16, seed: 9)
+        let specs = try Checkpoint(directory: base.path).config.tensorSpecs.filter { $0.role == .ngramTable }
+        XCTAssertEqual(specs.count, 4)
+
+        /// `base` with its tables replaced by `tables(spec)`.
+        func rewrite(_ name: String, tables: (TensorSpec) throws -> [SafeTensorsWriter.Entry]) throws -> String {
+            let checkpoint = try Checkpoint(directory: base.path), out = dir.appendingPathComponent(name)
+            var entries = try specs.flatMap(tables)
+            for (name, view) in checkpoint.tensors where !specs.contains(where: { $0.name == name }) {
+                entries.append(SafeTensorsWriter.Entry(name: name, dtype: view.dtype, shape: view.shape) { buffer in
+                    buffer.copyMemory(from: UnsafeRawBufferPointer(start: view.pointer, count: view.byteCount))
+                })
+            }
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: base.appendingPathComponent("config.json"), to: out.appendingPathComponent("config.json"))
+            try SafeTensorsWriter.writeCheckpoint(entries, to: out, shardBytes: 1 << 40)
+            return out.path
+        }
+        let fp8 = try rewrite("fp8-tables") { RandomCheckpoint.fp8($0, seed: 9) }
+        let stored = try Checkpoint(directory: fp8)
+        let widened = try rewrite("f32-tables") { spec in
+            let (view, scales) = (try stored.tensor(spec.name), try stored.tensor(spec.name + "_scale_inv").floats())
+            let (rows, cols) = (spec.shape[0], spec.shape[1])
+            XCTAssertEqual(view.dtype, .f8e4m3)
+            XCTAssertGreaterThan(rows, 8 * 128, "\(spec.name) spans many row blocks")
+            XCTAssertEqual(scales.count, (rows + 127) / 128, "\(spec.name): one block column")
+            XCTAssertGreaterThan(Set(scales).count, scales.count / 2, "scales differ from block to block")
+            let codes = view.pointer.assumingMemoryBound(to: UInt8.self)
+            return [SafeTensorsWriter.Entry(name: spec.name, dtype: .f32, shape: spec.shape) { buffer in
+                let out = buffer.bindMemory(to: Float.self)
+                for i in 0..<rows * cols { out[i] = FloatConversion.f8e4m3ToFloat(codes[i]) * scales[i / cols / 128] }
+            }]
+        }
+        let (model, reference) = (try LongCatModel(directory: fp8), try LongCatModel(directory: widened))
+        // Tokens and pairs whose rows fall in many different row blocks of every table.
+        let tokens = [1, 9, 300, 2, 41, 41, 7, 511, 510, 128, 256, 3]
+        let logits = try model.forward(tokens: tokens, cache: KVCache(config: model.config), logits: .all)
+        let expected = try reference.forward(tokens: tokens, cache: KVCache(config: reference.config), logits: .all)
+        XCTAssertTrue(logits.allSatisfy(\.isFinite))
+        XCTAssertEqual(logits.count, expected.count)
+        XCTAssertEqual(zip(logits, expected).map { abs($0 - $1) }.max(), 0, "largest difference from the float32 tables")
     }
 }
