@@ -26,6 +26,8 @@ enum Main {
             Console.progress("error: \(error.message)")
             exit(ExitCode.validationFailure.rawValue)
         } catch {
+            // `--help` parses to ArgumentParser's help command, whose run throws the help request: its own to print.
+            if LongCat.exitCode(for: error) == .success { LongCat.exit(withError: error) }
             Console.progress("error: \(error)")
             exit(exitCode(for: error))
         }

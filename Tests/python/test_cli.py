@@ -1,0 +1,62 @@
+"""The `longcat` command line as a user meets it: help and version print and exit 0, and each kind of mistake
+exits with its documented status (64 usage, 65 bad input data) and a message that names it."""
+
+import json
+import subprocess
+
+import pytest
+
+import longcat_testlib as lib
+
+
+def longcat(*args):
+    return subprocess.run([str(lib.BINARY), *map(str, args)], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("args, title", [
+    (["--help"], "Run LongCat-Flash mixture-of-experts models"),
+    (["-h"], "Run LongCat-Flash mixture-of-experts models"),
+    (["bench", "--help"], "longcat bench"),
+    (["help", "quantize"], "longcat quantize"),
+    (["serve", "-h"], "longcat serve"),
+])
+def test_help_prints_usage_and_exits_0(args, title):
+    result = longcat(*args)
+    assert result.returncode == 0, result.stderr
+    assert "USAGE:" in result.stdout and title in result.stdout, result.stdout
+    assert "CommandError" not in result.stdout + result.stderr
+
+
+def test_version_prints_the_version():
+    result = longcat("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip().count(".") == 2, result.stdout
+
+
+def test_usage_errors_exit_64_with_the_usage():
+    result = longcat("generate", "--model", lib.FIXTURES / "tiny-fp32", "--prompt-ids", "1", "--no-such-option")
+    assert result.returncode == 64
+    assert "--no-such-option" in result.stderr and "Usage:" in result.stderr
+
+
+def test_a_malformed_config_exits_65_and_names_the_file(tmp_path):
+    (tmp_path / "config.json").write_text("{ not json")
+    result = longcat("inspect", "--model", tmp_path)
+    assert result.returncode == 65, result.stderr
+    assert "config.json" in result.stderr
+
+
+def test_a_missing_model_directory_is_named(tmp_path):
+    result = longcat("generate", "--model", tmp_path / "absent", "--prompt", "hi")
+    assert result.returncode != 0
+    assert "absent" in result.stderr
+
+
+def test_inspect_json_is_one_object(tmp_path):
+    config = json.loads((lib.FIXTURES / "tiny-ngram" / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    result = longcat("inspect", "--model", tmp_path / "config.json", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ngram_embedding_params"] > 0 and report["total_parameters"] > report["ngram_embedding_params"]
