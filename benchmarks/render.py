@@ -10,7 +10,7 @@ def weights(d):
         return d["quantize"]
     stored = d.get("stored_bytes_by_dtype") or {"BF16": 1}
     dtype = max(stored, key=stored.get)
-    return {"F8_E4M3": "fp8"}.get(dtype, dtype.lower())
+    return {"F8_E4M3": "fp8", "I8": "q8", "U8": "q4"}.get(dtype, dtype.lower())
 
 
 def rounds_table(paths):
@@ -34,6 +34,34 @@ def rounds_table(paths):
         fractions = f"{' / '.join(f'{100 * x:.0f}%' for x in limit[q])} ({100 * median(limit[q]):.0f}%)" if q in limit else ""
         print(f"| {q} | {len(decode[q])} | {' / '.join(f'{x:.1f}' for x in decode[q])} | {median(decode[q]):.1f} "
               f"| {median(decode[q]) / median(decode['bf16']):.2f}x | {fractions} |")
+
+
+def ngram_table(paths):
+    """LongCat-Flash-Lite's tables: what they hold resident per decoded token against the rows read, beside peak RSS."""
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            d = json.load(f)
+        if d.get("ngram_tables"):
+            rows.append((os.path.splitext(os.path.basename(path))[0], d))
+    if not rows:
+        return
+    print()
+    print("| run | tables start | prompt + decode tokens | table / other weights GB | table RSS after prefill MB "
+          "| table RSS per decoded token KB | rows read per token (bytes each) | new rows in decode | RSS per new row KB "
+          "| table decode tok/s | peak RSS MB | engine decode tok/s (1 session) | MB/token incl. rows | vs bandwidth limit |")
+    print("| --- " * 14 + "|")
+    for name, d in rows:
+        t = d["ngram_tables"]
+        r = next(r for r in d["runs"] if r["concurrency"] == 1)
+        print(f"| {name} | {'on disk' if t['cold'] else 'in page cache'} | {t['prompt_tokens']} + {t['decode_tokens']} "
+              f"| {t['table_bytes'] / 1e9:.2f} / {t['other_weight_bytes'] / 1e9:.2f} "
+              f"| {t['resident_bytes_after_prefill'] / 1e6:.1f} | {t['resident_bytes_per_decode_token'] / 1e3:.0f} "
+              f"| {t['tables']} ({t['row_bytes_per_token'] // t['tables']}) | {t['new_rows_in_decode']} "
+              f"| {t['resident_bytes_per_new_row'] / 1e3:.1f} | {t['decode_tokens_per_second']:.1f} "
+              f"| {d['peak_resident_bytes'] / 1e6:.0f} | {r['aggregate_decode_tokens_per_second']:.1f} "
+              f"| {r['active_weight_bytes_per_token'] / 1e6:.0f} | {100 * r['fraction_of_bandwidth_limit']:.0f}% of "
+              f"{r['decode_bandwidth_limit_tokens_per_second']:.1f} |")
 
 
 def main(paths):
@@ -101,6 +129,7 @@ def main(paths):
             print(f"| median | {sorted(p['decode_tokens_per_second'])[len(p['decode_tokens_per_second']) // 2]:.1f} | "
                   f"| {sorted(p['bandwidth_bytes_per_second'])[len(p['bandwidth_bytes_per_second']) // 2] / 1e9:.1f} "
                   f"| {100 * p['median_fraction_of_bandwidth_limit']:.0f}% |")
+    ngram_table(paths)
     if rounds:
         print()
         rounds_table(sorted(rounds, key=lambda p: int(os.path.splitext(p)[0].rsplit("-", 1)[1])))

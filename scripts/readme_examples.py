@@ -46,6 +46,10 @@ SKIPS = [
      "benchmarks/run.sh builds a release binary and runs every BENCHMARKS.md measurement on the 2.5 GB bench-1b "
      "model (tens of minutes); its second half, render.py over the committed JSON files, is run instead",
      "python3 benchmarks/render.py benchmarks/*.json benchmarks/rounds/*.json"),
+    (r"^benchmarks/run-lite\.sh\b",
+     "benchmarks/run-lite.sh builds a release binary and writes the 6 GB bench-lite model and a 3.3 GB q8 copy; its second half, "
+     "render.py over the committed JSON files, is run instead",
+     "python3 benchmarks/render.py benchmarks/lite/*.json"),
 ]
 
 # Bindings that hold for one example only, each with why it is honest; applied to the README text of the example.

@@ -95,6 +95,8 @@ public final class LongCatModel {
     let embedding: WeightMatrix
     /// LongCat-Flash-Lite's N-gram tables, added to the word embedding.
     let ngramEmbedding: NgramEmbedding?
+    /// The N-gram tables where they are read from the mapped files (not quantized at load).
+    public let ngramTableMapping: SparselyReadTensors?
     let layers: [Layer]
     let finalNorm: [Float]
     let lmHead: WeightMatrix
@@ -121,6 +123,9 @@ public final class LongCatModel {
 
         embedding = try matrix("model.embed_tokens.weight")
         ngramEmbedding = try config.ngram.map { try NgramEmbedding(model: config, ngram: $0, matrix: matrix) }
+        let tables = config.ngramSpecs.filter { $0.role == .ngramTable }
+        ngramTableMapping = tables.isEmpty || (quantize != nil && tables.contains(where: \.takesBlockQuantization))
+            ? nil : SparselyReadTensors(try tables.map { try checkpoint.tensor($0.name) })
         var layers: [Layer] = []
         for l in 0..<config.numLayers {
             let p = "model.layers.\(l)."

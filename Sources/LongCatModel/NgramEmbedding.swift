@@ -76,3 +76,10 @@ struct NgramEmbedding {
         for k in 0..<n * hidden { x[k] *= scale }
     }
 }
+
+extension LongCatModel {
+    /// The row each N-gram table reads for each token of `sequence` ([table][position]; empty without tables).
+    public func ngramRows(sequence: [Int]) -> [[Int]] {
+        ngramEmbedding?.rowIds(tokens: sequence, history: []) ?? []
+    }
+}

@@ -47,6 +47,68 @@ public final class MappedFile: ByteStorage {
     }
 }
 
+/// Tensors a token reads a row at a time from their mapping (LongCat-Flash-Lite's N-gram tables). The kernel is
+/// told they are read at random, so a page-cache miss reads its page rather than a readahead window; and what
+/// they hold resident can be measured (Linux: /proc/self/smaps) and handed back.
+public final class SparselyReadTensors {
+    /// Bytes of the tensors in the files.
+    public let byteCount: Int
+    /// The whole pages inside each tensor (its first and last partial pages are shared with its neighbours), and
+    /// the mapping they belong to, which they keep alive.
+    let regions: [(file: MappedFile, pages: Range<UInt>)]
+
+    init(_ views: [TensorView]) {
+        let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        byteCount = views.reduce(0) { $0 + $1.byteCount }
+        regions = views.compactMap { view in
+            let start = UInt(bitPattern: view.pointer), end = start + UInt(view.byteCount)
+            let pages = (start + pageSize - 1) / pageSize * pageSize ..< end / pageSize * pageSize
+            return pages.isEmpty ? nil : (view.file, pages)
+        }
+        advise(MADV_RANDOM)
+    }
+
+    private func advise(_ advice: Int32) {
+        for r in regions { madvise(UnsafeMutableRawPointer(bitPattern: r.pages.lowerBound), Int(r.pages.count), advice) }
+    }
+
+    /// Bytes of the tensors' pages mapped into this process now, or nil where /proc/self/smaps cannot be read.
+    /// The advice above gives these pages mappings of their own, so whole smaps entries fall inside them.
+    public func residentBytes() -> Int? {
+        // Read to the end: /proc files report a size of 0, which a whole-file read would trust.
+        guard let data = try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/smaps")).readToEnd(),
+              let smaps = String(data: data, encoding: .utf8) else { return nil }
+        var total = 0, inside = false
+        for line in smaps.split(separator: "\n") {
+            if let dash = line.firstIndex(of: "-"), let space = line.firstIndex(of: " "), dash < space,
+               let start = UInt(line[..<dash], radix: 16), let end = UInt(line[line.index(after: dash)..<space], radix: 16) {
+                inside = regions.contains { $0.pages.lowerBound <= start && end <= $0.pages.upperBound }
+            } else if inside, line.hasPrefix("Rss:"), let kB = Int(line.dropFirst(4).split(separator: " ").first ?? "") {
+                total += kB * 1024
+            }
+        }
+        return total
+    }
+
+    /// Unmaps the resident pages from this process (the page cache keeps them; the next read maps them again).
+    public func release() { advise(MADV_DONTNEED) }
+
+    /// `release`, and asks the kernel to drop the pages from the page cache too, so that the next read of a row goes
+    /// to the disk (as it mostly does when the tables are larger than memory). Pages other processes map stay.
+    public func evict() {
+        release()
+        #if os(Linux)
+        for r in regions {
+            let fd = open(r.file.path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            fdatasync(fd)  // pages still waiting to be written (a file just made) would stay
+            posix_fadvise(fd, off_t(r.pages.lowerBound - UInt(bitPattern: r.file.base)), off_t(r.pages.count), POSIX_FADV_DONTNEED)
+            close(fd)
+        }
+        #endif
+    }
+}
+
 /// One tensor inside a safetensors file: its dtype, shape and bytes, borrowed from the mapping.
 public struct TensorView {
     public let name: String

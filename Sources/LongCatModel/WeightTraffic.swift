@@ -22,9 +22,10 @@ extension LongCatModel {
 
     /// Bytes a token gathers from the embedding tables: a row of embed_tokens and, on LongCat-Flash-Lite, a row of
     /// each N-gram table (the tables stay in the file; only these rows count toward the bandwidth limit).
-    public var embeddingRowBytes: Int {
-        ([embedding] + (ngramEmbedding?.tables ?? [])).reduce(0) { $0 + $1.byteCount / $1.rows }
-    }
+    public var embeddingRowBytes: Int { embedding.byteCount / embedding.rows + ngramRowBytes }
+
+    /// Bytes of one row of every N-gram table (0 without them).
+    public var ngramRowBytes: Int { (ngramEmbedding?.tables ?? []).reduce(0) { $0 + $1.byteCount / $1.rows } }
 
     /// Bytes of one FFN expert (gate, up, down); all experts have the same shape.
     public var expertWeightBytes: Int {

@@ -46,6 +46,9 @@ struct Bench: AsyncParsableCommand {
     @Flag(name: .long, help: "Also decode one session in windows of 16 tokens with the bandwidth probe of --memory (read and triad, best of 2) before and after each, and compare every window with the bandwidth measured around it (for hosts whose bandwidth drifts).")
     var pairedBandwidth = false
 
+    @Flag(name: .long, help: "N-gram models: drop the tables from the page cache after loading and before the table measurement, so that new rows are read from the disk.")
+    var coldTables = false
+
     @Flag(name: .long, help: "Print one JSON object on stdout.")
     var json = false
 
@@ -95,6 +98,43 @@ struct Bench: AsyncParsableCommand {
         var context: Int
         var decodeTokensPerSecond: Double
         var bytesPerToken: Double  // weights + the cache read by attention
+    }
+
+    /// LongCat-Flash-Lite's N-gram tables over one session, starting with none of their pages mapped: what they
+    /// hold resident after the prefill and after the decode, against the rows the tokens read.
+    struct TableRun {
+        var tableBytes: Int
+        var otherWeightBytes: Int
+        var tables: Int
+        var rowBytesPerToken: Int  // one row of every table
+        var promptTokens: Int
+        var decodeTokens: Int
+        var residentAfterPrefill: Int
+        var residentAfterDecode: Int
+        var newRowsInDecode: Int  // distinct (table, row) pairs the decode read that the prefill had not
+        var cold: Bool  // the tables started outside the page cache
+        var decodeTokensPerSecond: Double
+
+        var residentPerToken: Double { Double(residentAfterDecode - residentAfterPrefill) / Double(decodeTokens) }
+        var residentPerNewRow: Double { Double(residentAfterDecode - residentAfterPrefill) / Double(max(newRowsInDecode, 1)) }
+
+        var summary: String {
+            String(format: "N-gram tables (%@): %.2f GB in the files beside %.2f GB of other weights; %.1f MB resident after a %d-token prefill; decoding %d tokens at %.1f tok/s mapped %.1f MB more = %.0f KB per token, for %d rows of %d bytes read per token (%d new rows: %.1f KB resident per new row, %.0fx the bytes read)",
+                   cold ? "from the disk" : "in the page cache", Double(tableBytes) / 1e9, Double(otherWeightBytes) / 1e9,
+                   Double(residentAfterPrefill) / 1e6, promptTokens, decodeTokens, decodeTokensPerSecond,
+                   Double(residentAfterDecode - residentAfterPrefill) / 1e6, residentPerToken / 1e3, tables,
+                   rowBytesPerToken / tables, newRowsInDecode, residentPerNewRow / 1e3, residentPerNewRow / Double(rowBytesPerToken / tables))
+        }
+
+        var json: [String: Any] {
+            [
+                "table_bytes": tableBytes, "other_weight_bytes": otherWeightBytes, "tables": tables,
+                "row_bytes_per_token": rowBytesPerToken, "prompt_tokens": promptTokens, "decode_tokens": decodeTokens,
+                "resident_bytes_after_prefill": residentAfterPrefill, "resident_bytes_after_decode": residentAfterDecode,
+                "new_rows_in_decode": newRowsInDecode, "resident_bytes_per_decode_token": residentPerToken,
+                "resident_bytes_per_new_row": residentPerNewRow, "cold": cold, "decode_tokens_per_second": decodeTokensPerSecond,
+            ]
+        }
     }
 
     /// A run set against the machine: decode against bandwidth (one session) or against the matmul rate
@@ -182,6 +222,7 @@ struct Bench: AsyncParsableCommand {
         }
         guard let modelPath = model else { throw ValidationError("--model is required (or use --memory)") }
         let model = try ModelOptions.loadModel(modelPath, quantize: quantize.quantization)
+        if coldTables { model.ngramTableMapping?.evict() }
         model.computesIdentityExperts = noZeroSkip
         model.overlapsMoE = overlapMoE
         let longest = max(promptTokens + genTokens, (contexts.max() ?? 0) + genTokens)
@@ -204,6 +245,8 @@ struct Bench: AsyncParsableCommand {
             Console.progress(String(format: "context %d: decode %.1f tok/s", length, r.decodeTokensPerSecond))
         }
         let schedules = compareSchedules ? try compare(model: model) : []
+        let tables = try measureTables(model: model)
+        if let tables { Console.progress(tables.summary) }
         let peak = peakResidentBytes()  // before the probes below allocate their arrays
         let paired = pairedBandwidth ? try measurePaired(model: model) : nil
         if let paired { Console.progress(paired.summary) }
@@ -253,6 +296,7 @@ struct Bench: AsyncParsableCommand {
                 },
             ]
             if let paired { report["paired"] = paired.json }
+            if let tables { report["ngram_tables"] = tables.json }
             try Console.printJSON(report)
         }
     }
@@ -401,6 +445,35 @@ struct Bench: AsyncParsableCommand {
             remaining -= 1
             if remaining == 0 { metrics = now() }
         }
+    }
+
+    /// One session of --prompt-tokens and --gen-tokens with the N-gram tables' pages unmapped first (and with
+    /// --cold-tables, out of the page cache; nil without mapped tables or /proc/self/smaps). The decode steps take
+    /// random tokens: a random-weight model's greedy output repeats itself and would read few new rows.
+    func measureTables(model: LongCatModel) throws -> TableRun? {
+        guard let mapping = model.ngramTableMapping, mapping.residentBytes() != nil else { return nil }
+        var rng = SplitMix64(seed: 13)
+        let tokens = (0..<promptTokens + genTokens).map { _ in Int(rng.next() % UInt64(model.config.vocabSize)) }
+        let cache = KVCache(config: model.config)
+        if coldTables { mapping.evict() } else { mapping.release() }
+        _ = try model.forward(tokens: Array(tokens[..<promptTokens]), cache: cache, logits: .last)
+        let afterPrefill = mapping.residentBytes() ?? 0
+        let start = DispatchTime.now()
+        for token in tokens[promptTokens...] { _ = try model.forward(tokens: [token], cache: cache) }
+        let seconds = secondsSince(start)
+        let afterDecode = mapping.residentBytes() ?? 0
+        let rows = model.ngramRows(sequence: tokens)
+        var seen = Set<[Int]>(), newRows = 0
+        for (table, ids) in rows.enumerated() {
+            for (position, id) in ids.enumerated() where seen.insert([table, id]).inserted && position >= promptTokens { newRows += 1 }
+        }
+        let weights = model.weightBytesByDType.values.reduce(0, +)
+        return TableRun(
+            tableBytes: mapping.byteCount, otherWeightBytes: weights - mapping.byteCount, tables: rows.count,
+            rowBytesPerToken: model.ngramRowBytes,
+            promptTokens: promptTokens, decodeTokens: genTokens,
+            residentAfterPrefill: afterPrefill, residentAfterDecode: afterDecode, newRowsInDecode: newRows,
+            cold: coldTables, decodeTokensPerSecond: Double(genTokens) / seconds)
     }
 
     /// One session's greedy decode after `context` cached positions of random latents.

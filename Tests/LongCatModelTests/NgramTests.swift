@@ -52,6 +52,27 @@ final class NgramTests: XCTestCase {
         }
     }
 
+    /// The tables stay in the file: their pages map in as rows are read, can be counted from /proc/self/smaps and
+    /// handed back (what `bench` measures on Lite).
+    func testTablePagesMapInAsRowsAreReadAndCanBeReleased() throws {
+        let model = try model()
+        let mapping = try XCTUnwrap(model.ngramTableMapping)
+        let checkpoint = try XCTUnwrap(model.checkpoint)
+        XCTAssertEqual(mapping.byteCount, try (0..<4).reduce(0) { $0 + (try checkpoint.tensor("model.ngram_embeddings.embedders.\($1).weight")).byteCount })
+        XCTAssertEqual(model.ngramRows(sequence: prompt).map(\.count), [16, 16, 16, 16])
+        #if os(Linux)
+        mapping.release()
+        XCTAssertEqual(mapping.residentBytes(), 0)
+        _ = try model.forward(tokens: prompt, cache: KVCache(config: model.config))
+        let resident = try XCTUnwrap(mapping.residentBytes())
+        XCTAssertGreaterThan(resident, 0)
+        XCTAssertLessThanOrEqual(resident, mapping.byteCount)
+        XCTAssertEqual(resident % Int(sysconf(Int32(_SC_PAGESIZE))), 0)
+        mapping.release()
+        XCTAssertEqual(mapping.residentBytes(), 0)
+        #endif
+    }
+
     /// What bench counts toward the bandwidth limit: a gathered row of each table, and the projections whole.
     func testTrafficCountsTheGatheredRowsAndTheProjections() throws {
         let model = try model(), plain = try LongCatModel(directory: Fixtures.path("tiny-fp32"))
