@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "LongCatModel", targets: ["LongCatModel"]),
         .library(name: "LongCatTokenizer", targets: ["LongCatTokenizer"]),
         .library(name: "LongCatEngine", targets: ["LongCatEngine"]),
+        .library(name: "LongCatTrain", targets: ["LongCatTrain"]),
         .library(name: "LongCatServer", targets: ["LongCatServer"]),
     ],
     dependencies: [
@@ -31,6 +32,8 @@ let package = Package(
         .target(name: "LongCatTensor", dependencies: ["LongCatKernels"]),
         .target(name: "LongCatModel", dependencies: ["LongCatTensor"]),
         .target(name: "LongCatTokenizer"),
+        // The trainer (`longcat train`): backward passes, the report's objective, AdamW, the expert-bias controller.
+        .target(name: "LongCatTrain", dependencies: ["LongCatModel", "LongCatTensor"]),
         .target(name: "LongCatEngine", dependencies: ["LongCatModel", "LongCatTokenizer"]),
         .target(
             name: "LongCatServer",
@@ -59,6 +62,7 @@ let package = Package(
         .testTarget(name: "LongCatModelTests", dependencies: ["LongCatModel", "LongCatTensor", "LongCatTestSupport"]),
         .testTarget(name: "LongCatTokenizerTests", dependencies: ["LongCatTokenizer", "LongCatTestSupport"]),
         .testTarget(name: "LongCatEngineTests", dependencies: ["LongCatEngine", "LongCatTestSupport"]),
+        .testTarget(name: "LongCatTrainTests", dependencies: ["LongCatTrain", "LongCatModel", "LongCatTensor", "LongCatTestSupport"]),
         // A live server on a loopback port, driven by the tests' own small HTTP client (no TLS stack to build).
         .testTarget(
             name: "LongCatServerTests",

@@ -54,16 +54,6 @@ float lc_f8e4m3_to_f32(uint8_t v);
 uint16_t lc_f32_to_bf16(float f);   // round to nearest even, NaN preserved
 uint16_t lc_f32_to_f16(float f);    // round to nearest even
 
-#ifdef __cplusplus
-}
-#endif
-
-#endif
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 /// MLA attention in the latent space (kv_b absorbed into the query and the output). The cache holds per
 /// position only the latent (kv_rank floats) and the shared rotated key (rope_dim), so every head reads the
 /// same rows: the scores and the mix visit each cached position once for all heads. Wk_h and Wv_h are a
@@ -88,14 +78,6 @@ void lc_softmax(float *x, int64_t n);
 /// gate[i] = silu(gate[i]) * up[i] = gate[i] / (1 + exp(-gate[i])) * up[i] (SwiGLU), with the exp of lc_softmax.
 void lc_silu_multiply(float *gate, const float *up, int64_t n);
 
-#ifdef __cplusplus
-}
-#endif
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 /// STREAM-style kernels for measuring memory bandwidth: a[i] = b[i] (copy) and a[i] = b[i] + s * c[i] (triad),
 /// and a read-only sum (the access pattern of decode, which only reads weights).
 float lc_stream_read(const float *a, int64_t n);
@@ -104,4 +86,6 @@ void lc_stream_triad(float *a, const float *b, const float *c, float s, int64_t 
 
 #ifdef __cplusplus
 }
+#endif
+
 #endif

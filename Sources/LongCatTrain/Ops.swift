@@ -1,0 +1,326 @@
+import Foundation
+import LongCatModel
+import LongCatTensor
+
+/// The operations of the training forward pass, each with its backward beside it. Rows are tokens; `width` is the
+/// row length. Backward closures read the output's gradient and add to their inputs' and weights' gradients.
+extension Tape {
+    /// Rows of the embedding table.
+    func embed(_ ids: [Int], _ name: String) -> Value {
+        let (id, table) = weight(name)
+        let h = parameters.specs[id].shape[1]
+        var out = [Float](repeating: 0, count: ids.count * h)
+        for (t, token) in ids.enumerated() { out.replaceSubrange(t * h..<(t + 1) * h, with: table[token * h..<(token + 1) * h]) }
+        let y = Value(out)
+        record { [unowned self] in
+            guard y.hasGradient else { return }
+            let dy = y.grad
+            for (t, token) in ids.enumerated() {
+                for i in 0..<h { grads[id][token * h + i] += dy[t * h + i] }
+            }
+        }
+        return y
+    }
+
+    /// x Wᵀ with W [rows][cols] from the parameters.
+    func linear(_ x: Value, _ name: String) -> Value {
+        let (id, w) = weight(name)
+        let (rows, cols) = (parameters.specs[id].shape[0], parameters.specs[id].shape[1])
+        let y = Value(TrainingProducts.forward(x.value, w, rows: rows, cols: cols))
+        record { [unowned self] in
+            guard y.hasGradient else { return }
+            let dy = y.grad
+            TrainingProducts.accumulateWeightGradient(dy, x.value, rows: rows, cols: cols, into: &grads[id])
+            x.accumulate { TrainingProducts.accumulateInputGradient(dy, w, rows: rows, cols: cols, into: &$0) }
+        }
+        return y
+    }
+
+    /// y = x / rms(x) * w per row, rms = sqrt(mean(x²) + eps).
+    func rmsNorm(_ x: Value, _ name: String, eps: Float) -> Value {
+        let (id, w) = weight(name)
+        let width = w.count, n = x.count / width
+        var inverse = [Float](repeating: 0, count: n)
+        var out = [Float](repeating: 0, count: x.count)
+        for t in 0..<n {
+            var sum: Float = 0
+            for i in 0..<width { sum += x.value[t * width + i] * x.value[t * width + i] }
+            inverse[t] = 1 / (sum / Float(width) + eps).squareRoot()
+            for i in 0..<width { out[t * width + i] = x.value[t * width + i] * inverse[t] * w[i] }
+        }
+        let y = Value(out)
+        record { [unowned self] in
+            guard y.hasGradient else { return }
+            let dy = y.grad
+            x.accumulate { dx in
+                for t in 0..<n {
+                    let r = inverse[t]
+                    var dot: Float = 0  // Σ dy·w·x
+                    for i in 0..<width { dot += dy[t * width + i] * w[i] * x.value[t * width + i] }
+                    let c = r * r * r * dot / Float(width)
+                    for i in 0..<width {
+                        let xi = x.value[t * width + i]
+                        dx[t * width + i] += r * dy[t * width + i] * w[i] - c * xi
+                        grads[id][i] += dy[t * width + i] * xi * r
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    func scale(_ x: Value, _ s: Float) -> Value {
+        let y = Value(x.value.map { $0 * s })
+        record {
+            guard y.hasGradient else { return }
+            let dy = y.grad
+            x.accumulate { dx in for i in dx.indices { dx[i] += s * dy[i] } }
+        }
+        return y
+    }
+
+    func add(_ a: Value, _ b: Value) -> Value {
+        var out = a.value
+        for i in out.indices { out[i] += b.value[i] }
+        let y = Value(out)
+        record {
+            guard y.hasGradient else { return }
+            let dy = y.grad
+            for input in [a, b] { input.accumulate { dx in for i in dx.indices { dx[i] += dy[i] } } }
+        }
+        return y
+    }
+
+    /// silu(g) · u (SwiGLU).
+    func siluMultiply(_ g: Value, _ u: Value) -> Value {
+        let sigmoid = g.value.map { 1 / (1 + exp(-$0)) }
+        var out = [Float](repeating: 0, count: g.count)
+        for i in out.indices { out[i] = g.value[i] * sigmoid[i] * u.value[i] }
+        let y = Value(out)
+        record {
+            guard y.hasGradient else { return }
+            let dy = y.grad
+            g.accumulate { dg in
+                for i in dg.indices {
+                    let s = sigmoid[i], x = g.value[i]
+                    dg[i] += dy[i] * u.value[i] * s * (1 + x * (1 - s))
+                }
+            }
+            u.accumulate { du in for i in du.indices { du[i] += dy[i] * g.value[i] * sigmoid[i] } }
+        }
+        return y
+    }
+
+    /// Columns `range` of each row.
+    func columns(_ x: Value, width: Int, _ range: Range<Int>) -> Value {
+        let n = x.count / width
+        var out: [Float] = []
+        out.reserveCapacity(n * range.count)
+        for t in 0..<n { out += x.value[t * width + range.lowerBound..<t * width + range.upperBound] }
+        let y = Value(out)
+        record {
+            guard y.hasGradient else { return }
+            let dy = y.grad
+            x.accumulate { dx in
+                for t in 0..<n {
+                    for (j, c) in range.enumerated() { dx[t * width + c] += dy[t * range.count + j] }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Rotary embedding of `x[t][o ..< o + rope.dim]` for each offset o, at each row's position (Rope.apply: the
+    /// interleaved pairs in, the rotated halves out). Backward rotates the gradient back.
+    func rope(_ x: Value, width: Int, offsets: [Int], positions: [Int], rope: Rope) -> Value {
+        let half = rope.dim / 2
+        var out = x.value
+        out.withUnsafeMutableBufferPointer { p in
+            for (t, position) in positions.enumerated() {
+                for o in offsets { rope.apply(p.baseAddress! + t * width + o, position: position) }
+            }
+        }
+        let y = Value(out)
+        record {
+            guard y.hasGradient else { return }
+            // Columns outside the rotated slots pass their gradient through; the slots rotate it back.
+            let dy = y.grad
+            var back = dy
+            for (t, position) in positions.enumerated() {
+                for o in offsets {
+                    let base = t * width + o
+                    for i in 0..<half {
+                        let angle = Float(position) * rope.inverseFrequencies[i]
+                        let c = cos(angle) * rope.cosSinScale, s = sin(angle) * rope.cosSinScale
+                        let (first, second) = (dy[base + i], dy[base + half + i])
+                        back[base + 2 * i] = first * c + second * s
+                        back[base + 2 * i + 1] = -first * s + second * c
+                    }
+                }
+            }
+            x.accumulate { dx in for i in dx.indices { dx[i] += back[i] } }
+        }
+        return y
+    }
+
+    /// Causal softmax attention per sequence and head. q [n][heads·(nope+ropeDim)], kv [n][heads·(nope+vDim)]
+    /// (per head: key part, then value), kRope [n][ropeDim] shared by the heads; out [n][heads·vDim].
+    func attention(q: Value, kv: Value, kRope: Value, sequences: [Range<Int>], heads: Int, nope: Int, ropeDim: Int,
+                   vDim: Int, scale: Float) -> Value {
+        let qk = nope + ropeDim, kvWidth = nope + vDim
+        let n = q.count / (heads * qk)
+        var out = [Float](repeating: 0, count: n * heads * vDim)
+        // probs[sequence][head][query][key] (keys up to the query)
+        var probs: [[[[Float]]]] = []
+        for rows in sequences {
+            var perHead: [[[Float]]] = []
+            for h in 0..<heads {
+                var perQuery: [[Float]] = []
+                for t in rows {
+                    var s = [Float](repeating: 0, count: t - rows.lowerBound + 1)
+                    for p in rows.lowerBound...t {
+                        var dot: Float = 0
+                        for i in 0..<nope { dot += q.value[(t * heads + h) * qk + i] * kv.value[(p * heads + h) * kvWidth + i] }
+                        for i in 0..<ropeDim { dot += q.value[(t * heads + h) * qk + nope + i] * kRope.value[p * ropeDim + i] }
+                        s[p - rows.lowerBound] = dot * scale
+                    }
+                    let m = s.max()!
+                    var sum: Float = 0
+                    for i in s.indices { s[i] = exp(s[i] - m); sum += s[i] }
+                    for i in s.indices { s[i] /= sum }
+                    for (k, a) in s.enumerated() {
+                        let p = rows.lowerBound + k
+                        for j in 0..<vDim { out[(t * heads + h) * vDim + j] += a * kv.value[(p * heads + h) * kvWidth + nope + j] }
+                    }
+                    perQuery.append(s)
+                }
+                perHead.append(perQuery)
+            }
+            probs.append(perHead)
+        }
+        let y = Value(out)
+        record {
+            guard y.hasGradient else { return }
+            let dy = y.grad
+            var dq = [Float](repeating: 0, count: q.count), dkv = [Float](repeating: 0, count: kv.count)
+            var dkr = [Float](repeating: 0, count: kRope.count)
+            for (si, rows) in sequences.enumerated() {
+                for h in 0..<heads {
+                    for t in rows {
+                        let a = probs[si][h][t - rows.lowerBound]
+                        var da = [Float](repeating: 0, count: a.count)
+                        var weighted: Float = 0
+                        for (k, ak) in a.enumerated() {
+                            let p = rows.lowerBound + k
+                            var dot: Float = 0
+                            for j in 0..<vDim {
+                                let g = dy[(t * heads + h) * vDim + j]
+                                dot += g * kv.value[(p * heads + h) * kvWidth + nope + j]
+                                dkv[(p * heads + h) * kvWidth + nope + j] += ak * g
+                            }
+                            da[k] = dot
+                            weighted += ak * dot
+                        }
+                        for (k, ak) in a.enumerated() {
+                            let ds = ak * (da[k] - weighted) * scale
+                            let p = rows.lowerBound + k
+                            for i in 0..<nope {
+                                dq[(t * heads + h) * qk + i] += ds * kv.value[(p * heads + h) * kvWidth + i]
+                                dkv[(p * heads + h) * kvWidth + i] += ds * q.value[(t * heads + h) * qk + i]
+                            }
+                            for i in 0..<ropeDim {
+                                dq[(t * heads + h) * qk + nope + i] += ds * kRope.value[p * ropeDim + i]
+                                dkr[p * ropeDim + i] += ds * q.value[(t * heads + h) * qk + nope + i]
+                            }
+                        }
+                    }
+                }
+            }
+            q.accumulate { for i in $0.indices { $0[i] += dq[i] } }
+            kv.accumulate { for i in $0.indices { $0[i] += dkv[i] } }
+            kRope.accumulate { for i in $0.indices { $0[i] += dkr[i] } }
+        }
+        return y
+    }
+
+    /// Softmax of each row.
+    func softmaxRows(_ x: Value, width: Int) -> Value {
+        var out = x.value
+        out.withUnsafeMutableBufferPointer { p in
+            for t in 0..<x.count / width { VectorOps.softmax(p.baseAddress! + t * width, count: width) }
+        }
+        let y = Value(out)
+        record {
+            guard y.hasGradient else { return }
+            let dy = y.grad
+            x.accumulate { dx in
+                for t in 0..<x.count / width {
+                    var dot: Float = 0
+                    for i in 0..<width { dot += dy[t * width + i] * out[t * width + i] }
+                    for i in 0..<width { dx[t * width + i] += out[t * width + i] * (dy[t * width + i] - dot) }
+                }
+            }
+        }
+        return y
+    }
+
+    /// The rows `rows` of x, in that order.
+    func gatherRows(_ x: Value, _ rows: [Int], width: Int) -> Value {
+        var out: [Float] = []
+        out.reserveCapacity(rows.count * width)
+        for r in rows { out += x.value[r * width..<(r + 1) * width] }
+        let y = Value(out)
+        record {
+            guard y.hasGradient else { return }
+            let dy = y.grad
+            x.accumulate { dx in
+                for (j, r) in rows.enumerated() {
+                    for i in 0..<width { dx[r * width + i] += dy[j * width + i] }
+                }
+            }
+        }
+        return y
+    }
+
+    /// The MoE output: out[t] = Σ over token t's chosen experts e of scale · probs[t][e] · E_e(x)[t], where an FFN
+    /// expert's output row comes from `outputs[e]` (rows in the order of `tokens[e]`) and an identity expert's is x[t].
+    func routedSum(x: Value, probs: Value, choices: [[Int]], numExperts: Int, tokens: [[Int]], outputs: [Value?],
+                   scale: Float) -> Value {
+        let total = probs.count / choices.count, h = x.count / choices.count
+        // row[t][k]: the row of token t in its k-th chosen FFN expert's output.
+        var row = choices.map { [Int](repeating: -1, count: $0.count) }
+        for (e, list) in tokens.enumerated() {
+            for (j, t) in list.enumerated() { row[t][choices[t].firstIndex(of: e)!] = j }
+        }
+        func source(_ t: Int, _ k: Int) -> (Value, Int) {
+            let e = choices[t][k]
+            return e < numExperts ? (outputs[e]!, row[t][k]) : (x, t)
+        }
+        var out = [Float](repeating: 0, count: x.count)
+        for (t, chosen) in choices.enumerated() {
+            for (k, e) in chosen.enumerated() {
+                let w = scale * probs.value[t * total + e]
+                let (v, r) = source(t, k)
+                for i in 0..<h { out[t * h + i] += w * v.value[r * h + i] }
+            }
+        }
+        let y = Value(out)
+        record {
+            guard y.hasGradient else { return }
+            let dy = y.grad
+            var dp = [Float](repeating: 0, count: probs.count)
+            for (t, chosen) in choices.enumerated() {
+                for (k, e) in chosen.enumerated() {
+                    let w = scale * probs.value[t * total + e]
+                    let (v, r) = source(t, k)
+                    var dot: Float = 0
+                    for i in 0..<h { dot += dy[t * h + i] * v.value[r * h + i] }
+                    dp[t * total + e] += scale * dot
+                    v.accumulate { dv in for i in 0..<h { dv[r * h + i] += w * dy[t * h + i] } }
+                }
+            }
+            probs.accumulate { for i in $0.indices { $0[i] += dp[i] } }
+        }
+        return y
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import LongCatModel
+
+/// Everything that defines a training run besides the data.
+public struct TrainingOptions: Equatable, Sendable {
+    public var objective = Objective()
+    public var optimizer = AdamW()
+    public var schedule = LearningRateSchedule(lr: 1e-3)
+    public var biasController = BiasController()
+
+    public init(objective: Objective = Objective(), optimizer: AdamW = AdamW(), schedule: LearningRateSchedule = LearningRateSchedule(lr: 1e-3),
+                biasController: BiasController = BiasController()) {
+        self.objective = objective
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.biasController = biasController
+    }
+}
+
+/// What one optimizer step did (one line of the training log).
+public struct StepReport: Sendable {
+    public var step: Int
+    public var lr: Double
+    public var stats: ForwardStats
+    public var gradNorm: Double
+    public var clipScale: Double
+    /// Each MoE layer's biases after the step's update.
+    public var biasesAfter: [[Float]]
+}
+
+/// One training run's state: the weights, AdamW's moments, the bias controller's memory and the step count.
+/// A step: forward and backward on a batch, clip, AdamW, then the bias update from that step's routing.
+public final class Trainer {
+    public private(set) var parameters: Parameters
+    public let options: TrainingOptions
+    public private(set) var step = 0
+    var m: [[Float]]
+    var v: [[Float]]
+    var controller: BiasController.State
+    let decays: [Bool]
+
+    public init(parameters: Parameters, options: TrainingOptions) {
+        self.parameters = parameters
+        self.options = options
+        m = parameters.zeros()
+        v = parameters.zeros()
+        controller = options.biasController.initialState(biases: parameters.routerBiases)
+        decays = parameters.specs.map { $0.shape.count >= 2 }
+    }
+
+    /// Losses and gradients of the total objective for `sequences` at the current weights (nothing changes).
+    public func gradients(_ sequences: [[Int]]) throws -> (stats: ForwardStats, grads: [[Float]]) {
+        try check(sequences)
+        let tape = Tape(parameters: parameters)
+        let stats = TrainingForward(parameters: parameters, objective: options.objective).run(sequences, on: tape)
+        tape.backward()
+        return (stats, tape.grads)
+    }
+
+    /// One optimizer step on `sequences` (the step's whole batch).
+    @discardableResult
+    public func train(_ sequences: [[Int]]) throws -> StepReport {
+        let (stats, grads) = try gradients(sequences)
+        let norm = AdamW.globalNorm(grads)
+        let clip = options.optimizer.clipScale(norm: norm)
+        let lr = options.schedule.rate(step: step)
+        options.optimizer.update(&parameters.values, grads: grads, scale: clip, decays: decays, m: &m, v: &v, step: step, lr: lr)
+        let c = parameters.config
+        options.biasController.update(&parameters.routerBiases, state: &controller, counts: stats.layers.map(\.expertCounts),
+                                      numExperts: c.numExperts, topK: c.topK, target: options.objective.targetFFNExperts,
+                                      tokens: sequences.reduce(0) { $0 + $1.count })
+        defer { step += 1 }
+        return StepReport(step: step, lr: lr, stats: stats, gradNorm: norm, clipScale: clip, biasesAfter: parameters.routerBiases)
+    }
+
+    func check(_ sequences: [[Int]]) throws {
+        let c = parameters.config
+        guard !sequences.isEmpty, sequences.allSatisfy({ $0.count >= 2 }) else {
+            throw TrainingError.badBatch("every sequence needs at least 2 tokens")
+        }
+        if let bad = sequences.joined().first(where: { $0 < 0 || $0 >= c.vocabSize }) {
+            throw TrainingError.badBatch("token id \(bad) is outside the vocabulary (0..<\(c.vocabSize))")
+        }
+        if let long = sequences.first(where: { $0.count > c.maxPositionEmbeddings }) {
+            throw TrainingError.badBatch("a sequence of \(long.count) tokens exceeds the context length \(c.maxPositionEmbeddings)")
+        }
+    }
+}

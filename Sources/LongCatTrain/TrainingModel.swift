@@ -1,0 +1,227 @@
+import Foundation
+import LongCatModel
+import LongCatTensor
+
+/// The terms of the objective besides cross-entropy (Tests/Fixtures/train-tiny/README.md, part 1 (b) and (c)):
+/// total = CE + λ·Z + α·B.
+public struct Objective: Equatable, Sendable {
+    /// λ of the hidden z-loss on the last decoder layer's output.
+    public var zLoss: Float = 0
+    /// α of the device-level balance loss (summed over MoE layers).
+    public var balanceLoss: Float = 0
+    /// D: the FFN experts form D groups; the identity experts are one more.
+    public var balanceGroups: Int = 1
+    /// K_e: the target number of FFN experts per token (also the bias controller's).
+    public var targetFFNExperts: Double = 0
+
+    public init(zLoss: Float = 0, balanceLoss: Float = 0, balanceGroups: Int = 1, targetFFNExperts: Double = 0) {
+        self.zLoss = zLoss
+        self.balanceLoss = balanceLoss
+        self.balanceGroups = balanceGroups
+        self.targetFFNExperts = targetFFNExperts
+    }
+}
+
+/// What one MoE layer's router did over a step's tokens.
+public struct LayerRouting: Equatable, Sendable {
+    /// T_i: tokens that chose each of the N + Z experts.
+    public var expertCounts: [Int]
+    public var ffnExpertsPerToken: Double
+    /// f_j and P_j of the balance loss (D + 1 groups) and their product's sum.
+    public var f: [Double]
+    public var P: [Double]
+    public var balanceLoss: Double
+}
+
+/// The losses of one forward pass (unweighted) and the routing.
+public struct ForwardStats: Sendable {
+    public var ceLoss: Double
+    public var zLoss: Double
+    public var balanceLoss: Double
+    public var totalLoss: Double
+    public var layers: [LayerRouting]
+}
+
+/// LongCat-Flash in training form over whole sequences: MLA unabsorbed (per-head keys and values from kv_b),
+/// every activation kept for backward. The same math as LongCatModel's inference forward.
+struct TrainingForward {
+    let parameters: Parameters
+    let objective: Objective
+    let rope: Rope
+    var config: ModelConfig { parameters.config }
+
+    init(parameters: Parameters, objective: Objective) {
+        self.parameters = parameters
+        self.objective = objective
+        rope = Rope(config: parameters.config)
+    }
+
+    /// Runs the forward pass on `tape` (then `tape.backward()` gives the gradients of the total loss).
+    func run(_ sequences: [[Int]], on tape: Tape) -> ForwardStats {
+        let ids = sequences.flatMap { $0 }
+        var ranges: [Range<Int>] = [], positions: [Int] = [], targets: [Int?] = []
+        for s in sequences {
+            let start = positions.count
+            ranges.append(start..<start + s.count)
+            positions += 0..<s.count
+            targets += s.dropFirst().map { Optional($0) } + [nil]
+        }
+        var x = tape.embed(ids, "model.embed_tokens.weight")
+        var layers: [LayerRouting] = []
+        for l in 0..<config.numLayers {
+            let (out, routing) = decoderLayer(l, x, ranges: ranges, positions: positions, tape: tape)
+            x = out
+            layers.append(routing)
+        }
+        let z = hiddenZLoss(x, tape: tape)
+        let normed = tape.rmsNorm(x, "model.norm.weight", eps: config.rmsNormEps)
+        let logits = tape.linear(normed, config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight")
+        let ce = crossEntropy(logits, targets: targets, tape: tape)
+        let balance = layers.reduce(0) { $0 + $1.balanceLoss }
+        let total = ce + Double(objective.zLoss) * z + Double(objective.balanceLoss) * balance
+        return ForwardStats(ceLoss: ce, zLoss: z, balanceLoss: balance, totalLoss: total, layers: layers)
+    }
+
+    /// One ScMoE layer: the MoE branch reads the first post-attention norm and joins at the end.
+    func decoderLayer(_ l: Int, _ x: Value, ranges: [Range<Int>], positions: [Int], tape: Tape) -> (Value, LayerRouting) {
+        let p = "model.layers.\(l).", eps = config.rmsNormEps
+        var hidden = tape.add(x, attention(p + "self_attn.0.", tape.rmsNorm(x, p + "input_layernorm.0.weight", eps: eps), ranges, positions, tape))
+        let normed = tape.rmsNorm(hidden, p + "post_attention_layernorm.0.weight", eps: eps)
+        let (shortcut, routing) = moe(l, normed, tape: tape)
+        hidden = tape.add(hidden, feedForward(p + "mlps.0.", normed, tape))
+        hidden = tape.add(hidden, attention(p + "self_attn.1.", tape.rmsNorm(hidden, p + "input_layernorm.1.weight", eps: eps), ranges, positions, tape))
+        hidden = tape.add(hidden, feedForward(p + "mlps.1.", tape.rmsNorm(hidden, p + "post_attention_layernorm.1.weight", eps: eps), tape))
+        return (tape.add(hidden, shortcut), routing)
+    }
+
+    func feedForward(_ prefix: String, _ x: Value, _ tape: Tape) -> Value {
+        let gate = tape.linear(x, prefix + "gate_proj.weight"), up = tape.linear(x, prefix + "up_proj.weight")
+        return tape.linear(tape.siluMultiply(gate, up), prefix + "down_proj.weight")
+    }
+
+    /// MLA, unabsorbed: q from the q latent, per-head keys and values from kv_b of the kv latent, a shared rotary key.
+    func attention(_ p: String, _ x: Value, _ ranges: [Range<Int>], _ positions: [Int], _ tape: Tape) -> Value {
+        let c = config
+        let (heads, nope, ropeDim, kvRank) = (c.numHeads, c.qkNopeHeadDim, c.qkRopeHeadDim, c.kvLoraRank)
+        let qk = c.qkHeadDim
+        var q = tape.linear(tape.rmsNorm(tape.linear(x, p + "q_a_proj.weight"), p + "q_a_layernorm.weight", eps: c.latentNormEps), p + "q_b_proj.weight")
+        if c.mlaScaleQLora { q = tape.scale(q, (Float(c.hiddenSize) / Float(c.qLoraRank)).squareRoot()) }
+        q = tape.rope(q, width: heads * qk, offsets: (0..<heads).map { $0 * qk + nope }, positions: positions, rope: rope)
+        let compressed = tape.linear(x, p + "kv_a_proj_with_mqa.weight")
+        var latent = tape.rmsNorm(tape.columns(compressed, width: kvRank + ropeDim, 0..<kvRank), p + "kv_a_layernorm.weight", eps: c.latentNormEps)
+        if c.mlaScaleKVLora { latent = tape.scale(latent, (Float(c.hiddenSize) / Float(kvRank)).squareRoot()) }
+        let kRope = tape.rope(tape.columns(compressed, width: kvRank + ropeDim, kvRank..<kvRank + ropeDim), width: ropeDim,
+                              offsets: [0], positions: positions, rope: rope)
+        let kv = tape.linear(latent, p + "kv_b_proj.weight")
+        let scale = Float(1 / Double(qk).squareRoot()) * rope.softmaxScaleFactor
+        let mixed = tape.attention(q: q, kv: kv, kRope: kRope, sequences: ranges, heads: heads, nope: nope, ropeDim: ropeDim,
+                                   vDim: c.vHeadDim, scale: scale)
+        return tape.linear(mixed, p + "o_proj.weight")
+    }
+
+    /// Router (softmax over N + Z, top-K of probability + bias), FFN experts on their tokens, identity experts, and
+    /// the balance loss of this layer.
+    func moe(_ l: Int, _ x: Value, tape: Tape) -> (Value, LayerRouting) {
+        let c = config, total = c.totalExperts, h = c.hiddenSize, n = x.count / h
+        let p = "model.layers.\(l).mlp."
+        let probs = tape.softmaxRows(tape.linear(x, p + "router.classifier.weight"), width: total)
+        let bias = parameters.routerBiases[l]
+        var choices: [[Int]] = []
+        var tokens = [[Int]](repeating: [], count: c.numExperts)
+        var counts = [Int](repeating: 0, count: total)
+        for t in 0..<n {
+            let row = probs.value[t * total..<(t + 1) * total]
+            let score = { (e: Int) in row[t * total + e] + bias[e] }
+            let chosen = Array((0..<total).sorted { score($0) != score($1) ? score($0) > score($1) : $0 < $1 }.prefix(c.topK))
+            choices.append(chosen)
+            for e in chosen {
+                counts[e] += 1
+                if e < c.numExperts { tokens[e].append(t) }
+            }
+        }
+        let outputs = tokens.enumerated().map { e, list -> Value? in
+            list.isEmpty ? nil : feedForward(p + "experts.\(e).", tape.gatherRows(x, list, width: h), tape)
+        }
+        let out = tape.routedSum(x: x, probs: probs, choices: choices, numExperts: c.numExperts, tokens: tokens,
+                                 outputs: outputs, scale: c.routedScalingFactor)
+        let ffnPicks = counts[..<c.numExperts].reduce(0, +)
+        var routing = LayerRouting(expertCounts: counts, ffnExpertsPerToken: Double(ffnPicks) / Double(n), f: [], P: [], balanceLoss: 0)
+        balanceLoss(probs, counts: counts, tokens: n, into: &routing, tape: tape)
+        return (out, routing)
+    }
+
+    /// B = Σ_j f_j P_j over the D FFN groups and the identity group (slots counted; gradient through P only).
+    func balanceLoss(_ probs: Value, counts: [Int], tokens n: Int, into routing: inout LayerRouting, tape: Tape) {
+        let c = config, total = c.totalExperts, d = objective.balanceGroups
+        let groupSize = c.numExperts / d, T = Double(n)
+        let ke = objective.targetFFNExperts, k = Double(c.topK)
+        func group(_ e: Int) -> Int { e < c.numExperts ? e / groupSize : d }
+        let groups = c.numZeroExperts > 0 ? d + 1 : d
+        var slots = [Double](repeating: 0, count: groups), P = slots
+        for e in 0..<total { slots[group(e)] += Double(counts[e]) }
+        for t in 0..<n {
+            for e in 0..<total { P[group(e)] += Double(probs.value[t * total + e]) }
+        }
+        let f = (0..<groups).map { j in j < d ? Double(d) / (ke * T) * slots[j] : slots[j] / ((k - ke) * T) }
+        P = P.map { $0 / T }
+        routing.f = f
+        routing.P = P
+        routing.balanceLoss = zip(f, P).reduce(0) { $0 + $1.0 * $1.1 }
+        let alpha = objective.balanceLoss
+        guard alpha != 0 else { return }
+        tape.record {
+            probs.accumulate { dp in
+                for t in 0..<n {
+                    for e in 0..<total { dp[t * total + e] += alpha * Float(f[group(e)] / T) }
+                }
+            }
+        }
+    }
+
+    /// Mean next-token cross-entropy over the positions that have a target.
+    func crossEntropy(_ logits: Value, targets: [Int?], tape: Tape) -> Double {
+        let v = config.vocabSize, count = targets.compactMap { $0 }.count
+        var loss = 0.0
+        var softmax = logits.value
+        for (t, target) in targets.enumerated() {
+            guard let target else { continue }
+            let row = Array(logits.value[t * v..<(t + 1) * v]).map(Double.init)
+            let m = row.max()!
+            let sum = row.reduce(0) { $0 + exp($1 - m) }
+            loss += m + log(sum) - row[target]
+            for i in 0..<v { softmax[t * v + i] = Float(exp(row[i] - m) / sum) }
+        }
+        tape.record {
+            logits.accumulate { dl in
+                for (t, target) in targets.enumerated() {
+                    guard let target else { continue }
+                    for i in 0..<v { dl[t * v + i] += (softmax[t * v + i] - (i == target ? 1 : 0)) / Float(count) }
+                }
+            }
+        }
+        return loss / Double(count)
+    }
+
+    /// Z = mean over tokens of (logsumexp_i |h_i|)², on the last decoder layer's output.
+    func hiddenZLoss(_ x: Value, tape: Tape) -> Double {
+        let h = config.hiddenSize, n = x.count / h
+        var loss = 0.0
+        var gradient = [Float](repeating: 0, count: x.count)
+        for t in 0..<n {
+            let row = x.value[t * h..<(t + 1) * h].map { Double(abs($0)) }
+            let m = row.max()!
+            let sum = row.reduce(0) { $0 + exp($1 - m) }
+            let lse = m + log(sum)
+            loss += lse * lse
+            for i in 0..<h {
+                let sign: Double = x.value[t * h + i] > 0 ? 1 : (x.value[t * h + i] < 0 ? -1 : 0)
+                gradient[t * h + i] = Float(2 * lse * exp(row[i] - m) / sum * sign / Double(n))
+            }
+        }
+        let lambda = objective.zLoss
+        if lambda != 0 {
+            tape.record { x.accumulate { dx in for i in dx.indices { dx[i] += lambda * gradient[i] } } }
+        }
+        return loss / Double(n)
+    }
+}
