@@ -49,6 +49,7 @@ let package = Package(
             name: "longcat",
             dependencies: [
                 "LongCatEngine",
+                "LongCatTrain",
                 "LongCatTokenizer",
                 "LongCatServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -213,3 +213,19 @@ extension ModelConfig {
         return "hidden_size=\(hiddenSize)"
     }
 }
+
+extension Checkpoint {
+    /// Copies the directory's regular files except config.json and weights (generation_config.json,
+    /// tokenizer.json, tokenizer_config.json, chat templates, ...).
+    public static func copyFilesBesideWeights(from source: URL, to dir: URL) throws {
+        let fm = FileManager.default
+        let weightSuffixes = [".safetensors", ".safetensors.index.json", ".bin", ".pt", ".pth", ".gguf", ".ckpt"]
+        for name in try fm.contentsOfDirectory(atPath: source.path).sorted() {
+            guard name != "config.json", !weightSuffixes.contains(where: { name.hasSuffix($0) }) else { continue }
+            let from = source.appendingPathComponent(name), to = dir.appendingPathComponent(name)
+            guard (try? from.resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile == true else { continue }
+            if fm.fileExists(atPath: to.path) { try fm.removeItem(at: to) }
+            try fm.copyItem(at: from, to: to)
+        }
+    }
+}

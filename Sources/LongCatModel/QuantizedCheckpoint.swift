@@ -64,7 +64,7 @@ public enum QuantizedCheckpoint {
         }
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         try writeConfig(from: sourceDir, to: dir, format: format)
-        try copyOtherFiles(from: sourceDir, to: dir)
+        try Checkpoint.copyFilesBesideWeights(from: sourceDir, to: dir)
 
         var entries: [SafeTensorsWriter.Entry] = []
         var summary = Summary(quantized: 0, keptUnquantized: [], bytes: 0)
@@ -128,19 +128,5 @@ public enum QuantizedCheckpoint {
         ]
         try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             .write(to: dir.appendingPathComponent("config.json"))
-    }
-
-    /// Copies the directory's regular files except config.json and weights (generation_config.json,
-    /// tokenizer.json, tokenizer_config.json, chat templates, ...).
-    static func copyOtherFiles(from source: URL, to dir: URL) throws {
-        let fm = FileManager.default
-        let weightSuffixes = [".safetensors", ".safetensors.index.json", ".bin", ".pt", ".pth", ".gguf", ".ckpt"]
-        for name in try fm.contentsOfDirectory(atPath: source.path).sorted() {
-            guard name != "config.json", !weightSuffixes.contains(where: { name.hasSuffix($0) }) else { continue }
-            let from = source.appendingPathComponent(name), to = dir.appendingPathComponent(name)
-            guard (try? from.resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile == true else { continue }
-            if fm.fileExists(atPath: to.path) { try fm.removeItem(at: to) }
-            try fm.copyItem(at: from, to: to)
-        }
     }
 }

@@ -70,7 +70,8 @@ public enum SafeTensorsWriter {
     /// `shardBytes` (unless one tensor is larger) listed in `model.safetensors.index.json`. Entries are
     /// filled in order.
     public static func writeCheckpoint(
-        _ entries: [Entry], to directory: URL, shardBytes: Int, progress: ProgressHandler? = nil
+        _ entries: [Entry], to directory: URL, shardBytes: Int, metadata: [String: String] = ["format": "pt"],
+        progress: ProgressHandler? = nil
     ) throws {
         var shards: [[Entry]] = [[]]
         var shardSize = 0
@@ -91,13 +92,13 @@ public enum SafeTensorsWriter {
             progress?(ProgressReport(stage: "writing", done: done, total: total, unit: .bytes))
         }
         if shards.count == 1 {
-            try write(path: directory.appendingPathComponent("model.safetensors").path, entries: shards[0], written: written)
+            try write(path: directory.appendingPathComponent("model.safetensors").path, entries: shards[0], metadata: metadata, written: written)
             return
         }
         var weightMap: [String: String] = [:]
         for (i, shard) in shards.enumerated() {
             let name = String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
-            try write(path: directory.appendingPathComponent(name).path, entries: shard, written: written)
+            try write(path: directory.appendingPathComponent(name).path, entries: shard, metadata: metadata, written: written)
             for e in shard { weightMap[e.name] = name }
         }
         let index: [String: Any] = ["metadata": ["total_size": total], "weight_map": weightMap]

@@ -2,8 +2,8 @@ import Foundation
 
 /// The learning rate at each step: linear warm-up `lr · min(1, (t+1)/warmup)` (t 0-based), then constant or a
 /// cosine from `lr` to `minLR` over the steps left after warm-up.
-public struct LearningRateSchedule: Equatable, Sendable {
-    public enum Shape: String, Sendable, CaseIterable { case constant, cosine }
+public struct LearningRateSchedule: Equatable, Sendable, Codable {
+    public enum Shape: String, Sendable, CaseIterable, Codable { case constant, cosine }
 
     public var lr: Double
     public var warmupSteps: Int = 0
@@ -29,7 +29,7 @@ public struct LearningRateSchedule: Equatable, Sendable {
 
 /// AdamW with PyTorch's semantics (decoupled decay on tensors of two or more dimensions, bias correction by the
 /// global step) and global-norm clipping as `torch.nn.utils.clip_grad_norm_`.
-public struct AdamW: Equatable, Sendable {
+public struct AdamW: Equatable, Sendable, Codable {
     public var beta1: Double = 0.9
     public var beta2: Double = 0.95
     public var eps: Double = 1e-16
@@ -77,8 +77,8 @@ public struct AdamW: Equatable, Sendable {
 /// The expert-bias controller (train-tiny README, part 1 (a)): each FFN expert's error e_i = K_e/(K·N) − T_i/(K·T_all)
 /// moves its bias; identity experts' biases never move. `integral` is Eq. 2 summed in float64 (b = b(0) + μ·Σe); `pid` sets
 /// b = b(0) + Kp·e + Ki·Σe + Kd·(e − e_prev), which with Ki = μ and Kp = Kd = 0 is Eq. 2.
-public struct BiasController: Equatable, Sendable {
-    public enum Kind: String, Sendable, CaseIterable { case integral, pid }
+public struct BiasController: Equatable, Sendable, Codable {
+    public enum Kind: String, Sendable, CaseIterable, Codable { case integral, pid }
 
     public var kind: Kind = .integral
     /// μ of Eq. 2.

@@ -2,7 +2,7 @@ import Foundation
 import LongCatModel
 
 /// Everything that defines a training run besides the data.
-public struct TrainingOptions: Equatable, Sendable {
+public struct TrainingOptions: Equatable, Sendable, Codable {
     public var objective = Objective()
     public var optimizer = AdamW()
     public var schedule = LearningRateSchedule(lr: 1e-3)
@@ -46,6 +46,25 @@ public final class Trainer {
         v = parameters.zeros()
         controller = options.biasController.initialState(biases: parameters.routerBiases)
         decays = parameters.specs.map { $0.shape.count >= 2 }
+    }
+
+    /// What continues a run besides the weights: the step count, AdamW's moments and the controller's memory.
+    public struct State {
+        public var step: Int
+        public var m: [[Float]]
+        public var v: [[Float]]
+        public var controller: BiasController.State
+    }
+
+    public var state: State { State(step: step, m: m, v: v, controller: controller) }
+
+    /// A run resumed at `state` (saved with `parameters` after the same step).
+    public convenience init(parameters: Parameters, options: TrainingOptions, state: State) {
+        self.init(parameters: parameters, options: options)
+        step = state.step
+        m = state.m
+        v = state.v
+        controller = state.controller
     }
 
     /// Losses and gradients of the total objective for `sequences` at the current weights (nothing changes).

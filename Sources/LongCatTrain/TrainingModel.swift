@@ -4,7 +4,7 @@ import LongCatTensor
 
 /// The terms of the objective besides cross-entropy (Tests/Fixtures/train-tiny/README.md, part 1 (b) and (c)):
 /// total = CE + λ·Z + α·B.
-public struct Objective: Equatable, Sendable {
+public struct Objective: Equatable, Sendable, Codable {
     /// λ of the hidden z-loss on the last decoder layer's output.
     public var zLoss: Float = 0
     /// α of the device-level balance loss (summed over MoE layers).

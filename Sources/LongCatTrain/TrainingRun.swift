@@ -1,0 +1,255 @@
+import Foundation
+import LongCatModel
+import LongCatTensor
+
+/// The batches of a run: `steps[t].input_ids` ([batch][sequence] token ids), as train-tiny's expected.json.
+/// Step t trains on batch t mod count (the list repeats).
+public struct TrainingBatches {
+    public let steps: [[[Int]]]
+
+    public init(steps: [[[Int]]]) { self.steps = steps }
+
+    public init(file path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badBatch("cannot read \(path)") }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let steps = object["steps"] as? [Any] else {
+            throw TrainingError.badBatch("\(path) is not a JSON object with a \"steps\" list")
+        }
+        self.steps = try steps.enumerated().map { t, step in
+            guard let ids = (step as? [String: Any])?["input_ids"] as? [[Any]] else {
+                throw TrainingError.badBatch("\(path): steps[\(t)] has no input_ids list of token-id lists")
+            }
+            return try ids.map { row in
+                try row.map { value in
+                    guard let number = value as? NSNumber, let id = Int(exactly: number.doubleValue) else {
+                        throw TrainingError.badBatch("\(path): steps[\(t)].input_ids holds \(value), not a token id")
+                    }
+                    return id
+                }
+            }
+        }
+        guard !self.steps.isEmpty else { throw TrainingError.badBatch("\(path) lists no steps") }
+    }
+
+    public func batch(step t: Int) -> [[Int]] { steps[t % steps.count] }
+}
+
+/// A training run whose output directory is a Hugging Face checkpoint of the latest weights (config.json,
+/// generation_config.json and tokenizer files copied from the model, float32 safetensors in the official layout
+/// with the expert biases) and `trainer_state/` (the step, AdamW's moments, the bias controller's memory and the
+/// options), from which `resume` continues bit for bit.
+///
+/// A save writes everything into `.saving/` first and marks it complete; then files move into place. A save cut
+/// short before the mark leaves the previous checkpoint whole; one cut short after it is finished by the next open.
+public final class TrainingRun {
+    public let out: URL
+    public let trainer: Trainer
+    public let totalSteps: Int
+    let batches: TrainingBatches
+
+    static let stateDirectory = "trainer_state"
+    static let savingDirectory = ".saving"
+    static let completeMark = "COMPLETE"
+    static let shardBytes = 4 << 30
+    /// What a checkpoint needs beside its config and weights to generate and serve.
+    static let filesCopied = [
+        "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+        "vocab.json", "merges.txt", "tokenizer.model", "chat_template.jinja", "chat_template.json",
+    ]
+
+    /// A new run from the checkpoint in `model`, writing to `out` (new or empty of checkpoints).
+    public init(model: String, out: String, options: TrainingOptions, batches: TrainingBatches, totalSteps: Int) throws {
+        self.out = URL(fileURLWithPath: out).standardizedFileURL
+        let source = URL(fileURLWithPath: model).standardizedFileURL
+        let fm = FileManager.default
+        if fm.fileExists(atPath: self.out.appendingPathComponent(Self.stateDirectory).path) {
+            throw TrainingError.unsupported("starting over in \(out), which holds a run (continue it with --resume, or choose another --out)")
+        }
+        trainer = Trainer(parameters: try Parameters(checkpoint: Checkpoint(directory: source.path)), options: options)
+        self.batches = batches
+        self.totalSteps = totalSteps
+        try fm.createDirectory(at: self.out, withIntermediateDirectories: true)
+        if source != self.out {
+            for name in Self.filesCopied where fm.fileExists(atPath: source.appendingPathComponent(name).path) {
+                let target = self.out.appendingPathComponent(name)
+                try? fm.removeItem(at: target)
+                try Data(contentsOf: source.appendingPathComponent(name)).write(to: target)
+            }
+            try Self.writeConfig(from: source, to: self.out)
+        }
+    }
+
+    /// The run saved in `out`, with `options` (which must be those it was started with).
+    public init(resuming out: String, options: TrainingOptions, batches: TrainingBatches, totalSteps: Int) throws {
+        self.out = URL(fileURLWithPath: out).standardizedFileURL
+        try Self.finishInterruptedSave(in: self.out)
+        let stateDir = self.out.appendingPathComponent(Self.stateDirectory)
+        guard let data = FileManager.default.contents(atPath: stateDir.appendingPathComponent("state.json").path) else {
+            throw TrainingError.unsupported("resuming: \(stateDir.path)/state.json is missing (no run was saved in \(out))")
+        }
+        let saved: SavedRun
+        do { saved = try JSONDecoder().decode(SavedRun.self, from: data) } catch {
+            throw TrainingError.unsupported("resuming: \(stateDir.path)/state.json is unreadable (\(error))")
+        }
+        guard saved.options == options else {
+            throw TrainingError.unsupported("resuming with options that differ from the saved run's: \(Self.describe(saved.options)) was saved")
+        }
+        let checkpoint = try Checkpoint(directory: self.out.path)
+        let parameters = try Parameters(checkpoint: checkpoint)
+        guard let stepMark = checkpoint.files.first?.metadata["step"], Int(stepMark) == saved.step else {
+            throw TrainingError.unsupported("resuming: the weights in \(out) are not those of the saved step \(saved.step)")
+        }
+        let moments = try Checkpoint.tensorFile(stateDir.appendingPathComponent("optimizer.safetensors").path)
+        func load(_ prefix: String) throws -> [[Float]] {
+            try parameters.specs.enumerated().map { i, spec in
+                guard let view = moments.tensors[prefix + spec.name], view.dtype == .f32, view.elementCount == parameters.values[i].count else {
+                    throw TrainingError.unsupported("resuming: optimizer.safetensors lacks a float32 \(prefix + spec.name) of \(spec.shape)")
+                }
+                return try view.floats()
+            }
+        }
+        trainer = Trainer(parameters: parameters, options: options,
+                          state: Trainer.State(step: saved.step, m: try load("m."), v: try load("v."), controller: saved.controller.decoded))
+        self.batches = batches
+        self.totalSteps = totalSteps
+    }
+
+    /// Runs steps until `totalSteps`, `stopAfter` more steps, or `shouldStop()` at a step boundary, saving every
+    /// `saveEvery` steps and at the end. `onStep` hears each step's report. Returns the step count reached.
+    @discardableResult
+    public func run(stopAfter: Int? = nil, saveEvery: Int = 0, shouldStop: () -> Bool = { false },
+                    onStep: (StepReport, _ seconds: Double) throws -> Void = { _, _ in }) throws -> Int {
+        let end = min(totalSteps, stopAfter.map { trainer.step + $0 } ?? totalSteps)
+        while trainer.step < end && !shouldStop() {
+            let start = DispatchTime.now()
+            let report = try trainer.train(batches.batch(step: trainer.step))
+            try onStep(report, Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
+            if saveEvery > 0 && trainer.step % saveEvery == 0 && trainer.step < end { try save() }
+        }
+        try save()
+        return trainer.step
+    }
+
+    /// Writes the weights and the state of the current step.
+    public func save() throws {
+        let fm = FileManager.default
+        let saving = out.appendingPathComponent(Self.savingDirectory)
+        try? fm.removeItem(at: saving)
+        let stateDir = saving.appendingPathComponent(Self.stateDirectory)
+        try fm.createDirectory(at: stateDir, withIntermediateDirectories: true)
+        let p = trainer.parameters
+        var entries = p.specs.enumerated().map { i, spec in Self.entry(spec.name, shape: spec.shape, p.values[i]) }
+        entries += p.routerBiases.enumerated().map { l, b in Self.entry(Parameters.biasName(layer: l), shape: [b.count], b) }
+        entries.sort { $0.name < $1.name }
+        try SafeTensorsWriter.writeCheckpoint(entries, to: saving, shardBytes: Self.shardBytes,
+                                              metadata: ["format": "pt", "step": String(trainer.step)])
+        let state = trainer.state
+        let moments = p.specs.enumerated().flatMap { i, spec in
+            [Self.entry("m." + spec.name, shape: spec.shape, state.m[i]), Self.entry("v." + spec.name, shape: spec.shape, state.v[i])]
+        }
+        try SafeTensorsWriter.write(path: stateDir.appendingPathComponent("optimizer.safetensors").path, entries: moments)
+        let saved = SavedRun(step: state.step, options: trainer.options, controller: .init(state.controller))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(saved).write(to: stateDir.appendingPathComponent("state.json"))
+        try Data().write(to: saving.appendingPathComponent(Self.completeMark))
+        try Self.finishInterruptedSave(in: out)
+    }
+
+    /// Moves a complete `.saving/` into place (replacing the previous checkpoint's files); drops an incomplete one.
+    static func finishInterruptedSave(in out: URL) throws {
+        let fm = FileManager.default
+        let saving = out.appendingPathComponent(savingDirectory)
+        guard fm.fileExists(atPath: saving.path) else { return }
+        guard fm.fileExists(atPath: saving.appendingPathComponent(completeMark).path) else {
+            try fm.removeItem(at: saving)
+            return
+        }
+        let names = try fm.contentsOfDirectory(atPath: saving.path).filter { $0 != completeMark }
+        // Weights replaced file by file; the state directory last, as a whole.
+        for name in names.sorted() where name != stateDirectory {
+            let target = out.appendingPathComponent(name)
+            if fm.fileExists(atPath: target.path) { try fm.removeItem(at: target) }
+            try fm.moveItem(at: saving.appendingPathComponent(name), to: target)
+        }
+        if names.contains(stateDirectory) {
+            let target = out.appendingPathComponent(stateDirectory)
+            if fm.fileExists(atPath: target.path) { try fm.removeItem(at: target) }
+            try fm.moveItem(at: saving.appendingPathComponent(stateDirectory), to: target)
+        }
+        try fm.removeItem(at: saving)
+    }
+
+    static func entry(_ name: String, shape: [Int], _ values: [Float]) -> SafeTensorsWriter.Entry {
+        SafeTensorsWriter.Entry(name: name, dtype: .f32, shape: shape) { buffer in
+            values.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        }
+    }
+
+    /// The model's config.json, describing float32 weights.
+    static func writeConfig(from source: URL, to out: URL) throws {
+        let path = source.appendingPathComponent("config.json").path
+        guard let data = FileManager.default.contents(atPath: path),
+              var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ConfigError.unreadable(path: path, reason: "not a JSON object")
+        }
+        object["quantization_config"] = nil
+        object["dtype"] = nil
+        object["torch_dtype"] = "float32"
+        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            .write(to: out.appendingPathComponent("config.json"))
+    }
+
+    static func describe(_ options: TrainingOptions) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(options)).flatMap { String(data: $0, encoding: .utf8) } ?? "\(options)"
+    }
+
+    /// trainer_state/state.json. The controller's float64 memory travels as bit patterns, so a resumed run
+    /// continues with exactly the values it stopped with.
+    struct SavedRun: Codable {
+        var step: Int
+        var options: TrainingOptions
+        var controller: Controller
+
+        struct Controller: Codable {
+            var initial: [[String]], integral: [[String]], previous: [[String]]
+
+            init(_ s: BiasController.State) {
+                func bits(_ x: [[Double]]) -> [[String]] { x.map { $0.map { String($0.bitPattern, radix: 16) } } }
+                (initial, integral, previous) = (bits(s.initial), bits(s.integral), bits(s.previous))
+            }
+
+            var decoded: BiasController.State {
+                func values(_ x: [[String]]) -> [[Double]] { x.map { $0.map { Double(bitPattern: UInt64($0, radix: 16) ?? 0) } } }
+                return BiasController.State(initial: values(initial), integral: values(integral), previous: values(previous))
+            }
+        }
+    }
+}
+
+extension Checkpoint {
+    /// One safetensors file, mapped.
+    static func tensorFile(_ path: String) throws -> SafeTensorsFile {
+        try SafeTensorsFile(mapping: MappedFile(path: path))
+    }
+}
+
+extension StepReport {
+    /// The training log's line for this step: one JSON object; `tokens_per_second` and `seconds` are the timing keys.
+    public func logLine(tokens: Int, seconds: Double) throws -> String {
+        let object: [String: Any] = [
+            "step": step, "lr": lr, "ce_loss": stats.ceLoss, "z_loss": stats.zLoss, "balance_loss": stats.balanceLoss,
+            "total_loss": stats.totalLoss, "grad_norm": gradNorm, "clip_scale": clipScale,
+            "layers": stats.layers.enumerated().map { l, layer -> [String: Any] in
+                [
+                    "expert_counts": layer.expertCounts, "ffn_experts_per_token": layer.ffnExpertsPerToken,
+                    "bias_after": biasesAfter[l].map(Double.init), "f": layer.f, "P": layer.P,
+                ]
+            },
+            "tokens": tokens, "tokens_per_second": Double(tokens) / max(seconds, 1e-9), "seconds": seconds,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+}

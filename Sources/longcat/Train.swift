@@ -1,0 +1,161 @@
+import ArgumentParser
+import Foundation
+import LongCatModel
+import LongCatTensor
+import LongCatTrain
+
+/// Set by SIGINT; the run stops at the next step boundary with its state saved.
+nonisolated(unsafe) private var interruptRequested: sig_atomic_t = 0
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a LongCat-Flash checkpoint with the report's objective, AdamW and expert-bias controller.",
+        discussion: """
+            Each step trains on one batch of --batches (a JSON object whose steps[t].input_ids lists the step's \
+            token-id sequences; the list repeats when --steps is longer) and appends one JSON line to --log. --out \
+            becomes a Hugging Face checkpoint of the latest weights (float32) plus trainer_state/, saved every \
+            --save-every steps, at the end, after --stop-after steps and on SIGINT (at the next step boundary); \
+            --resume continues the run saved in --out bit for bit, given the same options.
+            """)
+
+    @Option(name: .long, help: "Checkpoint to start from (not needed with --resume).")
+    var model: String?
+    @Option(name: .long, help: "Output directory: the trained checkpoint and trainer_state/.")
+    var out: String
+    @Option(name: .long, help: "Training log: one JSON line per optimizer step.")
+    var log: String
+    @Option(name: .long, help: "JSON batches: {\"steps\": [{\"input_ids\": [[ids...], ...]}, ...]}.")
+    var batches: String
+    @Option(name: .long, help: "Total optimizer steps of the run.")
+    var steps: Int
+    @Option(name: .long, help: "Peak learning rate.")
+    var lr: Double = 1e-3
+    @Option(name: .long, help: "Linear warm-up steps: lr · min(1, (t+1)/warmup).")
+    var warmupSteps: Int = 0
+    @Option(name: .long, help: "After warm-up: constant, or cosine from --lr to --min-lr over the remaining steps.")
+    var lrSchedule: LearningRateSchedule.Shape = .constant
+    @Option(name: .long, help: "Final learning rate of the cosine schedule.")
+    var minLr: Double = 0
+    @Option(name: .long, help: "AdamW β1.")
+    var beta1: Double = 0.9
+    @Option(name: .long, help: "AdamW β2.")
+    var beta2: Double = 0.95
+    @Option(name: .long, help: "AdamW ε (the report: 1e-16).")
+    var eps: Double = 1e-16
+    @Option(name: .long, help: "Decoupled weight decay on tensors of two or more dimensions.")
+    var weightDecay: Double = 0.1
+    @Option(name: .long, help: "Clip the global gradient norm to this (0: no clipping).")
+    var gradClip: Double = 1
+    @Option(name: .customLong("z-loss"), help: "λ of the hidden z-loss on the last layer's output.")
+    var zLoss: Double = 0
+    @Option(name: .long, help: "α of the device-level balance loss (identity experts as their own group).")
+    var balanceLoss: Double = 0
+    @Option(name: .long, help: "D: groups of FFN experts in the balance loss (must divide n_routed_experts).")
+    var balanceGroups: Int = 1
+    @Option(name: .customLong("target-ffn-experts"), help: "K_e: target FFN experts per token (default: moe_topk · N / (N + Z)).")
+    var targetFFNExperts: Double?
+    @Option(name: .long, help: "μ of the expert-bias update (Eq. 2).")
+    var biasRate: Double = 1e-3
+    @Option(name: .long, help: "integral (Eq. 2) or pid (with --kp, --ki, --kd).")
+    var biasController: BiasController.Kind = .integral
+    @Option(name: .long, help: "PID proportional gain.")
+    var kp: Double = 0
+    @Option(name: .long, help: "PID integral gain (equal to μ with --kp 0 --kd 0: Eq. 2).")
+    var ki: Double = 0
+    @Option(name: .long, help: "PID derivative gain.")
+    var kd: Double = 0
+    @Option(name: .long, help: "Worker threads (results are identical for any count).")
+    var threads: Int?
+    @Flag(name: .long, help: "Continue the run saved in --out.")
+    var resume = false
+    @Option(name: .long, help: "End after this many steps of this invocation, with the state saved.")
+    var stopAfter: Int?
+    @Option(name: .long, help: "Save every N steps (0: only at the end).")
+    var saveEvery: Int = 50
+
+    func validate() throws {
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        guard lr > 0, minLr >= 0, warmupSteps >= 0 else { throw ValidationError("--lr must be positive, --min-lr and --warmup-steps not negative") }
+        guard (0..<1).contains(beta1), (0..<1).contains(beta2), eps > 0 else { throw ValidationError("--beta1 and --beta2 must be in [0, 1), --eps positive") }
+        guard weightDecay >= 0, gradClip >= 0, zLoss >= 0, balanceLoss >= 0, biasRate >= 0 else {
+            throw ValidationError("--weight-decay, --grad-clip, --z-loss, --balance-loss and --bias-rate must not be negative")
+        }
+        guard balanceGroups >= 1, saveEvery >= 0 else { throw ValidationError("--balance-groups must be at least 1, --save-every not negative") }
+        if let stopAfter, stopAfter < 1 { throw ValidationError("--stop-after must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if !resume && model == nil { throw ValidationError("--model is required (or --resume to continue the run in --out)") }
+    }
+
+    func options(config: ModelConfig) throws -> TrainingOptions {
+        guard config.numExperts % balanceGroups == 0 else {
+            throw ValidationError("--balance-groups \(balanceGroups) does not divide n_routed_experts \(config.numExperts)")
+        }
+        let target = targetFFNExperts ?? Double(config.topK * config.numExperts) / Double(config.totalExperts)
+        guard target > 0, target <= Double(config.topK), config.numZeroExperts == 0 || target < Double(config.topK) else {
+            throw ValidationError("--target-ffn-experts must be in (0, moe_topk\(config.numZeroExperts > 0 ? ")" : "]") = \(config.topK)")
+        }
+        return TrainingOptions(
+            objective: Objective(zLoss: Float(zLoss), balanceLoss: Float(balanceLoss), balanceGroups: balanceGroups, targetFFNExperts: target),
+            optimizer: AdamW(beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, gradClip: gradClip),
+            schedule: LearningRateSchedule(lr: lr, warmupSteps: warmupSteps, shape: lrSchedule, minLR: minLr, totalSteps: steps),
+            biasController: BiasController(kind: biasController, rate: biasRate, kp: kp, ki: ki, kd: kd))
+    }
+
+    func run() throws {
+        if let threads { Parallel.threadCount = threads }
+        let data = try TrainingBatches(file: batches)
+        let source = resume ? out : model!
+        if !resume { try ModelOptions.checkDirectory(source) }
+        let config = try ModelConfig.load(path: source + "/config.json")
+        let options = try options(config: config)
+        let run = resume
+            ? try TrainingRun(resuming: out, options: options, batches: data, totalSteps: steps)
+            : try TrainingRun(model: source, out: out, options: options, batches: data, totalSteps: steps)
+        let logFile = try TrainingLog(path: log, keepingStepsBefore: run.trainer.step)
+        signal(SIGINT) { _ in interruptRequested = 1 }
+        defer { signal(SIGINT, SIG_DFL) }
+        let first = run.trainer.step
+        Console.progress("training \(config.summaryLine) from step \(first) to \(steps)")
+        let reached = try run.run(stopAfter: stopAfter, saveEvery: saveEvery, shouldStop: { interruptRequested != 0 }) { report, seconds in
+            let tokens = data.batch(step: report.step).reduce(0) { $0 + $1.count }
+            try logFile.append(try report.logLine(tokens: tokens, seconds: seconds))
+            Console.progress(String(format: "step %d: loss %.4f (ce %.4f), grad norm %.3f, lr %.2e, %.0f tok/s, %.2f FFN experts/token",
+                                    report.step, report.stats.totalLoss, report.stats.ceLoss, report.gradNorm, report.lr,
+                                    Double(tokens) / seconds, report.stats.layers.map(\.ffnExpertsPerToken).reduce(0, +) / Double(max(1, report.stats.layers.count))))
+        }
+        let why = interruptRequested != 0 ? " (interrupted)" : reached < steps ? " (--stop-after)" : ""
+        Console.progress("saved step \(reached) of \(steps) in \(out)\(why)" + (reached < steps ? "; continue with --resume" : ""))
+    }
+}
+
+/// The training log: one JSON line per step. Opening it for a run at step k keeps the lines of steps before k and
+/// drops later ones (written by a run that stopped before saving them), so every step has exactly one line.
+final class TrainingLog {
+    let handle: FileHandle
+
+    init(path: String, keepingStepsBefore step: Int) throws {
+        let fm = FileManager.default
+        var kept = ""
+        if step > 0, let data = fm.contents(atPath: path) {
+            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let s = object["step"] as? Int, s < step else { continue }
+                kept += line + "\n"
+            }
+        }
+        guard fm.createFile(atPath: path, contents: Data(kept.utf8)), let handle = FileHandle(forWritingAtPath: path) else {
+            throw BadInputFile(path: path, reason: "cannot write the training log")
+        }
+        handle.seekToEndOfFile()
+        self.handle = handle
+    }
+
+    func append(_ line: String) throws {
+        try handle.write(contentsOf: Data((line + "\n").utf8))
+    }
+
+    deinit { try? handle.close() }
+}
+
+extension LearningRateSchedule.Shape: ExpressibleByArgument {}
+extension BiasController.Kind: ExpressibleByArgument {}
