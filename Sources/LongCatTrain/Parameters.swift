@@ -5,11 +5,15 @@ import LongCatModel
 public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case unsupported(String)
     case badBatch(String)
+    case cannotResume(String)
+    case outputInUse(String)
 
     public var description: String {
         switch self {
         case .unsupported(let what): return "training does not support \(what)"
         case .badBatch(let what): return "bad training batch: \(what)"
+        case .cannotResume(let why): return "cannot resume: \(why)"
+        case .outputInUse(let out): return "\(out) holds a training run: continue it with --resume, or choose another --out"
         }
     }
 }

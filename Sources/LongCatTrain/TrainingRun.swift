@@ -62,7 +62,7 @@ public final class TrainingRun {
         let source = URL(fileURLWithPath: model).standardizedFileURL
         let fm = FileManager.default
         if fm.fileExists(atPath: self.out.appendingPathComponent(Self.stateDirectory).path) {
-            throw TrainingError.unsupported("starting over in \(out), which holds a run (continue it with --resume, or choose another --out)")
+            throw TrainingError.outputInUse(out)
         }
         trainer = Trainer(parameters: try Parameters(checkpoint: Checkpoint(directory: source.path)), options: options)
         self.batches = batches
@@ -84,25 +84,26 @@ public final class TrainingRun {
         try Self.finishInterruptedSave(in: self.out)
         let stateDir = self.out.appendingPathComponent(Self.stateDirectory)
         guard let data = FileManager.default.contents(atPath: stateDir.appendingPathComponent("state.json").path) else {
-            throw TrainingError.unsupported("resuming: \(stateDir.path)/state.json is missing (no run was saved in \(out))")
+            throw TrainingError.cannotResume("\(stateDir.path)/state.json is missing (no run was saved in \(out); start one with --model)")
         }
         let saved: SavedRun
         do { saved = try JSONDecoder().decode(SavedRun.self, from: data) } catch {
-            throw TrainingError.unsupported("resuming: \(stateDir.path)/state.json is unreadable (\(error))")
+            throw TrainingError.cannotResume("\(stateDir.path)/state.json is unreadable (\(error))")
         }
-        guard saved.options == options else {
-            throw TrainingError.unsupported("resuming with options that differ from the saved run's: \(Self.describe(saved.options)) was saved")
+        let differences = Self.differences(saved: saved.options, now: options)
+        guard differences.isEmpty else {
+            throw TrainingError.cannotResume("the options differ from the saved run's: " + differences.joined(separator: "; "))
         }
         let checkpoint = try Checkpoint(directory: self.out.path)
         let parameters = try Parameters(checkpoint: checkpoint)
         guard let stepMark = checkpoint.files.first?.metadata["step"], Int(stepMark) == saved.step else {
-            throw TrainingError.unsupported("resuming: the weights in \(out) are not those of the saved step \(saved.step)")
+            throw TrainingError.cannotResume("the weights in \(out) are not those of the saved step \(saved.step)")
         }
         let moments = try Checkpoint.tensorFile(stateDir.appendingPathComponent("optimizer.safetensors").path)
         func load(_ prefix: String) throws -> [[Float]] {
             try parameters.specs.enumerated().map { i, spec in
                 guard let view = moments.tensors[prefix + spec.name], view.dtype == .f32, view.elementCount == parameters.values[i].count else {
-                    throw TrainingError.unsupported("resuming: optimizer.safetensors lacks a float32 \(prefix + spec.name) of \(spec.shape)")
+                    throw TrainingError.cannotResume("optimizer.safetensors lacks a float32 \(prefix + spec.name) of \(spec.shape)")
                 }
                 return try view.floats()
             }
@@ -199,10 +200,23 @@ public final class TrainingRun {
             .write(to: out.appendingPathComponent("config.json"))
     }
 
-    static func describe(_ options: TrainingOptions) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(options)).flatMap { String(data: $0, encoding: .utf8) } ?? "\(options)"
+    /// The options that differ between a saved run and a resumed one, as "field: saved X, now Y". The step count may
+    /// grow or shrink (a run extended) unless the cosine schedule depends on it.
+    static func differences(saved: TrainingOptions, now: TrainingOptions) -> [String] {
+        func fields(_ options: TrainingOptions) -> [String: String] {
+            var o = options
+            if o.schedule.shape == .constant { o.schedule.totalSteps = 0 }
+            guard let data = try? JSONEncoder().encode(o), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+            var out: [String: String] = [:]
+            for (group, value) in object {
+                for (key, v) in value as? [String: Any] ?? [:] { out[group + "." + key] = "\(v)" }
+            }
+            return out
+        }
+        let (a, b) = (fields(saved), fields(now))
+        return Set(a.keys).union(b.keys).sorted().compactMap { key in
+            a[key] == b[key] ? nil : "\(key): saved \(a[key] ?? "none"), now \(b[key] ?? "none")"
+        }
     }
 
     /// trainer_state/state.json. The controller's float64 memory travels as bit patterns, so a resumed run

@@ -3,6 +3,7 @@ import Foundation
 import LongCatEngine
 import LongCatModel
 import LongCatTokenizer
+import LongCatTrain
 
 /// The entry point: parses, runs, and maps every error to one exit-code convention for all commands
 /// (0 success, 64 usage, 65 bad input data, 1 anything else), with the message on stderr.
@@ -52,7 +53,7 @@ enum Main {
     static func exitCode(for error: Error) -> Int32 {
         switch error {
         case is ConfigError, is CheckpointError, is TokenizerError, is TemplateError, is JSONParseError, is BadInputFile,
-             is VocabularyMismatchError:
+             is VocabularyMismatchError, is TrainingError:
             return 65
         case is InferenceError, is EngineError, is GenerationError:
             return ExitCode.validationFailure.rawValue

@@ -105,6 +105,9 @@ struct Train: ParsableCommand {
         if let threads { Parallel.threadCount = threads }
         let data = try TrainingBatches(file: batches)
         let source = resume ? out : model!
+        if resume && !["trainer_state/state.json", ".saving/COMPLETE"].contains(where: { FileManager.default.fileExists(atPath: out + "/" + $0) }) {
+            throw TrainingError.cannotResume("no run was saved in \(out) (trainer_state/state.json is missing); start one with --model")
+        }
         if !resume { try ModelOptions.checkDirectory(source) }
         let config = try ModelConfig.load(path: source + "/config.json")
         let options = try options(config: config)

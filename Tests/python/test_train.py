@@ -1,0 +1,99 @@
+"""`longcat train` as a user runs it: the train-tiny trajectory through the command line, a log of one JSON line per
+step, --stop-after then --resume equal to one run, SIGINT stopping at a step boundary with the state saved."""
+
+import json
+import signal
+import subprocess
+import time
+
+import longcat_testlib as lib
+
+TIMING_KEYS = {"seconds", "tokens_per_second"}
+TRAIN_TINY = lib.FIXTURES / "train-tiny" / "expected.json"
+# train-tiny's hyperparameters (Tests/Fixtures/train-tiny/README.md, part 2).
+FLAGS = ["--batches", TRAIN_TINY, "--lr", "3e-3", "--warmup-steps", "2", "--beta1", "0.9", "--beta2", "0.95",
+         "--eps", "1e-16", "--weight-decay", "0.1", "--grad-clip", "1", "--z-loss", "1e-3", "--balance-loss", "1e-2",
+         "--balance-groups", "2", "--target-ffn-experts", "2.25", "--bias-rate", "1e-3", "--threads", "2"]
+
+
+def train(*args):
+    return subprocess.run([str(lib.BINARY), "train", *map(str, args)], capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL)
+
+
+def log_lines(path):
+    lines = path.read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def without_timing(entries):
+    return [{k: v for k, v in e.items() if k not in TIMING_KEYS} for e in entries]
+
+
+def test_the_train_tiny_trajectory_through_the_command_line(tmp_path):
+    result = train("--model", lib.FIXTURES / "tiny-fp32", "--out", tmp_path / "out", "--log", tmp_path / "log.jsonl",
+                   "--steps", "8", *FLAGS)
+    assert result.returncode == 0, result.stderr
+    expected = json.loads(TRAIN_TINY.read_text())["steps"]
+    entries = log_lines(tmp_path / "log.jsonl")
+    assert [e["step"] for e in entries] == list(range(8))
+    for got, want in zip(entries, expected):
+        for key in ("ce_loss", "z_loss", "balance_loss", "total_loss"):
+            assert abs(got[key] - want[key]) <= 1e-5 * abs(want[key]), (got["step"], key)
+        for key in ("grad_norm", "clip_scale"):
+            assert abs(got[key] - want[key]) <= 1e-4 * abs(want[key]), (got["step"], key)
+        assert [layer["expert_counts"] for layer in got["layers"]] == [layer["expert_counts"] for layer in want["layers"]]
+        for g, w in zip(got["layers"], want["layers"]):
+            assert max(abs(a - b) for a, b in zip(g["bias_after"], w["bias_after"])) <= 1e-6
+        assert got["tokens_per_second"] > 0
+    # What it wrote is a checkpoint the other commands load.
+    logits = json.loads(lib.run_cli("logits", "--model", tmp_path / "out", "--prompt-ids", "5,17,42", "--json"))
+    assert len(logits["logits"]) == 3
+
+
+def test_stop_after_then_resume_equals_one_run(tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert train("--model", lib.FIXTURES / "tiny-fp32", "--out", straight, "--log", tmp_path / "a.jsonl", "--steps", "6", *FLAGS).returncode == 0
+    first = train("--model", lib.FIXTURES / "tiny-fp32", "--out", split, "--log", tmp_path / "b.jsonl", "--steps", "6",
+                  "--stop-after", "3", *FLAGS)
+    assert first.returncode == 0, first.stderr
+    assert "--resume" in first.stderr
+    second = train("--resume", "--out", split, "--log", tmp_path / "b.jsonl", "--steps", "6", *FLAGS)
+    assert second.returncode == 0, second.stderr
+    for name in ["model.safetensors", "trainer_state/optimizer.safetensors", "trainer_state/state.json", "config.json"]:
+        assert (straight / name).read_bytes() == (split / name).read_bytes(), name
+    assert without_timing(log_lines(tmp_path / "a.jsonl")) == without_timing(log_lines(tmp_path / "b.jsonl"))
+
+
+def test_sigint_stops_at_a_step_boundary_with_the_state_saved(tmp_path):
+    out, log = tmp_path / "out", tmp_path / "log.jsonl"
+    process = subprocess.Popen([str(lib.BINARY), "train", "--model", lib.FIXTURES / "tiny-fp32", "--out", out, "--log", log,
+                                "--steps", "100000", "--save-every", "0", *map(str, FLAGS)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 2):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "interrupted" in stderr
+    steps = len(log_lines(log))
+    state = json.loads((out / "trainer_state" / "state.json").read_text())
+    assert state["step"] == steps >= 2
+    # The run continues from there, and its log keeps one line per step.
+    resumed = train("--resume", "--out", out, "--log", log, "--steps", str(steps + 2), *FLAGS)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [e["step"] for e in log_lines(log)] == list(range(steps + 2))
+
+
+def test_bad_training_input_is_named(tmp_path):
+    (tmp_path / "bad.json").write_text('{"steps": [{"input_ids": [[5, 999999]]}]}')
+    result = train("--model", lib.FIXTURES / "tiny-fp32", "--out", tmp_path / "out", "--log", tmp_path / "log.jsonl",
+                   "--steps", "2", "--batches", tmp_path / "bad.json")
+    assert result.returncode != 0
+    assert "999999" in result.stderr
+    result = train("--model", lib.FIXTURES / "tiny-fp32", "--out", tmp_path / "out2", "--log", tmp_path / "log.jsonl",
+                   "--steps", "2", "--batches", TRAIN_TINY, "--balance-groups", "3")
+    assert result.returncode == 64 and "balance-groups" in result.stderr
+    result = train("--resume", "--out", tmp_path / "nothing", "--log", tmp_path / "log.jsonl", "--steps", "2", "--batches", TRAIN_TINY)
+    assert result.returncode != 0 and "state.json" in result.stderr
