@@ -121,40 +121,36 @@ public final class LongCatModel {
         func matrix(_ name: String) throws -> WeightMatrix { try checkpoint.matrix(specs[name]!, quantizedTo: quantize) }
         func vector(_ name: String) throws -> [Float] { try checkpoint.vector(specs[name]!) }
 
-        embedding = try matrix("model.embed_tokens.weight")
+        embedding = try matrix(TensorName.embedding)
         ngramEmbedding = try config.ngram.map { try NgramEmbedding(model: config, ngram: $0, matrix: matrix) }
         let tables = config.ngramSpecs.filter { $0.role == .ngramTable }
         ngramTableMapping = tables.isEmpty || (quantize != nil && tables.contains(where: \.takesBlockQuantization))
             ? nil : SparselyReadTensors(try tables.map { try checkpoint.tensor($0.name) })
         var layers: [Layer] = []
         for l in 0..<config.numLayers {
-            let p = "model.layers.\(l)."
+            let names = TensorName.layer(l)
             let attention = try (0..<2).map { i -> Attention in
-                let a = p + "self_attn.\(i)."
+                let a = names.attention(i)
                 return Attention(
-                    qA: try matrix(a + "q_a_proj.weight"), qB: try matrix(a + "q_b_proj.weight"),
-                    kvA: try matrix(a + "kv_a_proj_with_mqa.weight"), kvB: try matrix(a + "kv_b_proj.weight"),
-                    o: try matrix(a + "o_proj.weight"),
-                    qANorm: try vector(a + "q_a_layernorm.weight"), kvANorm: try vector(a + "kv_a_layernorm.weight"))
+                    qA: try matrix(a.qA), qB: try matrix(a.qB), kvA: try matrix(a.kvA), kvB: try matrix(a.kvB), o: try matrix(a.o),
+                    qANorm: try vector(a.qANorm), kvANorm: try vector(a.kvANorm))
             }
-            func ffn(_ prefix: String) throws -> FeedForward {
-                FeedForward(
-                    gate: try matrix(prefix + "gate_proj.weight"), up: try matrix(prefix + "up_proj.weight"),
-                    down: try matrix(prefix + "down_proj.weight"))
+            func ffn(_ names: TensorName.FeedForward) throws -> FeedForward {
+                FeedForward(gate: try matrix(names.gate), up: try matrix(names.up), down: try matrix(names.down))
             }
             layers.append(Layer(
                 attention: attention,
-                mlps: try (0..<2).map { try ffn(p + "mlps.\($0).") },
-                inputNorms: try (0..<2).map { try vector(p + "input_layernorm.\($0).weight") },
-                postAttentionNorms: try (0..<2).map { try vector(p + "post_attention_layernorm.\($0).weight") },
-                router: try matrix(p + "mlp.router.classifier.weight"),
-                routerBias: try vector(p + "mlp.router.e_score_correction_bias"),
-                experts: try (0..<config.numExperts).map { try ffn(p + "mlp.experts.\($0).") }))
+                mlps: try (0..<2).map { try ffn(names.mlp($0)) },
+                inputNorms: try (0..<2).map { try vector(names.inputNorm($0)) },
+                postAttentionNorms: try (0..<2).map { try vector(names.postAttentionNorm($0)) },
+                router: try matrix(names.router),
+                routerBias: try vector(names.routerBias),
+                experts: try (0..<config.numExperts).map { try ffn(names.expert($0)) }))
             progress?(ProgressReport(stage: quantize == nil ? "loading" : "loading and quantizing", done: l + 1, total: config.numLayers, unit: .items("layers")))
         }
         self.layers = layers
-        finalNorm = try vector("model.norm.weight")
-        lmHead = config.tieWordEmbeddings ? embedding : try matrix("lm_head.weight")
+        finalNorm = try vector(TensorName.finalNorm)
+        lmHead = config.tieWordEmbeddings ? embedding : try matrix(TensorName.lmHead)
     }
 
     /// Bytes of weights by stored dtype (scales of FP8 blocks counted under F32).

@@ -17,8 +17,8 @@ struct NgramEmbedding {
         config = ngram
         vocabSize = model.vocabSize
         endOfSequence = Set(model.eosTokenIds)
-        tables = try (0..<ngram.tableCount).map { try matrix("model.ngram_embeddings.embedders.\($0).weight") }
-        projections = try (0..<ngram.tableCount).map { try matrix("model.ngram_embeddings.post_projs.\($0).weight") }
+        tables = try (0..<ngram.tableCount).map { try matrix(TensorName.ngramTable($0)) }
+        projections = try (0..<ngram.tableCount).map { try matrix(TensorName.ngramProjection($0)) }
         factors = (0..<ngram.tableCount).map { i in
             let rows = ngram.rows(table: i)
             var power = 1

@@ -71,10 +71,7 @@ public enum RandomCheckpoint {
         }
         for layer in 0..<config.numLayers {
             for expert in config.numExperts..<config.totalExperts {
-                for projection in ["gate_proj", "up_proj"] {
-                    let spec = TensorSpec(
-                        name: "model.layers.\(layer).mlp.experts.\(expert).\(projection).weight",
-                        shape: [config.expertFFNHiddenSize, config.hiddenSize], role: .expertMatrix(expert: expert))
+                for spec in config.expertSpecs(layer: layer, expert: expert) where spec.name != TensorName.layer(layer).expert(expert).down {
                     entries += weightType == .fp8 ? fp8(spec, seed: seed, zero: true) : [zero(spec, dtype: weightType.dtype)]
                 }
             }

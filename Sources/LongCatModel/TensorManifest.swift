@@ -30,6 +30,52 @@ public struct TensorSpec: Equatable, Sendable {
     }
 }
 
+/// The checkpoint's tensor names (the official layout), in one place for the manifest, the inference model, the
+/// trainer and the checkpoint writers.
+public enum TensorName {
+    public static let embedding = "model.embed_tokens.weight"
+    public static let finalNorm = "model.norm.weight"
+    public static let lmHead = "lm_head.weight"
+
+    public static func ngramTable(_ i: Int) -> String { "model.ngram_embeddings.embedders.\(i).weight" }
+    public static func ngramProjection(_ i: Int) -> String { "model.ngram_embeddings.post_projs.\(i).weight" }
+
+    /// The weights of MLA sublayer `index` (0 or 1) of `layer`.
+    public struct Attention: Sendable {
+        public let prefix: String
+        public var qA: String { prefix + "q_a_proj.weight" }
+        public var qANorm: String { prefix + "q_a_layernorm.weight" }
+        public var qB: String { prefix + "q_b_proj.weight" }
+        public var kvA: String { prefix + "kv_a_proj_with_mqa.weight" }
+        public var kvANorm: String { prefix + "kv_a_layernorm.weight" }
+        public var kvB: String { prefix + "kv_b_proj.weight" }
+        public var o: String { prefix + "o_proj.weight" }
+    }
+
+    /// The weights of a SwiGLU FFN: a dense MLP or an expert.
+    public struct FeedForward: Sendable {
+        public let prefix: String
+        public var gate: String { prefix + "gate_proj.weight" }
+        public var up: String { prefix + "up_proj.weight" }
+        public var down: String { prefix + "down_proj.weight" }
+    }
+
+    /// The names of one ScMoE decoder layer.
+    public struct Layer: Sendable {
+        public let index: Int
+        var prefix: String { "model.layers.\(index)." }
+        public func attention(_ i: Int) -> Attention { Attention(prefix: prefix + "self_attn.\(i).") }
+        public func mlp(_ i: Int) -> FeedForward { FeedForward(prefix: prefix + "mlps.\(i).") }
+        public func expert(_ e: Int) -> FeedForward { FeedForward(prefix: prefix + "mlp.experts.\(e).") }
+        public func inputNorm(_ i: Int) -> String { prefix + "input_layernorm.\(i).weight" }
+        public func postAttentionNorm(_ i: Int) -> String { prefix + "post_attention_layernorm.\(i).weight" }
+        public var router: String { prefix + "mlp.router.classifier.weight" }
+        public var routerBias: String { prefix + "mlp.router.e_score_correction_bias" }
+    }
+
+    public static func layer(_ index: Int) -> Layer { Layer(index: index) }
+}
+
 extension ModelConfig {
     /// Every tensor the forward pass needs, in a stable order. Its length grows with layers x experts: the
     /// loader checks presence first (`Checkpoint.checkTensors`), and counts use `tensorGroups`, so an absurd
@@ -53,59 +99,60 @@ extension ModelConfig {
         for spec in finalSpecs { try visit(spec) }
     }
 
-    var embeddingSpec: TensorSpec { TensorSpec(name: "model.embed_tokens.weight", shape: [vocabSize, hiddenSize], role: .embedding) }
+    var embeddingSpec: TensorSpec { TensorSpec(name: TensorName.embedding, shape: [vocabSize, hiddenSize], role: .embedding) }
 
     /// LongCat-Flash-Lite's N-gram tables and their projections to the hidden size (none for LongCat-Flash).
     var ngramSpecs: [TensorSpec] {
         guard let ngram else { return [] }
         let m = ngram.tableCount, width = hiddenSize / m
-        return (0..<m).map { TensorSpec(name: "model.ngram_embeddings.embedders.\($0).weight", shape: [ngram.rows(table: $0), width], role: .ngramTable) }
-            + (0..<m).map { TensorSpec(name: "model.ngram_embeddings.post_projs.\($0).weight", shape: [hiddenSize, width], role: .denseMatrix) }
+        return (0..<m).map { TensorSpec(name: TensorName.ngramTable($0), shape: [ngram.rows(table: $0), width], role: .ngramTable) }
+            + (0..<m).map { TensorSpec(name: TensorName.ngramProjection($0), shape: [hiddenSize, width], role: .denseMatrix) }
     }
 
     var finalSpecs: [TensorSpec] {
-        var specs = [TensorSpec(name: "model.norm.weight", shape: [hiddenSize], role: .norm)]
-        if !tieWordEmbeddings { specs.append(TensorSpec(name: "lm_head.weight", shape: [vocabSize, hiddenSize], role: .lmHead)) }
+        var specs = [TensorSpec(name: TensorName.finalNorm, shape: [hiddenSize], role: .norm)]
+        if !tieWordEmbeddings { specs.append(TensorSpec(name: TensorName.lmHead, shape: [vocabSize, hiddenSize], role: .lmHead)) }
         return specs
     }
 
     /// The tensors of one decoder layer other than its FFN experts: two MLA sublayers, two dense MLPs, four norms,
     /// the router.
     func layerSpecs(_ layer: Int) -> [TensorSpec] {
-        let p = "model.layers.\(layer)."
+        let names = TensorName.layer(layer)
         var specs: [TensorSpec] = []
         for i in 0..<2 {
-            let a = p + "self_attn.\(i)."
+            let a = names.attention(i)
             specs += [
-                TensorSpec(name: a + "q_a_proj.weight", shape: [qLoraRank, hiddenSize], role: .denseMatrix),
-                TensorSpec(name: a + "q_a_layernorm.weight", shape: [qLoraRank], role: .norm),
-                TensorSpec(name: a + "q_b_proj.weight", shape: [numHeads * qkHeadDim, qLoraRank], role: .denseMatrix),
-                TensorSpec(name: a + "kv_a_proj_with_mqa.weight", shape: [kvLoraRank + qkRopeHeadDim, hiddenSize], role: .denseMatrix),
-                TensorSpec(name: a + "kv_a_layernorm.weight", shape: [kvLoraRank], role: .norm),
-                TensorSpec(name: a + "kv_b_proj.weight", shape: [numHeads * (qkNopeHeadDim + vHeadDim), kvLoraRank], role: .denseMatrix),
-                TensorSpec(name: a + "o_proj.weight", shape: [hiddenSize, numHeads * vHeadDim], role: .denseMatrix),
+                TensorSpec(name: a.qA, shape: [qLoraRank, hiddenSize], role: .denseMatrix),
+                TensorSpec(name: a.qANorm, shape: [qLoraRank], role: .norm),
+                TensorSpec(name: a.qB, shape: [numHeads * qkHeadDim, qLoraRank], role: .denseMatrix),
+                TensorSpec(name: a.kvA, shape: [kvLoraRank + qkRopeHeadDim, hiddenSize], role: .denseMatrix),
+                TensorSpec(name: a.kvANorm, shape: [kvLoraRank], role: .norm),
+                TensorSpec(name: a.kvB, shape: [numHeads * (qkNopeHeadDim + vHeadDim), kvLoraRank], role: .denseMatrix),
+                TensorSpec(name: a.o, shape: [hiddenSize, numHeads * vHeadDim], role: .denseMatrix),
             ]
-            let m = p + "mlps.\(i)."
+            let m = names.mlp(i)
             specs += [
-                TensorSpec(name: m + "gate_proj.weight", shape: [ffnHiddenSize, hiddenSize], role: .denseMatrix),
-                TensorSpec(name: m + "up_proj.weight", shape: [ffnHiddenSize, hiddenSize], role: .denseMatrix),
-                TensorSpec(name: m + "down_proj.weight", shape: [hiddenSize, ffnHiddenSize], role: .denseMatrix),
+                TensorSpec(name: m.gate, shape: [ffnHiddenSize, hiddenSize], role: .denseMatrix),
+                TensorSpec(name: m.up, shape: [ffnHiddenSize, hiddenSize], role: .denseMatrix),
+                TensorSpec(name: m.down, shape: [hiddenSize, ffnHiddenSize], role: .denseMatrix),
             ]
-            specs.append(TensorSpec(name: p + "input_layernorm.\(i).weight", shape: [hiddenSize], role: .norm))
-            specs.append(TensorSpec(name: p + "post_attention_layernorm.\(i).weight", shape: [hiddenSize], role: .norm))
+            specs.append(TensorSpec(name: names.inputNorm(i), shape: [hiddenSize], role: .norm))
+            specs.append(TensorSpec(name: names.postAttentionNorm(i), shape: [hiddenSize], role: .norm))
         }
-        specs.append(TensorSpec(name: p + "mlp.router.classifier.weight", shape: [totalExperts, hiddenSize], role: .routerWeight))
-        specs.append(TensorSpec(name: p + "mlp.router.e_score_correction_bias", shape: [totalExperts], role: .routerBias))
+        specs.append(TensorSpec(name: names.router, shape: [totalExperts, hiddenSize], role: .routerWeight))
+        specs.append(TensorSpec(name: names.routerBias, shape: [totalExperts], role: .routerBias))
         return specs
     }
 
-    /// The three matrices of one FFN expert.
+    /// The three matrices of one FFN expert (`expert` may be an identity expert's id: transformers' files carry
+    /// gate/up tensors for those, which this engine does not read).
     func expertSpecs(layer: Int, expert: Int) -> [TensorSpec] {
-        let x = "model.layers.\(layer).mlp.experts.\(expert)."
+        let x = TensorName.layer(layer).expert(expert)
         return [
-            TensorSpec(name: x + "gate_proj.weight", shape: [expertFFNHiddenSize, hiddenSize], role: .expertMatrix(expert: expert)),
-            TensorSpec(name: x + "up_proj.weight", shape: [expertFFNHiddenSize, hiddenSize], role: .expertMatrix(expert: expert)),
-            TensorSpec(name: x + "down_proj.weight", shape: [hiddenSize, expertFFNHiddenSize], role: .expertMatrix(expert: expert)),
+            TensorSpec(name: x.gate, shape: [expertFFNHiddenSize, hiddenSize], role: .expertMatrix(expert: expert)),
+            TensorSpec(name: x.up, shape: [expertFFNHiddenSize, hiddenSize], role: .expertMatrix(expert: expert)),
+            TensorSpec(name: x.down, shape: [hiddenSize, expertFFNHiddenSize], role: .expertMatrix(expert: expert)),
         ]
     }
 

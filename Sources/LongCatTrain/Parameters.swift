@@ -52,6 +52,4 @@ public struct Parameters {
 
     /// Zeros shaped like every trained tensor.
     public func zeros() -> [[Float]] { values.map { [Float](repeating: 0, count: $0.count) } }
-
-    static func biasName(layer: Int) -> String { "model.layers.\(layer).mlp.router.e_score_correction_bias" }
 }

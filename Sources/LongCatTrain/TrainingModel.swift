@@ -66,7 +66,7 @@ struct TrainingForward {
             positions += 0..<s.count
             targets += s.dropFirst().map { Optional($0) } + [nil]
         }
-        var x = tape.embed(ids, "model.embed_tokens.weight")
+        var x = tape.embed(ids, TensorName.embedding)
         var layers: [LayerRouting] = []
         for l in 0..<config.numLayers {
             let (out, routing) = decoderLayer(l, x, ranges: ranges, positions: positions, tape: tape)
@@ -74,8 +74,8 @@ struct TrainingForward {
             layers.append(routing)
         }
         let z = hiddenZLoss(x, tape: tape)
-        let normed = tape.rmsNorm(x, "model.norm.weight", eps: config.rmsNormEps)
-        let logits = tape.linear(normed, config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight")
+        let normed = tape.rmsNorm(x, TensorName.finalNorm, eps: config.rmsNormEps)
+        let logits = tape.linear(normed, config.tieWordEmbeddings ? TensorName.embedding : TensorName.lmHead)
         let ce = crossEntropy(logits, targets: targets, tape: tape)
         let balance = layers.reduce(0) { $0 + $1.balanceLoss }
         let total = ce + Double(objective.zLoss) * z + Double(objective.balanceLoss) * balance
@@ -84,47 +84,47 @@ struct TrainingForward {
 
     /// One ScMoE layer: the MoE branch reads the first post-attention norm and joins at the end.
     func decoderLayer(_ l: Int, _ x: Value, ranges: [Range<Int>], positions: [Int], tape: Tape) -> (Value, LayerRouting) {
-        let p = "model.layers.\(l).", eps = config.rmsNormEps
-        var hidden = tape.add(x, attention(p + "self_attn.0.", tape.rmsNorm(x, p + "input_layernorm.0.weight", eps: eps), ranges, positions, tape))
-        let normed = tape.rmsNorm(hidden, p + "post_attention_layernorm.0.weight", eps: eps)
+        let names = TensorName.layer(l), eps = config.rmsNormEps
+        var hidden = tape.add(x, attention(names.attention(0), tape.rmsNorm(x, names.inputNorm(0), eps: eps), ranges, positions, tape))
+        let normed = tape.rmsNorm(hidden, names.postAttentionNorm(0), eps: eps)
         let (shortcut, routing) = moe(l, normed, tape: tape)
-        hidden = tape.add(hidden, feedForward(p + "mlps.0.", normed, tape))
-        hidden = tape.add(hidden, attention(p + "self_attn.1.", tape.rmsNorm(hidden, p + "input_layernorm.1.weight", eps: eps), ranges, positions, tape))
-        hidden = tape.add(hidden, feedForward(p + "mlps.1.", tape.rmsNorm(hidden, p + "post_attention_layernorm.1.weight", eps: eps), tape))
+        hidden = tape.add(hidden, feedForward(names.mlp(0), normed, tape))
+        hidden = tape.add(hidden, attention(names.attention(1), tape.rmsNorm(hidden, names.inputNorm(1), eps: eps), ranges, positions, tape))
+        hidden = tape.add(hidden, feedForward(names.mlp(1), tape.rmsNorm(hidden, names.postAttentionNorm(1), eps: eps), tape))
         return (tape.add(hidden, shortcut), routing)
     }
 
-    func feedForward(_ prefix: String, _ x: Value, _ tape: Tape) -> Value {
-        let gate = tape.linear(x, prefix + "gate_proj.weight"), up = tape.linear(x, prefix + "up_proj.weight")
-        return tape.linear(tape.siluMultiply(gate, up), prefix + "down_proj.weight")
+    func feedForward(_ names: TensorName.FeedForward, _ x: Value, _ tape: Tape) -> Value {
+        let gate = tape.linear(x, names.gate), up = tape.linear(x, names.up)
+        return tape.linear(tape.siluMultiply(gate, up), names.down)
     }
 
     /// MLA, unabsorbed: q from the q latent, per-head keys and values from kv_b of the kv latent, a shared rotary key.
-    func attention(_ p: String, _ x: Value, _ ranges: [Range<Int>], _ positions: [Int], _ tape: Tape) -> Value {
+    func attention(_ names: TensorName.Attention, _ x: Value, _ ranges: [Range<Int>], _ positions: [Int], _ tape: Tape) -> Value {
         let c = config
         let (heads, nope, ropeDim, kvRank) = (c.numHeads, c.qkNopeHeadDim, c.qkRopeHeadDim, c.kvLoraRank)
         let qk = c.qkHeadDim
-        var q = tape.linear(tape.rmsNorm(tape.linear(x, p + "q_a_proj.weight"), p + "q_a_layernorm.weight", eps: c.latentNormEps), p + "q_b_proj.weight")
+        var q = tape.linear(tape.rmsNorm(tape.linear(x, names.qA), names.qANorm, eps: c.latentNormEps), names.qB)
         if c.mlaScaleQLora { q = tape.scale(q, (Float(c.hiddenSize) / Float(c.qLoraRank)).squareRoot()) }
         q = tape.rope(q, width: heads * qk, offsets: (0..<heads).map { $0 * qk + nope }, positions: positions, rope: rope)
-        let compressed = tape.linear(x, p + "kv_a_proj_with_mqa.weight")
-        var latent = tape.rmsNorm(tape.columns(compressed, width: kvRank + ropeDim, 0..<kvRank), p + "kv_a_layernorm.weight", eps: c.latentNormEps)
+        let compressed = tape.linear(x, names.kvA)
+        var latent = tape.rmsNorm(tape.columns(compressed, width: kvRank + ropeDim, 0..<kvRank), names.kvANorm, eps: c.latentNormEps)
         if c.mlaScaleKVLora { latent = tape.scale(latent, (Float(c.hiddenSize) / Float(kvRank)).squareRoot()) }
         let kRope = tape.rope(tape.columns(compressed, width: kvRank + ropeDim, kvRank..<kvRank + ropeDim), width: ropeDim,
                               offsets: [0], positions: positions, rope: rope)
-        let kv = tape.linear(latent, p + "kv_b_proj.weight")
+        let kv = tape.linear(latent, names.kvB)
         let scale = Float(1 / Double(qk).squareRoot()) * rope.softmaxScaleFactor
         let mixed = tape.attention(q: q, kv: kv, kRope: kRope, sequences: ranges, heads: heads, nope: nope, ropeDim: ropeDim,
                                    vDim: c.vHeadDim, scale: scale)
-        return tape.linear(mixed, p + "o_proj.weight")
+        return tape.linear(mixed, names.o)
     }
 
     /// Router (softmax over N + Z, top-K of probability + bias), FFN experts on their tokens, identity experts, and
     /// the balance loss of this layer.
     func moe(_ l: Int, _ x: Value, tape: Tape) -> (Value, LayerRouting) {
         let c = config, total = c.totalExperts, h = c.hiddenSize, n = x.count / h
-        let p = "model.layers.\(l).mlp."
-        let probs = tape.softmaxRows(tape.linear(x, p + "router.classifier.weight"), width: total)
+        let names = TensorName.layer(l)
+        let probs = tape.softmaxRows(tape.linear(x, names.router), width: total)
         let bias = parameters.routerBiases[l]
         var choices: [[Int]] = []
         var tokens = [[Int]](repeating: [], count: c.numExperts)
@@ -140,7 +140,7 @@ struct TrainingForward {
             }
         }
         let outputs = tokens.enumerated().map { e, list -> Value? in
-            list.isEmpty ? nil : feedForward(p + "experts.\(e).", tape.gatherRows(x, list, width: h), tape)
+            list.isEmpty ? nil : feedForward(names.expert(e), tape.gatherRows(x, list, width: h), tape)
         }
         let out = tape.routedSum(x: x, probs: probs, choices: choices, numExperts: c.numExperts, tokens: tokens,
                                  outputs: outputs, scale: c.routedScalingFactor)

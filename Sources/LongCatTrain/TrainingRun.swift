@@ -139,7 +139,7 @@ public final class TrainingRun {
         try fm.createDirectory(at: stateDir, withIntermediateDirectories: true)
         let p = trainer.parameters
         var entries = p.specs.enumerated().map { i, spec in Self.entry(spec.name, shape: spec.shape, p.values[i]) }
-        entries += p.routerBiases.enumerated().map { l, b in Self.entry(Parameters.biasName(layer: l), shape: [b.count], b) }
+        entries += p.routerBiases.enumerated().map { l, b in Self.entry(TensorName.layer(l).routerBias, shape: [b.count], b) }
         entries.sort { $0.name < $1.name }
         try SafeTensorsWriter.writeCheckpoint(entries, to: saving, shardBytes: Self.shardBytes,
                                               metadata: ["format": "pt", "step": String(trainer.step)])
