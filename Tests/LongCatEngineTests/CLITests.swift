@@ -20,7 +20,9 @@ final class CLITests: XCTestCase {
         }
         let binary = dir.appendingPathComponent("longcat")
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            throw XCTSkip("longcat executable not built at \(binary.path)")
+            // `swift build --build-tests` (or `swift test`) builds it beside the tests: its absence is a failure.
+            XCTFail("longcat executable not built at \(binary.path)")
+            throw CocoaError(.fileNoSuchFile)
         }
         let process = Process()
         process.executableURL = binary

@@ -110,6 +110,18 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The packed GEMM's blocks (kernels.c: panels of 16 rows in groups of 16, 256 columns per k block, 192 tokens
+    /// per token block): a shape that crosses every block boundary, with ragged ends.
+    func testProductsCrossingEveryGEMMBlock() {
+        for portable in [false, true] {
+            KernelPath.forcePortable(portable)
+            defer { KernelPath.forcePortable(false) }
+            for dtype in [DType.f32, .bf16, .f8e4m3] {
+                check(dtype: dtype, rows: 16 * 16 + 17, cols: 2 * 256 + 9, tokens: 192 + 5)
+            }
+        }
+    }
+
     func testScalarConversionsAreExact() {
         XCTAssertEqual(FloatConversion.bf16ToFloat(0x3f80), 1)
         XCTAssertEqual(FloatConversion.bf16ToFloat(0xc000), -2)
