@@ -17,6 +17,8 @@ public struct EngineOptions: Sendable {
     public var prefixCacheTokens = 16_384
     /// Granularity of prefix reuse.
     public var prefixBlock = 16
+    /// How each step's forward pass is scheduled (the same numbers whatever it is).
+    public var schedule = ForwardSchedule.standard
 
     public init() {}
 }
@@ -326,7 +328,7 @@ private final class Scheduler: @unchecked Sendable {
         guard !items.isEmpty else { return }
         let logits: [[Float]]
         do {
-            logits = try model.forward(batch: items, routing: routing)
+            logits = try model.forward(batch: items, routing: routing, schedule: options.schedule)
         } catch {
             // Requests were validated on submission; a failure here is a bug, reported to each caller.
             lock.lock()

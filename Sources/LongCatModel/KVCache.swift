@@ -54,6 +54,9 @@ public final class KVCache {
         ropes = (0..<2 * config.numLayers).map { _ in Rows(width: config.qkRopeHeadDim) }
     }
 
+    /// Attention sublayers with a cache (two per decoder layer).
+    public var sublayers: Int { latents.count }
+
     /// Bytes per cached position (all sublayers).
     public var bytesPerPosition: Int { latents.count * (latentWidth + ropeWidth) * MemoryLayout<Float>.size }
 
@@ -73,17 +76,17 @@ public final class KVCache {
         tokens.removeLast(tokens.count - length)
     }
 
-    /// Appends `positions` rows of random values to every sublayer, so decode can be timed at a long
-    /// context without prefilling it (benchmarks only: the contents are not a real sequence's).
-    public func appendNoise(positions: Int, seed: UInt64) {
-        precondition(count + positions <= capacity, "noise beyond the cache capacity")
-        var rng = SplitMix64(seed: seed)
-        for rows in latents + ropes {
-            let values = (0..<positions * rows.width).map { _ in Float(Double(rng.next() % 2001) / 1000 - 1) }
+    /// Appends positions given as rows per sublayer (`latents[s]`: positions x latentWidth floats, `ropes[s]`:
+    /// positions x ropeWidth), standing for `tokens` (a saved cache restored, or a long context made up for timing).
+    public func append(latents newLatents: [[Float]], ropes newRopes: [[Float]], tokens newTokens: [Int]) {
+        let positions = newTokens.count
+        precondition(newLatents.count == latents.count && newRopes.count == ropes.count && count + positions <= capacity)
+        for (rows, values) in zip(latents + ropes, newLatents + newRopes) {
+            precondition(values.count == positions * rows.width, "rows of the wrong width")
             values.withUnsafeBufferPointer { rows.append($0.baseAddress!, rows: positions) }
         }
         count += positions
-        tokens += repeatElement(0, count: positions)
+        tokens += newTokens
     }
 
     /// Copies positions `range` of `other` (same model) onto the end of this cache.

@@ -56,6 +56,24 @@ public final class RoutingRecorder {
     }
 }
 
+/// How a forward pass spends its time; every schedule computes the same numbers. The default gives each product
+/// all threads in turn and skips identity experts; the others are for measuring (`longcat bench`).
+public struct ForwardSchedule: Equatable, Sendable {
+    /// ScMoE overlap: run the MoE branch on one thread while the dense path (MLP 0, attention 1, MLP 1) runs on
+    /// the others.
+    public var overlapsMoE = false
+    /// Ablation: give every identity-expert pick the cost of an FFN expert, as implementations without
+    /// zero-computation experts do (the llama.cpp branch runs a dummy expert); the result is discarded.
+    public var computesIdentityExperts = false
+
+    public init(overlapsMoE: Bool = false, computesIdentityExperts: Bool = false) {
+        self.overlapsMoE = overlapsMoE
+        self.computesIdentityExperts = computesIdentityExperts
+    }
+
+    public static let standard = ForwardSchedule()
+}
+
 /// Which positions' logits a forward pass returns.
 public enum LogitsSelection {
     case all, last, none
@@ -84,13 +102,6 @@ public final class LongCatModel {
 
     public let config: ModelConfig
     public let checkpoint: Checkpoint?
-    /// Ablation: give every identity-expert pick the cost of an FFN expert, as implementations without
-    /// zero-computation experts do (the llama.cpp branch runs a dummy expert). The result is discarded, so
-    /// outputs do not change; only the time does.
-    public var computesIdentityExperts = false
-    /// ScMoE schedule: run the MoE branch on one thread while the dense path (MLP 0, attention 1, MLP 1)
-    /// runs on the others, instead of giving each product all threads in turn.
-    public var overlapsMoE = false
     public let rope: Rope
     let embedding: WeightMatrix
     /// LongCat-Flash-Lite's N-gram tables, added to the word embedding.
@@ -182,15 +193,16 @@ public final class LongCatModel {
     /// Runs `tokens` through the model after the positions already in `cache`, appending theirs to it.
     /// Returns logits ([positions][vocab], flattened) for the selected positions.
     public func forward(
-        tokens: [Int], cache: KVCache, logits selection: LogitsSelection = .last, routing: RoutingRecorder? = nil
+        tokens: [Int], cache: KVCache, logits selection: LogitsSelection = .last, routing: RoutingRecorder? = nil,
+        schedule: ForwardSchedule = .standard
     ) throws -> [Float] {
-        try forward(batch: [BatchItem(tokens: tokens, cache: cache, logits: selection)], routing: routing)[0]
+        try forward(batch: [BatchItem(tokens: tokens, cache: cache, logits: selection)], routing: routing, schedule: schedule)[0]
     }
 
     /// One pass over several sequences at once: every weight is read once for all their tokens (decode
     /// steps of many sessions, or a prefill chunk beside them); attention stays per sequence. Nothing is
     /// written to any cache unless every item is valid.
-    public func forward(batch: [BatchItem], routing: RoutingRecorder? = nil) throws -> [[Float]] {
+    public func forward(batch: [BatchItem], routing: RoutingRecorder? = nil, schedule: ForwardSchedule = .standard) throws -> [[Float]] {
         var segments: [Segment] = []
         var row = 0
         for item in batch {
@@ -216,7 +228,7 @@ public final class LongCatModel {
             }
         }
         for (l, layer) in layers.enumerated() {
-            x = decoderLayer(layer, index: l, x: x, segments: segments, routing: routing)
+            x = decoderLayer(layer, index: l, x: x, segments: segments, routing: routing, schedule: schedule)
         }
         for (item, segment) in zip(batch, segments) { segment.cache.commit(item.tokens) }
 
@@ -249,7 +261,7 @@ public final class LongCatModel {
     }
 
     /// One ScMoE layer: the MoE branch reads the first post-attention norm and joins at the very end.
-    func decoderLayer(_ layer: Layer, index: Int, x: [Float], segments: [Segment], routing: RoutingRecorder?) -> [Float] {
+    func decoderLayer(_ layer: Layer, index: Int, x: [Float], segments: [Segment], routing: RoutingRecorder?, schedule: ForwardSchedule) -> [Float] {
         let h = config.hiddenSize, eps = config.rmsNormEps
         let n = x.count / h
         var hidden = x
@@ -263,13 +275,17 @@ public final class LongCatModel {
             VectorOps.add(&hidden, feedForward(layer.mlps[1], VectorOps.rmsNormed(hidden, width: h, weight: layer.postAttentionNorms[1], eps: eps), tokens: n))
         }
         var shortcut: [Float] = []
-        if overlapsMoE && Parallel.threadCount > 1 {
+        if schedule.overlapsMoE && Parallel.threadCount > 1 {
             // Two tasks; each runs its products on its own thread (work split inside a task stays there).
             Parallel.forEach(2) { branch in
-                if branch == 0 { shortcut = moe(layer, index: index, normed, tokens: n, routing: routing) } else { densePath() }
+                if branch == 0 {
+                    shortcut = moe(layer, index: index, normed, tokens: n, routing: routing, dummies: schedule.computesIdentityExperts)
+                } else {
+                    densePath()
+                }
             }
         } else {
-            shortcut = moe(layer, index: index, normed, tokens: n, routing: routing)
+            shortcut = moe(layer, index: index, normed, tokens: n, routing: routing, dummies: schedule.computesIdentityExperts)
             densePath()
         }
         VectorOps.add(&hidden, shortcut)
@@ -401,8 +417,9 @@ public final class LongCatModel {
     }
 
     /// Routed experts with zero-computation (identity) experts: identity picks add weight * x and cost
-    /// nothing; each FFN expert runs once over all the tokens that chose it.
-    func moe(_ layer: Layer, index: Int, _ x: [Float], tokens n: Int, routing: RoutingRecorder?) -> [Float] {
+    /// nothing; each FFN expert runs once over all the tokens that chose it. `dummies`: the ablation of
+    /// ForwardSchedule.computesIdentityExperts.
+    func moe(_ layer: Layer, index: Int, _ x: [Float], tokens n: Int, routing: RoutingRecorder?, dummies: Bool) -> [Float] {
         let c = config, h = c.hiddenSize, total = c.totalExperts
         var probs = layer.router.multiply(x, tokens: n)
         var out = [Float](repeating: 0, count: n * h)
@@ -432,7 +449,7 @@ public final class LongCatModel {
         // Work items: each FFN expert with its tokens; with the ablation, also one dummy item per identity
         // expert that was picked (weights borrowed from a real expert, result thrown away).
         var work = assigned.indices.filter { !assigned[$0].isEmpty }.map { (expert: $0, picks: assigned[$0], dummy: false) }
-        if computesIdentityExperts {
+        if dummies {
             for (z, picks) in identityPicks.enumerated() where !picks.isEmpty {
                 work.append((expert: z % c.numExperts, picks: picks, dummy: true))
             }

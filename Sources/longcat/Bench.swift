@@ -52,6 +52,9 @@ struct Bench: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object on stdout.")
     var json = false
 
+    /// The forward schedule the flags ask for.
+    var schedule: ForwardSchedule { ForwardSchedule(overlapsMoE: overlapMoE, computesIdentityExperts: noZeroSkip) }
+
     struct Machine {
         var bandwidth: MemoryBandwidth.Result
         var matmulFLOPs: Double
@@ -223,8 +226,6 @@ struct Bench: AsyncParsableCommand {
         guard let modelPath = model else { throw ValidationError("--model is required (or use --memory)") }
         let model = try ModelOptions.loadModel(modelPath, quantize: quantize.quantization)
         if coldTables { model.ngramTableMapping?.evict() }
-        model.computesIdentityExperts = noZeroSkip
-        model.overlapsMoE = overlapMoE
         let longest = max(promptTokens + genTokens, (contexts.max() ?? 0) + genTokens)
         guard longest <= model.config.maxPositionEmbeddings else {
             throw ValidationError("prompt/context + --gen-tokens (\(longest)) exceeds the context length \(model.config.maxPositionEmbeddings)")
@@ -311,24 +312,22 @@ struct Bench: AsyncParsableCommand {
     /// Prefill of --prompt-tokens and decode of --gen-tokens for one session under each schedule; three
     /// interleaved rounds, median of each.
     func compare(model: LongCatModel) throws -> [Schedule] {
-        let variants: [(name: String, zeroSkip: Bool, overlap: Bool)] = [("default", true, false), ("no-zero-skip", false, false), ("overlap-moe", true, true)]
+        let variants: [(name: String, schedule: ForwardSchedule)] = [
+            ("default", .standard), ("no-zero-skip", ForwardSchedule(computesIdentityExperts: true)), ("overlap-moe", ForwardSchedule(overlapsMoE: true)),
+        ]
         var prefill = [[Double]](repeating: [], count: variants.count), decode = prefill
         var identity = [Double](repeating: 0, count: variants.count)
         var rng = SplitMix64(seed: 7)
         let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(model.config.vocabSize)) }
-        let saved = (model.computesIdentityExperts, model.overlapsMoE)
-        defer { (model.computesIdentityExperts, model.overlapsMoE) = saved }
         for round in 0..<3 {
             for (i, v) in variants.enumerated() {
-                model.computesIdentityExperts = !v.zeroSkip
-                model.overlapsMoE = v.overlap
                 let cache = KVCache(config: model.config)
                 let routing = RoutingRecorder()
                 let start = DispatchTime.now()
-                let logits = try model.forward(tokens: prompt, cache: cache, routing: routing)
+                let logits = try model.forward(tokens: prompt, cache: cache, routing: routing, schedule: v.schedule)
                 prefill[i].append(Double(promptTokens) / secondsSince(start))
                 var token = TokenSampler.argmax(logits)
-                let seconds = try decodeGreedily(model: model, cache: cache, from: &token, steps: genTokens, routing: routing)
+                let seconds = try decodeGreedily(model: model, cache: cache, from: &token, steps: genTokens, routing: routing, schedule: v.schedule)
                 decode[i].append(Double(genTokens) / seconds)
                 identity[i] = Double(model.config.topK) - routing.ffnExpertsPerToken
                 Console.progress(String(format: "round %d, %@: prefill %.1f tok/s, decode %.1f tok/s", round + 1, v.name, prefill[i].last!, decode[i].last!))
@@ -346,12 +345,12 @@ struct Bench: AsyncParsableCommand {
         var rng = SplitMix64(seed: 11)
         let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(model.config.vocabSize)) }
         let cache = KVCache(config: model.config)
-        var token = TokenSampler.argmax(try model.forward(tokens: prompt, cache: cache))
+        var token = TokenSampler.argmax(try model.forward(tokens: prompt, cache: cache, schedule: schedule))
         var run = PairedRun(windowTokens: windowTokens, decodeTokensPerSecond: [], bytesPerToken: [], bandwidth: [])
         var before = bandwidth()
         for _ in 0..<windows {
             let routing = RoutingRecorder()
-            let seconds = try decodeGreedily(model: model, cache: cache, from: &token, steps: windowTokens, routing: routing)
+            let seconds = try decodeGreedily(model: model, cache: cache, from: &token, steps: windowTokens, routing: routing, schedule: schedule)
             let after = bandwidth()
             run.decodeTokensPerSecond.append(Double(windowTokens) / seconds)
             run.bytesPerToken.append(model.activeWeightBytesPerToken(ffnExpertsPerToken: routing.ffnExpertsPerToken))
@@ -390,6 +389,7 @@ struct Bench: AsyncParsableCommand {
         options.maxCacheTokens = try model.config.cacheBudget(requested: sessions * (promptTokens + genTokens), preferred: 0).positions
         options.prefixCacheTokens = 0
         options.prefillChunk = max(options.prefillChunk, promptTokens)
+        options.schedule = schedule
         let engine = Engine(model: model, options: options)
         defer { engine.shutdown() }
         var rng = SplitMix64(seed: UInt64(sessions))
@@ -456,10 +456,10 @@ struct Bench: AsyncParsableCommand {
         let tokens = (0..<promptTokens + genTokens).map { _ in Int(rng.next() % UInt64(model.config.vocabSize)) }
         let cache = KVCache(config: model.config)
         if coldTables { mapping.evict() } else { mapping.release() }
-        _ = try model.forward(tokens: Array(tokens[..<promptTokens]), cache: cache, logits: .last)
+        _ = try model.forward(tokens: Array(tokens[..<promptTokens]), cache: cache, logits: .last, schedule: schedule)
         let afterPrefill = mapping.residentBytes() ?? 0
         let start = DispatchTime.now()
-        for token in tokens[promptTokens...] { _ = try model.forward(tokens: [token], cache: cache) }
+        for token in tokens[promptTokens...] { _ = try model.forward(tokens: [token], cache: cache, schedule: schedule) }
         let seconds = secondsSince(start)
         let afterDecode = mapping.residentBytes() ?? 0
         let rows = model.ngramRows(sequence: tokens)
@@ -479,11 +479,16 @@ struct Bench: AsyncParsableCommand {
     /// One session's greedy decode after `context` cached positions of random latents.
     func measureDecode(model: LongCatModel, context: Int) throws -> ContextRun {
         let cache = KVCache(config: model.config)
-        cache.appendNoise(positions: context, seed: UInt64(context))
+        // Random latents stand for a prefilled context (the contents are not a real sequence's).
+        var rng = SplitMix64(seed: UInt64(context))
+        func noise(_ width: Int) -> [[Float]] {
+            (0..<cache.sublayers).map { _ in (0..<context * width).map { _ in Float(Double(rng.next() % 2001) / 1000 - 1) } }
+        }
+        cache.append(latents: noise(cache.latentWidth), ropes: noise(cache.ropeWidth), tokens: Array(repeating: 0, count: context))
         let routing = RoutingRecorder()
         // The first step pages in what the noise did not: leave it out of the timing.
         var token = 1
-        let seconds = try decodeGreedily(model: model, cache: cache, from: &token, steps: genTokens, routing: routing, untimedSteps: 1)
+        let seconds = try decodeGreedily(model: model, cache: cache, from: &token, steps: genTokens, routing: routing, schedule: schedule, untimedSteps: 1)
         let meanCached = Double(context) + Double(genTokens) / 2
         let bytes = model.activeWeightBytesPerToken(ffnExpertsPerToken: routing.ffnExpertsPerToken) + meanCached * Double(cache.bytesPerPosition)
         return ContextRun(context: context, decodeTokensPerSecond: Double(genTokens - 1) / seconds, bytesPerToken: bytes)
@@ -492,12 +497,13 @@ struct Bench: AsyncParsableCommand {
     /// Decodes `steps` greedy tokens after `token`, leaving the last one in `token`; the seconds of all steps
     /// but the first `untimedSteps`.
     func decodeGreedily(
-        model: LongCatModel, cache: KVCache, from token: inout Int, steps: Int, routing: RoutingRecorder, untimedSteps: Int = 0
+        model: LongCatModel, cache: KVCache, from token: inout Int, steps: Int, routing: RoutingRecorder, schedule: ForwardSchedule,
+        untimedSteps: Int = 0
     ) throws -> Double {
         var start = DispatchTime.now()
         for step in 0..<steps {
             if step == untimedSteps { start = DispatchTime.now() }
-            token = TokenSampler.argmax(try model.forward(tokens: [token], cache: cache, routing: routing))
+            token = TokenSampler.argmax(try model.forward(tokens: [token], cache: cache, routing: routing, schedule: schedule))
         }
         return secondsSince(start)
     }
