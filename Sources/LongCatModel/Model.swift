@@ -227,9 +227,8 @@ public final class LongCatModel {
                 }
             }
         }
-        for (l, layer) in layers.enumerated() {
-            x = decoderLayer(layer, index: l, x: x, segments: segments, routing: routing, schedule: schedule)
-        }
+        let pass = InferencePass(model: self, segments: segments, routing: routing, schedule: schedule)
+        for l in layers.indices { x = pass.decoderLayer(x, layer: l) }
         for (item, segment) in zip(batch, segments) { segment.cache.commit(item.tokens) }
 
         // One lm_head pass over every selected position of every sequence.
@@ -260,36 +259,39 @@ public final class LongCatModel {
         return out
     }
 
-    /// One ScMoE layer: the MoE branch reads the first post-attention norm and joins at the very end.
-    func decoderLayer(_ layer: Layer, index: Int, x: [Float], segments: [Segment], routing: RoutingRecorder?, schedule: ForwardSchedule) -> [Float] {
-        let h = config.hiddenSize, eps = config.rmsNormEps
-        let n = x.count / h
-        var hidden = x
-        VectorOps.add(&hidden, attention(layer.attention[0], VectorOps.rmsNormed(x, width: h, weight: layer.inputNorms[0], eps: eps),
-                                         segments: segments, sublayer: 2 * index))
-        let normed = VectorOps.rmsNormed(hidden, width: h, weight: layer.postAttentionNorms[0], eps: eps)
-        func densePath() {
-            VectorOps.add(&hidden, feedForward(layer.mlps[0], normed, tokens: n))
-            VectorOps.add(&hidden, attention(layer.attention[1], VectorOps.rmsNormed(hidden, width: h, weight: layer.inputNorms[1], eps: eps),
-                                             segments: segments, sublayer: 2 * index + 1))
-            VectorOps.add(&hidden, feedForward(layer.mlps[1], VectorOps.rmsNormed(hidden, width: h, weight: layer.postAttentionNorms[1], eps: eps), tokens: n))
+    /// One forward pass's view of the layers: the decoder layer's operations on this pass's rows and caches.
+    struct InferencePass: DecoderLayerOperations {
+        let model: LongCatModel
+        let segments: [Segment]
+        let routing: RoutingRecorder?
+        let schedule: ForwardSchedule
+        var h: Int { model.config.hiddenSize }
+
+        func norm(_ x: [Float], _ weight: [Float]) -> [Float] { VectorOps.rmsNormed(x, width: h, weight: weight, eps: model.config.rmsNormEps) }
+        func inputNorm(_ x: [Float], layer: Int, _ i: Int) -> [Float] { norm(x, model.layers[layer].inputNorms[i]) }
+        func postAttentionNorm(_ x: [Float], layer: Int, _ i: Int) -> [Float] { norm(x, model.layers[layer].postAttentionNorms[i]) }
+        func attention(_ x: [Float], layer: Int, _ i: Int) -> [Float] {
+            model.attention(model.layers[layer].attention[i], x, segments: segments, sublayer: 2 * layer + i)
         }
-        var shortcut: [Float] = []
-        if schedule.overlapsMoE && Parallel.threadCount > 1 {
+        func mlp(_ x: [Float], layer: Int, _ i: Int) -> [Float] { model.feedForward(model.layers[layer].mlps[i], x, tokens: x.count / h) }
+        func moe(_ x: [Float], layer: Int) -> [Float] {
+            model.moe(model.layers[layer], index: layer, x, tokens: x.count / h, routing: routing, dummies: schedule.computesIdentityExperts)
+        }
+        func add(_ a: [Float], _ b: [Float]) -> [Float] {
+            var out = a
+            VectorOps.add(&out, b)
+            return out
+        }
+        func branches(moe: () -> [Float], dense: () -> [Float]) -> ([Float], [Float]) {
+            guard schedule.overlapsMoE && Parallel.threadCount > 1 else { return sequentialBranches(moe: moe, dense: dense) }
             // Two tasks; each runs its products on its own thread (work split inside a task stays there).
-            Parallel.forEach(2) { branch in
-                if branch == 0 {
-                    shortcut = moe(layer, index: index, normed, tokens: n, routing: routing, dummies: schedule.computesIdentityExperts)
-                } else {
-                    densePath()
-                }
+            var results: [[Float]] = [[], []]
+            results.withUnsafeMutableBufferPointer { r in
+                let out = r.baseAddress!
+                Parallel.forEach(2) { branch in out[branch] = branch == 0 ? moe() : dense() }
             }
-        } else {
-            shortcut = moe(layer, index: index, normed, tokens: n, routing: routing, dummies: schedule.computesIdentityExperts)
-            densePath()
+            return (results[0], results[1])
         }
-        VectorOps.add(&hidden, shortcut)
-        return hidden
     }
 
     func feedForward(_ f: FeedForward, _ x: [Float], tokens n: Int) -> [Float] {

@@ -71,7 +71,7 @@ public final class Trainer {
     public func gradients(_ sequences: [[Int]]) throws -> (stats: ForwardStats, grads: [[Float]]) {
         try check(sequences)
         let tape = Tape(parameters: parameters)
-        let stats = TrainingForward(parameters: parameters, objective: options.objective).run(sequences, on: tape)
+        let stats = TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences, tape: tape).run(sequences)
         tape.backward()
         return (stats, tape.grads)
     }

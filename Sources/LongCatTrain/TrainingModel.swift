@@ -42,66 +42,68 @@ public struct ForwardStats: Sendable {
     public var layers: [LayerRouting]
 }
 
-/// LongCat-Flash in training form over whole sequences: MLA unabsorbed (per-head keys and values from kv_b),
-/// every activation kept for backward. The same math as LongCatModel's inference forward.
-struct TrainingForward {
+/// LongCat-Flash in training form over whole sequences: the decoder layer of DecoderLayer.swift on the tape, MLA
+/// unabsorbed (per-head keys and values from kv_b), every activation kept for backward.
+struct TrainingForward: DecoderLayerOperations {
     let parameters: Parameters
     let objective: Objective
     let rope: Rope
+    let tape: Tape
+    /// The batch's sequences as row ranges, and each row's position in its sequence.
+    let ranges: [Range<Int>]
+    let positions: [Int]
+    /// What each MoE layer's router did, filled as the layers run.
+    final class Routings { var layers: [LayerRouting] = [] }
+    let routings = Routings()
     var config: ModelConfig { parameters.config }
 
-    init(parameters: Parameters, objective: Objective) {
+    init(parameters: Parameters, objective: Objective, sequences: [[Int]], tape: Tape) {
         self.parameters = parameters
         self.objective = objective
+        self.tape = tape
         rope = Rope(config: parameters.config)
+        var ranges: [Range<Int>] = [], positions: [Int] = []
+        for s in sequences {
+            ranges.append(positions.count..<positions.count + s.count)
+            positions += 0..<s.count
+        }
+        self.ranges = ranges
+        self.positions = positions
     }
 
-    /// Runs the forward pass on `tape` (then `tape.backward()` gives the gradients of the total loss).
-    func run(_ sequences: [[Int]], on tape: Tape) -> ForwardStats {
-        let ids = sequences.flatMap { $0 }
-        var ranges: [Range<Int>] = [], positions: [Int] = [], targets: [Int?] = []
-        for s in sequences {
-            let start = positions.count
-            ranges.append(start..<start + s.count)
-            positions += 0..<s.count
-            targets += s.dropFirst().map { Optional($0) } + [nil]
-        }
-        var x = tape.embed(ids, TensorName.embedding)
-        var layers: [LayerRouting] = []
-        for l in 0..<config.numLayers {
-            let (out, routing) = decoderLayer(l, x, ranges: ranges, positions: positions, tape: tape)
-            x = out
-            layers.append(routing)
-        }
-        let z = hiddenZLoss(x, tape: tape)
+    /// Runs the forward pass on the tape (then `tape.backward()` gives the gradients of the total loss).
+    func run(_ sequences: [[Int]]) -> ForwardStats {
+        let targets = sequences.flatMap { s in s.dropFirst().map { Optional($0) } + [nil] }
+        var x = tape.embed(sequences.flatMap { $0 }, TensorName.embedding)
+        for l in 0..<config.numLayers { x = decoderLayer(x, layer: l) }
+        let z = hiddenZLoss(x)
         let normed = tape.rmsNorm(x, TensorName.finalNorm, eps: config.rmsNormEps)
         let logits = tape.linear(normed, config.tieWordEmbeddings ? TensorName.embedding : TensorName.lmHead)
-        let ce = crossEntropy(logits, targets: targets, tape: tape)
+        let ce = crossEntropy(logits, targets: targets)
+        let layers = routings.layers
         let balance = layers.reduce(0) { $0 + $1.balanceLoss }
         let total = ce + Double(objective.zLoss) * z + Double(objective.balanceLoss) * balance
         return ForwardStats(ceLoss: ce, zLoss: z, balanceLoss: balance, totalLoss: total, layers: layers)
     }
 
-    /// One ScMoE layer: the MoE branch reads the first post-attention norm and joins at the end.
-    func decoderLayer(_ l: Int, _ x: Value, ranges: [Range<Int>], positions: [Int], tape: Tape) -> (Value, LayerRouting) {
-        let names = TensorName.layer(l), eps = config.rmsNormEps
-        var hidden = tape.add(x, attention(names.attention(0), tape.rmsNorm(x, names.inputNorm(0), eps: eps), ranges, positions, tape))
-        let normed = tape.rmsNorm(hidden, names.postAttentionNorm(0), eps: eps)
-        let (shortcut, routing) = moe(l, normed, tape: tape)
-        hidden = tape.add(hidden, feedForward(names.mlp(0), normed, tape))
-        hidden = tape.add(hidden, attention(names.attention(1), tape.rmsNorm(hidden, names.inputNorm(1), eps: eps), ranges, positions, tape))
-        hidden = tape.add(hidden, feedForward(names.mlp(1), tape.rmsNorm(hidden, names.postAttentionNorm(1), eps: eps), tape))
-        return (tape.add(hidden, shortcut), routing)
-    }
+    // MARK: The decoder layer's operations
 
-    func feedForward(_ names: TensorName.FeedForward, _ x: Value, _ tape: Tape) -> Value {
+    func inputNorm(_ x: Value, layer: Int, _ i: Int) -> Value { tape.rmsNorm(x, TensorName.layer(layer).inputNorm(i), eps: config.rmsNormEps) }
+    func postAttentionNorm(_ x: Value, layer: Int, _ i: Int) -> Value {
+        tape.rmsNorm(x, TensorName.layer(layer).postAttentionNorm(i), eps: config.rmsNormEps)
+    }
+    func mlp(_ x: Value, layer: Int, _ i: Int) -> Value { feedForward(TensorName.layer(layer).mlp(i), x) }
+    func add(_ a: Value, _ b: Value) -> Value { tape.add(a, b) }
+    func branches(moe: () -> Value, dense: () -> Value) -> (Value, Value) { sequentialBranches(moe: moe, dense: dense) }
+
+    func feedForward(_ names: TensorName.FeedForward, _ x: Value) -> Value {
         let gate = tape.linear(x, names.gate), up = tape.linear(x, names.up)
         return tape.linear(tape.siluMultiply(gate, up), names.down)
     }
 
     /// MLA, unabsorbed: q from the q latent, per-head keys and values from kv_b of the kv latent, a shared rotary key.
-    func attention(_ names: TensorName.Attention, _ x: Value, _ ranges: [Range<Int>], _ positions: [Int], _ tape: Tape) -> Value {
-        let c = config
+    func attention(_ x: Value, layer: Int, _ i: Int) -> Value {
+        let c = config, names = TensorName.layer(layer).attention(i)
         let (heads, nope, ropeDim, kvRank) = (c.numHeads, c.qkNopeHeadDim, c.qkRopeHeadDim, c.kvLoraRank)
         let qk = c.qkHeadDim
         var q = tape.linear(tape.rmsNorm(tape.linear(x, names.qA), names.qANorm, eps: c.latentNormEps), names.qB)
@@ -121,7 +123,7 @@ struct TrainingForward {
 
     /// Router (softmax over N + Z, top-K of probability + bias), FFN experts on their tokens, identity experts, and
     /// the balance loss of this layer.
-    func moe(_ l: Int, _ x: Value, tape: Tape) -> (Value, LayerRouting) {
+    func moe(_ x: Value, layer l: Int) -> Value {
         let c = config, total = c.totalExperts, h = c.hiddenSize, n = x.count / h
         let names = TensorName.layer(l)
         let probs = tape.softmaxRows(tape.linear(x, names.router), width: total)
@@ -140,18 +142,21 @@ struct TrainingForward {
             }
         }
         let outputs = tokens.enumerated().map { e, list -> Value? in
-            list.isEmpty ? nil : feedForward(names.expert(e), tape.gatherRows(x, list, width: h), tape)
+            list.isEmpty ? nil : feedForward(names.expert(e), tape.gatherRows(x, list, width: h))
         }
         let out = tape.routedSum(x: x, probs: probs, choices: choices, numExperts: c.numExperts, tokens: tokens,
                                  outputs: outputs, scale: c.routedScalingFactor)
         let ffnPicks = counts[..<c.numExperts].reduce(0, +)
         var routing = LayerRouting(expertCounts: counts, ffnExpertsPerToken: Double(ffnPicks) / Double(n), f: [], P: [], balanceLoss: 0)
-        balanceLoss(probs, counts: counts, tokens: n, into: &routing, tape: tape)
-        return (out, routing)
+        balanceLoss(probs, counts: counts, tokens: n, into: &routing)
+        routings.layers.append(routing)
+        return out
     }
 
+    // MARK: Losses
+
     /// B = Σ_j f_j P_j over the D FFN groups and the identity group (slots counted; gradient through P only).
-    func balanceLoss(_ probs: Value, counts: [Int], tokens n: Int, into routing: inout LayerRouting, tape: Tape) {
+    func balanceLoss(_ probs: Value, counts: [Int], tokens n: Int, into routing: inout LayerRouting) {
         let c = config, total = c.totalExperts, d = objective.balanceGroups
         let groupSize = c.numExperts / d, T = Double(n)
         let ke = objective.targetFFNExperts, k = Double(c.topK)
@@ -179,7 +184,7 @@ struct TrainingForward {
     }
 
     /// Mean next-token cross-entropy over the positions that have a target.
-    func crossEntropy(_ logits: Value, targets: [Int?], tape: Tape) -> Double {
+    func crossEntropy(_ logits: Value, targets: [Int?]) -> Double {
         let v = config.vocabSize, count = targets.compactMap { $0 }.count
         var loss = 0.0
         var softmax = logits.value
@@ -203,7 +208,7 @@ struct TrainingForward {
     }
 
     /// Z = mean over tokens of (logsumexp_i |h_i|)², on the last decoder layer's output.
-    func hiddenZLoss(_ x: Value, tape: Tape) -> Double {
+    func hiddenZLoss(_ x: Value) -> Double {
         let h = config.hiddenSize, n = x.count / h
         var loss = 0.0
         var gradient = [Float](repeating: 0, count: x.count)
