@@ -98,6 +98,8 @@ class Binding:
         (work / "conversation.json").write_text(json.dumps(
             [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hello!"}]))
         (work / "F").write_text("Tell me about cats\n")
+        # The training example's batches: train-tiny's (token ids inside the small model's vocabulary).
+        shutil.copyfile(FIXTURES / "train-tiny" / "expected.json", work / "batches.json")
         bin_dir = work / "bin"
         bin_dir.mkdir()
         (bin_dir / "longcat").symlink_to(binary)
