@@ -29,12 +29,24 @@ final class Value {
 /// side by side, in Ops.swift); `backward()` runs them in reverse, leaving the weights' gradients in `grads`.
 final class Tape {
     let parameters: Parameters
-    var grads: [[Float]]
+    /// The weights' gradients; a sub-tape (`checkpointed`) adds to its parent's.
+    final class Gradients { var values: [[Float]]; init(_ v: [[Float]]) { values = v } }
+    let gradients: Gradients
     private var steps: [() -> Void] = []
 
     init(parameters: Parameters) {
         self.parameters = parameters
-        grads = parameters.zeros()
+        gradients = Gradients(parameters.zeros())
+    }
+
+    private init(sharing parent: Tape) {
+        parameters = parent.parameters
+        gradients = parent.gradients
+    }
+
+    var grads: [[Float]] {
+        get { gradients.values }
+        _modify { yield &gradients.values }
     }
 
     func record(_ backward: @escaping () -> Void) { steps.append(backward) }
@@ -42,6 +54,24 @@ final class Tape {
     func backward() {
         for step in steps.reversed() { step() }
         steps = []
+    }
+
+    /// `body` on x with its activations dropped after the forward pass and recomputed when backward reaches it
+    /// (activation checkpointing: memory for one block's activations instead of all). The recomputation runs the
+    /// same operations in the same order, so the gradients are bit for bit those of keeping the activations.
+    func checkpointed(_ x: Value, _ body: @escaping (Tape, Value) -> Value) -> Value {
+        let y = Value(body(Tape(sharing: self), Value(x.value)).value)
+        record { [unowned self] in
+            guard y.hasGradient else { return }
+            let sub = Tape(sharing: self), input = Value(x.value)
+            let out = body(sub, input)
+            out.grad = y.grad
+            sub.backward()
+            guard input.hasGradient else { return }
+            let g = input.grad
+            x.accumulate { dx in for i in dx.indices { dx[i] += g[i] } }
+        }
+        return y
     }
 
     func weight(_ name: String) -> (id: Int, values: [Float]) {

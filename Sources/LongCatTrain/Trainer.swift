@@ -34,6 +34,9 @@ public final class Trainer {
     public private(set) var parameters: Parameters
     public let options: TrainingOptions
     public private(set) var step = 0
+    /// Activation checkpointing: keep each layer's input only and recompute the layer in backward (less memory,
+    /// a second forward pass of the layers; the same results bit for bit).
+    public var recomputesActivations = false
     var m: [[Float]]
     var v: [[Float]]
     var controller: BiasController.State
@@ -71,7 +74,8 @@ public final class Trainer {
     public func gradients(_ sequences: [[Int]]) throws -> (stats: ForwardStats, grads: [[Float]]) {
         try check(sequences)
         let tape = Tape(parameters: parameters)
-        let stats = TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences, tape: tape).run(sequences)
+        let stats = TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences, tape: tape,
+                                    recomputes: recomputesActivations).run(sequences)
         tape.backward()
         return (stats, tape.grads)
     }

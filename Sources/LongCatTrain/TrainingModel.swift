@@ -52,15 +52,20 @@ struct TrainingForward: DecoderLayerOperations {
     /// The batch's sequences as row ranges, and each row's position in its sequence.
     let ranges: [Range<Int>]
     let positions: [Int]
-    /// What each MoE layer's router did, filled as the layers run.
+    /// What each MoE layer's router did, filled as the layers run (not again when a layer is recomputed).
     final class Routings { var layers: [LayerRouting] = [] }
-    let routings = Routings()
+    let routings: Routings
+    var recordsRouting = true
+    /// Keep only each layer's input and recompute its activations in backward.
+    let recomputes: Bool
     var config: ModelConfig { parameters.config }
 
-    init(parameters: Parameters, objective: Objective, sequences: [[Int]], tape: Tape) {
+    init(parameters: Parameters, objective: Objective, sequences: [[Int]], tape: Tape, recomputes: Bool = false) {
         self.parameters = parameters
         self.objective = objective
         self.tape = tape
+        self.recomputes = recomputes
+        routings = Routings()
         rope = Rope(config: parameters.config)
         var ranges: [Range<Int>] = [], positions: [Int] = []
         for s in sequences {
@@ -71,11 +76,33 @@ struct TrainingForward: DecoderLayerOperations {
         self.positions = positions
     }
 
+    private init(copying other: TrainingForward, tape: Tape, recordsRouting: Bool) {
+        parameters = other.parameters
+        objective = other.objective
+        rope = other.rope
+        ranges = other.ranges
+        positions = other.positions
+        routings = other.routings
+        recomputes = false
+        self.tape = tape
+        self.recordsRouting = recordsRouting
+    }
+
     /// Runs the forward pass on the tape (then `tape.backward()` gives the gradients of the total loss).
     func run(_ sequences: [[Int]]) -> ForwardStats {
         let targets = sequences.flatMap { s in s.dropFirst().map { Optional($0) } + [nil] }
         var x = tape.embed(sequences.flatMap { $0 }, TensorName.embedding)
-        for l in 0..<config.numLayers { x = decoderLayer(x, layer: l) }
+        for l in 0..<config.numLayers {
+            if recomputes {
+                var first = true
+                x = tape.checkpointed(x) { sub, input in
+                    defer { first = false }
+                    return TrainingForward(copying: self, tape: sub, recordsRouting: first).decoderLayer(input, layer: l)
+                }
+            } else {
+                x = decoderLayer(x, layer: l)
+            }
+        }
         let z = hiddenZLoss(x)
         let normed = tape.rmsNorm(x, TensorName.finalNorm, eps: config.rmsNormEps)
         let logits = tape.linear(normed, config.tieWordEmbeddings ? TensorName.embedding : TensorName.lmHead)
@@ -149,7 +176,7 @@ struct TrainingForward: DecoderLayerOperations {
         let ffnPicks = counts[..<c.numExperts].reduce(0, +)
         var routing = LayerRouting(expertCounts: counts, ffnExpertsPerToken: Double(ffnPicks) / Double(n), f: [], P: [], balanceLoss: 0)
         balanceLoss(probs, counts: counts, tokens: n, into: &routing)
-        routings.layers.append(routing)
+        if recordsRouting { routings.layers.append(routing) }
         return out
     }
 

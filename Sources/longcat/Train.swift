@@ -66,6 +66,8 @@ struct Train: ParsableCommand {
     var kd: Double = 0
     @Option(name: .long, help: "Worker threads (results are identical for any count).")
     var threads: Int?
+    @Flag(name: .long, help: "Keep only each layer's input and recompute its activations in backward (less memory, same results).")
+    var recompute = false
     @Flag(name: .long, help: "Continue the run saved in --out.")
     var resume = false
     @Option(name: .long, help: "End after this many steps of this invocation, with the state saved.")
@@ -114,6 +116,7 @@ struct Train: ParsableCommand {
         let run = resume
             ? try TrainingRun(resuming: out, options: options, batches: data, totalSteps: steps)
             : try TrainingRun(model: source, out: out, options: options, batches: data, totalSteps: steps)
+        run.trainer.recomputesActivations = recompute
         let logFile = try TrainingLog(path: log, keepingStepsBefore: run.trainer.step)
         signal(SIGINT) { _ in interruptRequested = 1 }
         defer { signal(SIGINT, SIG_DFL) }

@@ -7,11 +7,12 @@ import XCTest
 
 /// Training results that must not depend on how the work is split or how the controller is spelled.
 final class DeterminismTests: XCTestCase {
-    func trainTiny(steps: Int, controller: BiasController? = nil) throws -> Trainer {
+    func trainTiny(steps: Int, controller: BiasController? = nil, recompute: Bool = false) throws -> Trainer {
         let expected = try Fixtures.json("train-tiny/expected.json")
         var options = try TrajectoryTests.options(try XCTUnwrap(expected["hyperparameters"] as? [String: Any]))
         if let controller { options.biasController = controller }
         let trainer = Trainer(parameters: try Parameters(checkpoint: Checkpoint(directory: Fixtures.path("tiny-fp32"))), options: options)
+        trainer.recomputesActivations = recompute
         for step in (try XCTUnwrap(expected["steps"] as? [[String: Any]])).prefix(steps) {
             try trainer.train(try XCTUnwrap(step["input_ids"] as? [[Int]]))
         }
@@ -28,6 +29,13 @@ final class DeterminismTests: XCTestCase {
         XCTAssertEqual(one.parameters.values, two.parameters.values)
         XCTAssertEqual(one.parameters.routerBiases, two.parameters.routerBiases)
         XCTAssertNotEqual(one.parameters.values, try Parameters(checkpoint: Checkpoint(directory: Fixtures.path("tiny-fp32"))).values)
+    }
+
+    /// Activation checkpointing recomputes each layer in backward: the same operations in the same order.
+    func testRecomputingActivationsTrainsBitIdenticalWeights() throws {
+        let kept = try trainTiny(steps: 3), recomputed = try trainTiny(steps: 3, recompute: true)
+        XCTAssertEqual(kept.parameters.values, recomputed.parameters.values)
+        XCTAssertEqual(kept.parameters.routerBiases, recomputed.parameters.routerBiases)
     }
 
     /// b = b(0) + Kp·e + Ki·Σe + Kd·Δe with Ki = μ and Kp = Kd = 0 is Eq. 2; other gains give other biases.
