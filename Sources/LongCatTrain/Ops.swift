@@ -163,79 +163,15 @@ extension Tape {
         return y
     }
 
-    /// Causal softmax attention per sequence and head. q [n][heads·(nope+ropeDim)], kv [n][heads·(nope+vDim)]
-    /// (per head: key part, then value), kRope [n][ropeDim] shared by the heads; out [n][heads·vDim].
+    /// Causal softmax attention per sequence and head (LongCatTensor's CausalAttention: layouts and order there).
     func attention(q: Value, kv: Value, kRope: Value, sequences: [Range<Int>], heads: Int, nope: Int, ropeDim: Int,
                    vDim: Int, scale: Float) -> Value {
-        let qk = nope + ropeDim, kvWidth = nope + vDim
-        let n = q.count / (heads * qk)
-        var out = [Float](repeating: 0, count: n * heads * vDim)
-        // probs[sequence][head][query][key] (keys up to the query)
-        var probs: [[[[Float]]]] = []
-        for rows in sequences {
-            var perHead: [[[Float]]] = []
-            for h in 0..<heads {
-                var perQuery: [[Float]] = []
-                for t in rows {
-                    var s = [Float](repeating: 0, count: t - rows.lowerBound + 1)
-                    for p in rows.lowerBound...t {
-                        var dot: Float = 0
-                        for i in 0..<nope { dot += q.value[(t * heads + h) * qk + i] * kv.value[(p * heads + h) * kvWidth + i] }
-                        for i in 0..<ropeDim { dot += q.value[(t * heads + h) * qk + nope + i] * kRope.value[p * ropeDim + i] }
-                        s[p - rows.lowerBound] = dot * scale
-                    }
-                    let m = s.max()!
-                    var sum: Float = 0
-                    for i in s.indices { s[i] = exp(s[i] - m); sum += s[i] }
-                    for i in s.indices { s[i] /= sum }
-                    for (k, a) in s.enumerated() {
-                        let p = rows.lowerBound + k
-                        for j in 0..<vDim { out[(t * heads + h) * vDim + j] += a * kv.value[(p * heads + h) * kvWidth + nope + j] }
-                    }
-                    perQuery.append(s)
-                }
-                perHead.append(perQuery)
-            }
-            probs.append(perHead)
-        }
+        let op = CausalAttention(heads: heads, nope: nope, ropeDim: ropeDim, vDim: vDim, scale: scale, sequences: sequences)
+        let (out, probabilities) = op.forward(q: q.value, kv: kv.value, kRope: kRope.value)
         let y = Value(out)
         record {
             guard y.hasGradient else { return }
-            let dy = y.grad
-            var dq = [Float](repeating: 0, count: q.count), dkv = [Float](repeating: 0, count: kv.count)
-            var dkr = [Float](repeating: 0, count: kRope.count)
-            for (si, rows) in sequences.enumerated() {
-                for h in 0..<heads {
-                    for t in rows {
-                        let a = probs[si][h][t - rows.lowerBound]
-                        var da = [Float](repeating: 0, count: a.count)
-                        var weighted: Float = 0
-                        for (k, ak) in a.enumerated() {
-                            let p = rows.lowerBound + k
-                            var dot: Float = 0
-                            for j in 0..<vDim {
-                                let g = dy[(t * heads + h) * vDim + j]
-                                dot += g * kv.value[(p * heads + h) * kvWidth + nope + j]
-                                dkv[(p * heads + h) * kvWidth + nope + j] += ak * g
-                            }
-                            da[k] = dot
-                            weighted += ak * dot
-                        }
-                        for (k, ak) in a.enumerated() {
-                            let ds = ak * (da[k] - weighted) * scale
-                            let p = rows.lowerBound + k
-                            for i in 0..<nope {
-                                dq[(t * heads + h) * qk + i] += ds * kv.value[(p * heads + h) * kvWidth + i]
-                                dkv[(p * heads + h) * kvWidth + i] += ds * q.value[(t * heads + h) * qk + i]
-                            }
-                            for i in 0..<ropeDim {
-                                dq[(t * heads + h) * qk + nope + i] += ds * kRope.value[p * ropeDim + i]
-                                dkr[p * ropeDim + i] += ds * q.value[(t * heads + h) * qk + nope + i]
-                            }
-                        }
-                    }
-                }
-            }
+            let (dq, dkv, dkr) = op.backward(dOut: y.grad, q: q.value, kv: kv.value, kRope: kRope.value, probabilities: probabilities)
             q.accumulate { for i in $0.indices { $0[i] += dq[i] } }
             kv.accumulate { for i in $0.indices { $0[i] += dkv[i] } }
             kRope.accumulate { for i in $0.indices { $0[i] += dkr[i] } }
