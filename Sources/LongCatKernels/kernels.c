@@ -105,6 +105,11 @@ int lc_simd_level(void) {
 
 void lc_force_portable(int force) { lc_forced_portable = force; }
 
+// Bytes of one weight of a matrix's dtype.
+static inline size_t dtype_size(int32_t dtype) {
+    return dtype == LC_DTYPE_F32 ? 4 : (dtype == LC_DTYPE_F8_E4M3 ? 1 : 2);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Portable path
 
@@ -146,7 +151,7 @@ static float dot_portable(const lc_matrix *m, const void *row, const float *x, i
     if (m->dtype == LC_DTYPE_F32) return dot_f32_portable((const float *)row, x, n);
     float buf[256];
     float s = 0;
-    size_t elem = m->dtype == LC_DTYPE_F8_E4M3 ? 1 : 2;
+    const size_t elem = dtype_size(m->dtype);
     for (int64_t i = 0; i < n; i += 256) {
         int64_t len = n - i < 256 ? n - i : 256;
         row_to_f32_portable(m, (const char *)row + i * elem, len, buf);
@@ -374,7 +379,7 @@ LC_AVX2 static void row_to_f32_avx2(const lc_matrix *m, const void *row, int64_t
         break;
     }
     }
-    size_t elem = m->dtype == LC_DTYPE_F8_E4M3 ? 1 : 2;
+    const size_t elem = dtype_size(m->dtype);
     if (i < n) row_to_f32_portable(m, (const char *)row + i * elem, n - i, out + i);
 }
 
@@ -541,7 +546,7 @@ enum { LC_PANEL = 16, LC_KC = 256, LC_NT = 6, LC_NB = 192, LC_GROUP = 16, LC_GEM
 
 LC_AVX2 static void pack_panel_avx2(const lc_matrix *m, int64_t r, int64_t rows, int64_t c0, int64_t kc,
                                     float *tmp, float *packed) {
-    const size_t elem = m->dtype == LC_DTYPE_F32 ? 4 : (m->dtype == LC_DTYPE_F8_E4M3 ? 1 : 2);
+    const size_t elem = dtype_size(m->dtype);
     for (int64_t i = 0; i < LC_PANEL; i++) {
         float *out = tmp + i * LC_KC;
         if (i >= rows) {
@@ -702,7 +707,7 @@ static float dot_neon(const lc_matrix *m, const void *row, const float *x, int64
     }
     float s = vaddvq_f32(vaddq_f32(a0, a1));
     if (i < n) {
-        size_t elem = m->dtype == LC_DTYPE_F32 ? 4 : (m->dtype == LC_DTYPE_F8_E4M3 ? 1 : 2);
+        const size_t elem = dtype_size(m->dtype);
         s += dot_portable(m, (const char *)row + i * elem, x + i, n - i);
     }
     return s;
@@ -712,9 +717,6 @@ static float dot_neon(const lc_matrix *m, const void *row, const float *x, int64
 // ---------------------------------------------------------------------------------------------------------
 // Public entry points
 
-static inline size_t dtype_size(int32_t dtype) {
-    return dtype == LC_DTYPE_F32 ? 4 : (dtype == LC_DTYPE_F8_E4M3 ? 1 : 2);
-}
 
 static float dot_any(const lc_matrix *m, const void *row, const float *x, int64_t n, int level) {
 #if LC_X86
