@@ -199,33 +199,52 @@ static inline float lc_f8_raw(uint8_t b) {
 // As value / 256, the scale the callers of the other loaders expect: a normal float32 for every code.
 LC_AVX2 static inline __m256 load8_f8(const uint8_t *p) { return _mm256_mul_ps(load8_f8_raw(p), _mm256_set1_ps(0x1p112f)); }
 
-#define LC_DEFINE_DOT_AVX2(NAME, T, LOAD)                                                     \
-    LC_AVX2 static float NAME(const T *w, const float *x, int64_t n) {                      \
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                          \
-        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();                          \
-        int64_t i = 0;                                                                      \
-        for (; i + 32 <= n; i += 32) {                                                      \
-            a0 = _mm256_fmadd_ps(LOAD(w + i), _mm256_loadu_ps(x + i), a0);                  \
-            a1 = _mm256_fmadd_ps(LOAD(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);          \
-            a2 = _mm256_fmadd_ps(LOAD(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);        \
-            a3 = _mm256_fmadd_ps(LOAD(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);        \
-        }                                                                                   \
-        for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(LOAD(w + i), _mm256_loadu_ps(x + i), a0); \
-        float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));      \
-        float tail[8] = {0};                                                                \
-        for (int64_t j = 0; i + j < n; j++) tail[j] = x[i + j];                             \
-        if (i < n) {                                                                        \
-            T wt[8];                                                                        \
-            memset(wt, 0, sizeof wt);                                                       \
-            memcpy(wt, w + i, (size_t)(n - i) * sizeof(T));                                 \
-            s += hsum256(_mm256_mul_ps(LOAD(wt), _mm256_loadu_ps(tail)));                   \
-        }                                                                                   \
-        return s;                                                                           \
+// Eight weights of a row of `dtype` from element i on, as float32 (FP8 as value / 256), and one as a float. The
+// kernels below take the dtype as an argument and are always inlined into one function per dtype, where the
+// switch folds away: one kernel body, a specialisation per dtype.
+LC_AVX2 static inline __m256 load8_as(int32_t dtype, const void *row, int64_t i) {
+    switch (dtype) {
+    case LC_DTYPE_F32: return _mm256_loadu_ps((const float *)row + i);
+    case LC_DTYPE_BF16: return load8_bf16((const uint16_t *)row + i);
+    case LC_DTYPE_F16: return load8_f16((const uint16_t *)row + i);
+    default: return load8_f8((const uint8_t *)row + i);
     }
+}
+static inline float scalar_as(int32_t dtype, const void *row, int64_t i) {
+    switch (dtype) {
+    case LC_DTYPE_F32: return ((const float *)row)[i];
+    case LC_DTYPE_BF16: return lc_bf16_to_f32(((const uint16_t *)row)[i]);
+    case LC_DTYPE_F16: return lc_f16_to_f32(((const uint16_t *)row)[i]);
+    default: return lc_f8e4m3_to_f32(((const uint8_t *)row)[i]);
+    }
+}
 
-#define LC_LOAD_F32(p) _mm256_loadu_ps(p)
-LC_DEFINE_DOT_AVX2(dot_f32_avx2, float, LC_LOAD_F32)
-LC_DEFINE_DOT_AVX2(dot_f16_avx2, uint16_t, load8_f16)
+__attribute__((always_inline)) LC_AVX2 static inline float dot_as_avx2(int32_t dtype, const void *w, const float *x, int64_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(load8_as(dtype, w, i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(load8_as(dtype, w, i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(load8_as(dtype, w, i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(load8_as(dtype, w, i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load8_as(dtype, w, i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    float tail[8] = {0};
+    for (int64_t j = 0; i + j < n; j++) tail[j] = x[i + j];
+    if (i < n) {
+        const size_t elem = dtype_size(dtype);
+        unsigned char wt[8 * 4];
+        memset(wt, 0, sizeof wt);
+        memcpy(wt, (const char *)w + i * elem, (size_t)(n - i) * elem);
+        s += hsum256(_mm256_mul_ps(load8_as(dtype, wt, 0), _mm256_loadu_ps(tail)));
+    }
+    return s;
+}
+
+LC_AVX2 static float dot_f32_avx2(const float *w, const float *x, int64_t n) { return dot_as_avx2(LC_DTYPE_F32, w, x, n); }
+LC_AVX2 static float dot_f16_avx2(const uint16_t *w, const float *x, int64_t n) { return dot_as_avx2(LC_DTYPE_F16, w, x, n); }
 
 // How far ahead the matrix-vector kernels prefetch (see matvec_bf16_avx2).
 enum { LC_MATVEC_PREFETCH = 1024 };
@@ -391,76 +410,83 @@ LC_AVX2 static void row_to_f32_avx2(const lc_matrix *m, const void *row, int64_t
 // converted once in registers and used for four tokens; each token vector serves two rows. FP8 partial
 // sums are scaled per 128-column block. Rows and tokens beyond the edges reuse the last valid one and
 // are not stored.
-#define LC_DEFINE_TILE_AVX2(NAME, T, LOAD, SCALAR)                                                        \
-    LC_AVX2 static void NAME(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y,        \
-                             int64_t ldy, int64_t r0, int64_t r1) {                                      \
-        const int64_t cols = m->cols;                                                                    \
-        const int fp8 = m->dtype == LC_DTYPE_F8_E4M3;                                                    \
-        const int64_t bc = fp8 ? m->block_cols : cols;                                                   \
-        for (int64_t r = r0; r < r1; r += 2) {                                                           \
-            const int rows = r + 1 < r1 ? 2 : 1;                                                         \
-            const T *w0 = (const T *)m->data + r * cols, *w1 = rows == 2 ? w0 + cols : w0;              \
-            for (int64_t t = 0; t < n; t += 4) {                                                         \
-                const int toks = n - t < 4 ? (int)(n - t) : 4;                                           \
-                const float *xs[4];                                                                      \
-                for (int j = 0; j < 4; j++) xs[j] = x + (t + (j < toks ? j : toks - 1)) * ldx;           \
-                __m256 t00 = _mm256_setzero_ps(), t01 = t00, t02 = t00, t03 = t00;                       \
-                __m256 t10 = t00, t11 = t00, t12 = t00, t13 = t00;                                       \
-                float tail[2][4] = {{0}};                                                                \
-                for (int64_t cb = 0, b = 0; cb < cols; cb += bc, b++) {                                  \
-                    const int64_t ce = cb + bc < cols ? cb + bc : cols;                                  \
-                    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;                   \
-                    __m256 a10 = a00, a11 = a00, a12 = a00, a13 = a00;                                   \
-                    float s[2][4] = {{0}};                                                               \
-                    int64_t c = cb;                                                                      \
-                    for (; c + 8 <= ce; c += 8) {                                                        \
-                        LC_PREFETCH_FAR(w0 + c); LC_PREFETCH_FAR(w1 + c);                                \
-                        const __m256 v0 = LOAD(w0 + c), v1 = LOAD(w1 + c);                              \
-                        __m256 xv = _mm256_loadu_ps(xs[0] + c);                                          \
-                        a00 = _mm256_fmadd_ps(v0, xv, a00); a10 = _mm256_fmadd_ps(v1, xv, a10);          \
-                        xv = _mm256_loadu_ps(xs[1] + c);                                                 \
-                        a01 = _mm256_fmadd_ps(v0, xv, a01); a11 = _mm256_fmadd_ps(v1, xv, a11);          \
-                        xv = _mm256_loadu_ps(xs[2] + c);                                                 \
-                        a02 = _mm256_fmadd_ps(v0, xv, a02); a12 = _mm256_fmadd_ps(v1, xv, a12);          \
-                        xv = _mm256_loadu_ps(xs[3] + c);                                                 \
-                        a03 = _mm256_fmadd_ps(v0, xv, a03); a13 = _mm256_fmadd_ps(v1, xv, a13);          \
-                    }                                                                                    \
-                    for (; c < ce; c++) {                                                                \
-                        const float v0 = SCALAR(w0[c]), v1 = SCALAR(w1[c]);                              \
-                        for (int j = 0; j < 4; j++) { s[0][j] += v0 * xs[j][c]; s[1][j] += v1 * xs[j][c]; } \
-                    }                                                                                    \
-                    if (fp8) {                                                                           \
-                        /* the vector loads give value/256; the scalar tail gives the value */           \
-                        const float *sc = m->scales + b;                                                 \
-                        const float q0 = sc[(r / m->block_rows) * m->scale_cols];                         \
-                        const float q1 = sc[((r + rows - 1) / m->block_rows) * m->scale_cols];            \
-                        const __m256 k0 = _mm256_set1_ps(q0 * 256.0f), k1 = _mm256_set1_ps(q1 * 256.0f); \
-                        t00 = _mm256_fmadd_ps(a00, k0, t00); t01 = _mm256_fmadd_ps(a01, k0, t01);        \
-                        t02 = _mm256_fmadd_ps(a02, k0, t02); t03 = _mm256_fmadd_ps(a03, k0, t03);        \
-                        t10 = _mm256_fmadd_ps(a10, k1, t10); t11 = _mm256_fmadd_ps(a11, k1, t11);        \
-                        t12 = _mm256_fmadd_ps(a12, k1, t12); t13 = _mm256_fmadd_ps(a13, k1, t13);        \
-                        for (int j = 0; j < 4; j++) { tail[0][j] += s[0][j] * q0; tail[1][j] += s[1][j] * q1; } \
-                    } else {                                                                             \
-                        t00 = _mm256_add_ps(t00, a00); t01 = _mm256_add_ps(t01, a01);                    \
-                        t02 = _mm256_add_ps(t02, a02); t03 = _mm256_add_ps(t03, a03);                    \
-                        t10 = _mm256_add_ps(t10, a10); t11 = _mm256_add_ps(t11, a11);                    \
-                        t12 = _mm256_add_ps(t12, a12); t13 = _mm256_add_ps(t13, a13);                    \
-                        for (int j = 0; j < 4; j++) { tail[0][j] += s[0][j]; tail[1][j] += s[1][j]; }    \
-                    }                                                                                    \
-                }                                                                                        \
-                const float out[2][4] = {{hsum256(t00), hsum256(t01), hsum256(t02), hsum256(t03)},       \
-                                         {hsum256(t10), hsum256(t11), hsum256(t12), hsum256(t13)}};      \
-                for (int i = 0; i < rows; i++)                                                           \
-                    for (int j = 0; j < toks; j++) y[(t + j) * ldy + r + i] = out[i][j] + tail[i][j];    \
-            }                                                                                            \
-        }                                                                                                \
+__attribute__((always_inline)) LC_AVX2 static inline void tile_as_avx2(int32_t dtype, const lc_matrix *m, const float *x, int64_t ldx,
+                                                                     int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t cols = m->cols;
+    const int fp8 = dtype == LC_DTYPE_F8_E4M3;
+    const size_t elem = dtype_size(dtype);
+    const int64_t bc = fp8 ? m->block_cols : cols;
+    for (int64_t r = r0; r < r1; r += 2) {
+        const int rows = r + 1 < r1 ? 2 : 1;
+        const char *w0 = (const char *)m->data + r * cols * elem, *w1 = rows == 2 ? w0 + cols * elem : w0;
+        for (int64_t t = 0; t < n; t += 4) {
+            const int toks = n - t < 4 ? (int)(n - t) : 4;
+            const float *xs[4];
+            for (int j = 0; j < 4; j++) xs[j] = x + (t + (j < toks ? j : toks - 1)) * ldx;
+            __m256 t00 = _mm256_setzero_ps(), t01 = t00, t02 = t00, t03 = t00;
+            __m256 t10 = t00, t11 = t00, t12 = t00, t13 = t00;
+            float tail[2][4] = {{0}};
+            for (int64_t cb = 0, b = 0; cb < cols; cb += bc, b++) {
+                const int64_t ce = cb + bc < cols ? cb + bc : cols;
+                __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
+                __m256 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+                float s[2][4] = {{0}};
+                int64_t c = cb;
+                for (; c + 8 <= ce; c += 8) {
+                    LC_PREFETCH_FAR(w0 + c * elem); LC_PREFETCH_FAR(w1 + c * elem);
+                    const __m256 v0 = load8_as(dtype, w0, c), v1 = load8_as(dtype, w1, c);
+                    __m256 xv = _mm256_loadu_ps(xs[0] + c);
+                    a00 = _mm256_fmadd_ps(v0, xv, a00); a10 = _mm256_fmadd_ps(v1, xv, a10);
+                    xv = _mm256_loadu_ps(xs[1] + c);
+                    a01 = _mm256_fmadd_ps(v0, xv, a01); a11 = _mm256_fmadd_ps(v1, xv, a11);
+                    xv = _mm256_loadu_ps(xs[2] + c);
+                    a02 = _mm256_fmadd_ps(v0, xv, a02); a12 = _mm256_fmadd_ps(v1, xv, a12);
+                    xv = _mm256_loadu_ps(xs[3] + c);
+                    a03 = _mm256_fmadd_ps(v0, xv, a03); a13 = _mm256_fmadd_ps(v1, xv, a13);
+                }
+                for (; c < ce; c++) {
+                    const float v0 = scalar_as(dtype, w0, c), v1 = scalar_as(dtype, w1, c);
+                    for (int j = 0; j < 4; j++) { s[0][j] += v0 * xs[j][c]; s[1][j] += v1 * xs[j][c]; }
+                }
+                if (fp8) {
+                    /* the vector loads give value/256; the scalar tail gives the value */
+                    const float *sc = m->scales + b;
+                    const float q0 = sc[(r / m->block_rows) * m->scale_cols];
+                    const float q1 = sc[((r + rows - 1) / m->block_rows) * m->scale_cols];
+                    const __m256 k0 = _mm256_set1_ps(q0 * 256.0f), k1 = _mm256_set1_ps(q1 * 256.0f);
+                    t00 = _mm256_fmadd_ps(a00, k0, t00); t01 = _mm256_fmadd_ps(a01, k0, t01);
+                    t02 = _mm256_fmadd_ps(a02, k0, t02); t03 = _mm256_fmadd_ps(a03, k0, t03);
+                    t10 = _mm256_fmadd_ps(a10, k1, t10); t11 = _mm256_fmadd_ps(a11, k1, t11);
+                    t12 = _mm256_fmadd_ps(a12, k1, t12); t13 = _mm256_fmadd_ps(a13, k1, t13);
+                    for (int j = 0; j < 4; j++) { tail[0][j] += s[0][j] * q0; tail[1][j] += s[1][j] * q1; }
+                } else {
+                    t00 = _mm256_add_ps(t00, a00); t01 = _mm256_add_ps(t01, a01);
+                    t02 = _mm256_add_ps(t02, a02); t03 = _mm256_add_ps(t03, a03);
+                    t10 = _mm256_add_ps(t10, a10); t11 = _mm256_add_ps(t11, a11);
+                    t12 = _mm256_add_ps(t12, a12); t13 = _mm256_add_ps(t13, a13);
+                    for (int j = 0; j < 4; j++) { tail[0][j] += s[0][j]; tail[1][j] += s[1][j]; }
+                }
+            }
+            const float out[2][4] = {{hsum256(t00), hsum256(t01), hsum256(t02), hsum256(t03)},
+                                     {hsum256(t10), hsum256(t11), hsum256(t12), hsum256(t13)}};
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < toks; j++) y[(t + j) * ldy + r + i] = out[i][j] + tail[i][j];
+        }
     }
+}
 
-static inline float scalar_f32(float v) { return v; }
-LC_DEFINE_TILE_AVX2(tile_f32_avx2, float, LC_LOAD_F32, scalar_f32)
-LC_DEFINE_TILE_AVX2(tile_bf16_avx2, uint16_t, load8_bf16, lc_bf16_to_f32)
-LC_DEFINE_TILE_AVX2(tile_f16_avx2, uint16_t, load8_f16, lc_f16_to_f32)
-LC_DEFINE_TILE_AVX2(tile_f8_avx2, uint8_t, load8_f8, lc_f8e4m3_to_f32)
+LC_AVX2 static void tile_f32_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    tile_as_avx2(LC_DTYPE_F32, m, x, ldx, n, y, ldy, r0, r1);
+}
+LC_AVX2 static void tile_bf16_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    tile_as_avx2(LC_DTYPE_BF16, m, x, ldx, n, y, ldy, r0, r1);
+}
+LC_AVX2 static void tile_f16_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    tile_as_avx2(LC_DTYPE_F16, m, x, ldx, n, y, ldy, r0, r1);
+}
+LC_AVX2 static void tile_f8_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    tile_as_avx2(LC_DTYPE_F8_E4M3, m, x, ldx, n, y, ldy, r0, r1);
+}
 
 LC_AVX2 static void tile_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy,
                               int64_t r0, int64_t r1) {
