@@ -1,5 +1,6 @@
 import Foundation
 import LongCatModel
+import LongCatTensor
 
 /// Per-request sampling controls with OpenAI / vLLM meanings. Validation errors name the OpenAI request field.
 public struct SamplingParameters: Sendable, Equatable {

@@ -1,23 +1,19 @@
-/// SplitMix64: small, fast, and the same on every platform, so a (seed, index) pair names one case forever.
+import LongCatTensor
+
+/// The fuzzer's generator: SplitMix64 (LongCatTensor), the same on every platform, so a (seed, index) pair names
+/// one case forever.
 struct FuzzRandom: RandomNumberGenerator {
-    private var state: UInt64
+    private var generator: SplitMix64
 
     /// The generator of one case: independent of every other case, so a single case reruns on its own.
     init(seed: UInt64, index: Int) {
-        state = Self.mix(seed &+ 0x9E37_79B9_7F4A_7C15) ^ Self.mix(UInt64(bitPattern: Int64(index)) &+ 0xD1B5_4A32_D192_ED03)
+        generator = SplitMix64(seed: Self.mix(seed &+ 0x9E37_79B9_7F4A_7C15) ^ Self.mix(UInt64(bitPattern: Int64(index)) &+ 0xD1B5_4A32_D192_ED03))
     }
 
-    static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    /// SplitMix64's increment, then its output function.
+    static func mix(_ value: UInt64) -> UInt64 { SplitMix64.mix(value &+ 0x9E37_79B9_7F4A_7C15) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        return Self.mix(state)
-    }
+    mutating func next() -> UInt64 { generator.next() }
 
     /// 0 ..< n (n > 0).
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }

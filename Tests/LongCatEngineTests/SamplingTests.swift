@@ -1,6 +1,7 @@
 import Foundation
 import LongCatEngine
 import LongCatModel
+import LongCatTensor
 import XCTest
 
 final class SamplingTests: XCTestCase {
