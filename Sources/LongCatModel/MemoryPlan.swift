@@ -83,26 +83,28 @@ extension ModelConfig {
 }
 
 extension ModelConfig {
-    /// Bytes of the release's weights when only the config is at hand: FP8 releases store every projection
-    /// as E4M3 with a float scale per block and the rest in BF16 (norms and router in F32); others use the
-    /// declared dtype with the router in F32.
+    /// The dtype the release stores `spec` in (the third column of the tensor table, beside name and shape): FP8
+    /// releases store every projection as E4M3 with a float32 scale per block (`X.weight_scale_inv`), norms, router
+    /// and expert bias in F32 and the rest in BF16; others use the declared dtype with the router weight in F32.
+    public func storedDType(of spec: TensorSpec) -> DType {
+        let fp8 = fp8BlockSize != nil
+        if fp8 && spec.isQuantizable { return .f8e4m3 }
+        if spec.role == .routerWeight || (fp8 && (spec.role == .norm || spec.role == .routerBias)) { return .f32 }
+        switch declaredDType?.lowercased() {
+        case "float32", "fp32": return .f32
+        case "float16", "fp16": return .f16
+        default: return .bf16
+        }
+    }
+
+    /// Bytes of the release's weights when only the config is at hand (`storedDType`, FP8 scales under F32).
     public var estimatedBytesByDType: [DType: Int] {
-        let declared: DType = {
-            switch declaredDType?.lowercased() {
-            case "float32", "fp32": return .f32
-            case "float16", "fp16": return .f16
-            default: return .bf16
-            }
-        }()
         var out: [DType: Int] = [:]
         for (spec, count) in tensorGroups {
-            if let block = fp8BlockSize, spec.isQuantizable {
-                out[.f8e4m3, default: 0] += count * spec.elementCount
+            let dtype = storedDType(of: spec)
+            out[dtype, default: 0] += count * dtype.byteSize * spec.elementCount
+            if dtype == .f8e4m3, let block = fp8BlockSize {
                 out[.f32, default: 0] += count * 4 * ((spec.shape[0] + block[0] - 1) / block[0]) * ((spec.shape[1] + block[1] - 1) / block[1])
-            } else if spec.role == .routerWeight || spec.role == .routerBias || (fp8BlockSize != nil && spec.role == .norm) {
-                out[.f32, default: 0] += count * 4 * spec.elementCount
-            } else {
-                out[declared, default: 0] += count * declared.byteSize * spec.elementCount
             }
         }
         return out

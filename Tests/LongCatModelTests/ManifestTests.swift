@@ -123,4 +123,14 @@ final class ManifestTests: XCTestCase {
             XCTAssertEqual($0 as? InferenceError, .contextOverflow(tokens: 257, contextLength: 256))
         }
     }
+    /// The tensor table's dtype column says what each release stores: checked against real files (float32, BF16
+    /// shards, FP8 with block scales).
+    func testStoredDTypesMatchTheFiles() throws {
+        for name in ["tiny-fp32", "tiny-bf16-sharded", "small-fp8"] {
+            let checkpoint = try Checkpoint(directory: Fixtures.path(name))
+            for spec in checkpoint.config.tensorSpecs {
+                XCTAssertEqual(try checkpoint.tensor(spec.name).dtype, checkpoint.config.storedDType(of: spec), "\(name): \(spec.name)")
+            }
+        }
+    }
 }
