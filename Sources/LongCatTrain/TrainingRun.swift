@@ -148,7 +148,8 @@ public final class TrainingRun {
             [Self.entry("m." + spec.name, shape: spec.shape, state.m[i]), Self.entry("v." + spec.name, shape: spec.shape, state.v[i])]
         }
         try SafeTensorsWriter.write(path: stateDir.appendingPathComponent("optimizer.safetensors").path, entries: moments)
-        let saved = SavedRun(step: state.step, options: trainer.options, controller: .init(state.controller))
+        let saved = SavedRun(step: state.step, batchPosition: state.step % batches.steps.count, options: trainer.options,
+                             controller: .init(state.controller))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(saved).write(to: stateDir.appendingPathComponent("state.json"))
@@ -223,6 +224,9 @@ public final class TrainingRun {
     /// continues with exactly the values it stopped with.
     struct SavedRun: Codable {
         var step: Int
+        /// The index in --batches of the next step's batch. Training draws no random numbers (no dropout, no
+        /// shuffling), so there is no generator state to keep.
+        var batchPosition: Int
         var options: TrainingOptions
         var controller: Controller
 
