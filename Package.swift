@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "LongCatModel", dependencies: ["LongCatTensor"]),
         .target(name: "LongCatTokenizer"),
         // The trainer (`longcat train`): backward passes, the report's objective, AdamW, the expert-bias controller.
-        .target(name: "LongCatTrain", dependencies: ["LongCatModel", "LongCatTensor"]),
+        .target(name: "LongCatTrain", dependencies: ["LongCatModel", "LongCatTensor", "LongCatTokenizer"]),
         .target(name: "LongCatEngine", dependencies: ["LongCatModel", "LongCatTensor", "LongCatTokenizer"]),
         .target(
             name: "LongCatServer",
@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "LongCatModelTests", dependencies: ["LongCatModel", "LongCatTensor", "LongCatTestSupport"]),
         .testTarget(name: "LongCatTokenizerTests", dependencies: ["LongCatTokenizer", "LongCatTestSupport"]),
         .testTarget(name: "LongCatEngineTests", dependencies: ["LongCatEngine", "LongCatModel", "LongCatTensor", "LongCatTestSupport"]),
-        .testTarget(name: "LongCatTrainTests", dependencies: ["LongCatTrain", "LongCatModel", "LongCatTensor", "LongCatTestSupport"]),
+        .testTarget(name: "LongCatTrainTests", dependencies: ["LongCatTrain", "LongCatModel", "LongCatTensor", "LongCatTokenizer", "LongCatTestSupport"]),
         // A live server on a loopback port, driven by the tests' own small HTTP client (no TLS stack to build).
         .testTarget(
             name: "LongCatServerTests",

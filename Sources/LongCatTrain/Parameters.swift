@@ -6,6 +6,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case unsupported(String)
     case badBatch(String)
     case cannotResume(String)
+    case badData(String)
     case outputInUse(String)
 
     public var description: String {
@@ -13,6 +14,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case .unsupported(let what): return "training does not support \(what)"
         case .badBatch(let what): return "bad training batch: \(what)"
         case .cannotResume(let why): return "cannot resume: \(why)"
+        case .badData(let why): return "bad training data: \(why)"
         case .outputInUse(let out): return "\(out) holds a training run: continue it with --resume, or choose another --out"
         }
     }

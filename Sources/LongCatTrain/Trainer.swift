@@ -26,6 +26,8 @@ public struct StepReport: Sendable {
     public var clipScale: Double
     /// Each MoE layer's biases after the step's update.
     public var biasesAfter: [[Float]]
+    /// The held-out loss after the step, when the run evaluated then.
+    public var eval: (loss: Double, bitsPerByte: Double)?
 }
 
 /// One training run's state: the weights, AdamW's moments, the bias controller's memory and the step count.
@@ -71,19 +73,27 @@ public final class Trainer {
     }
 
     /// Losses and gradients of the total objective for `sequences` at the current weights (nothing changes).
-    public func gradients(_ sequences: [[Int]]) throws -> (stats: ForwardStats, grads: [[Float]]) {
-        try check(sequences)
+    /// `trained[s][t]` says which tokens the loss predicts (default: every token after the first).
+    public func gradients(_ sequences: [[Int]], trained: [[Bool]]? = nil) throws -> (stats: ForwardStats, grads: [[Float]]) {
+        try check(sequences, trained)
         let tape = Tape(parameters: parameters)
         let stats = TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences, tape: tape,
-                                    recomputes: recomputesActivations).run(sequences)
+                                    recomputes: recomputesActivations).run(sequences, trained: trained)
         tape.backward()
         return (stats, tape.grads)
     }
 
+    /// The losses on `sequences` at the current weights, without backward (evaluation).
+    public func evaluate(_ sequences: [[Int]], trained: [[Bool]]? = nil) throws -> ForwardStats {
+        try check(sequences, trained)
+        return TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences,
+                               tape: Tape(parameters: parameters)).run(sequences, trained: trained)
+    }
+
     /// One optimizer step on `sequences` (the step's whole batch).
     @discardableResult
-    public func train(_ sequences: [[Int]]) throws -> StepReport {
-        let (stats, grads) = try gradients(sequences)
+    public func train(_ sequences: [[Int]], trained: [[Bool]]? = nil) throws -> StepReport {
+        let (stats, grads) = try gradients(sequences, trained: trained)
         let norm = AdamW.globalNorm(grads)
         let clip = options.optimizer.clipScale(norm: norm)
         let lr = options.schedule.rate(step: step)
@@ -93,11 +103,14 @@ public final class Trainer {
                                       numExperts: c.numExperts, topK: c.topK, target: options.objective.targetFFNExperts,
                                       tokens: sequences.reduce(0) { $0 + $1.count })
         defer { step += 1 }
-        return StepReport(step: step, lr: lr, stats: stats, gradNorm: norm, clipScale: clip, biasesAfter: parameters.routerBiases)
+        return StepReport(step: step, lr: lr, stats: stats, gradNorm: norm, clipScale: clip, biasesAfter: parameters.routerBiases, eval: nil)
     }
 
-    func check(_ sequences: [[Int]]) throws {
+    func check(_ sequences: [[Int]], _ trained: [[Bool]]?) throws {
         let c = parameters.config
+        if let trained, trained.map(\.count) != sequences.map(\.count) {
+            throw TrainingError.badBatch("the loss mask does not have one entry per token")
+        }
         guard !sequences.isEmpty, sequences.allSatisfy({ $0.count >= 2 }) else {
             throw TrainingError.badBatch("every sequence needs at least 2 tokens")
         }

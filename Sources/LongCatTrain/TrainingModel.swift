@@ -89,8 +89,11 @@ struct TrainingForward: DecoderLayerOperations {
     }
 
     /// Runs the forward pass on the tape (then `tape.backward()` gives the gradients of the total loss).
-    func run(_ sequences: [[Int]]) -> ForwardStats {
-        let targets = sequences.flatMap { s in s.dropFirst().map { Optional($0) } + [nil] }
+    /// `trained[s][t]`: whether token t of sequence s is predicted (nil: every token after the first).
+    func run(_ sequences: [[Int]], trained: [[Bool]]? = nil) -> ForwardStats {
+        let targets = sequences.enumerated().flatMap { s, tokens in
+            (1..<tokens.count).map { t in trained.map { $0[s][t] } ?? true ? Optional(tokens[t]) : nil } + [nil]
+        }
         var x = tape.embed(sequences.flatMap { $0 }, TensorName.embedding)
         for l in 0..<config.numLayers {
             if recomputes {
@@ -212,7 +215,7 @@ struct TrainingForward: DecoderLayerOperations {
 
     /// Mean next-token cross-entropy over the positions that have a target.
     func crossEntropy(_ logits: Value, targets: [Int?]) -> Double {
-        let v = config.vocabSize, count = targets.compactMap { $0 }.count
+        let v = config.vocabSize, count = max(1, targets.compactMap { $0 }.count)
         var loss = 0.0
         var softmax = logits.value
         for (t, target) in targets.enumerated() {

@@ -2,9 +2,46 @@ import Foundation
 import LongCatModel
 import LongCatTensor
 
-/// The batches of a run: `steps[t].input_ids` ([batch][sequence] token ids), as train-tiny's expected.json.
-/// Step t trains on batch t mod count (the list repeats).
-public struct TrainingBatches {
+/// One optimizer step's sequences and which of their tokens the loss predicts (nil: all but each first).
+public struct TrainingBatch: Sendable {
+    public var sequences: [[Int]]
+    public var trained: [[Bool]]?
+
+    public init(sequences: [[Int]], trained: [[Bool]]? = nil) {
+        self.sequences = sequences
+        self.trained = trained
+    }
+
+    public var tokens: Int { sequences.reduce(0) { $0 + $1.count } }
+}
+
+/// Where a run's batches come from: the same batch for a step in every run, so a resumed run continues exactly.
+public protocol BatchSource {
+    func batch(step: Int) -> TrainingBatch
+    /// What identifies the data and its order (checked on resume).
+    var identity: String { get }
+}
+
+/// Packed windows of documents (TrainingData), `size` per step in the seeded order of TrainingData.batch.
+public struct PackedBatches: BatchSource {
+    public let windows: [Window]
+    public let size: Int
+    public let seed: UInt64
+    public let identity: String
+
+    public init(windows: [Window], size: Int, seed: UInt64, identity: String) {
+        (self.windows, self.size, self.seed, self.identity) = (windows, size, seed, identity)
+    }
+
+    public func batch(step: Int) -> TrainingBatch {
+        let picks = TrainingData.batch(step: step, size: size, windows: windows.count, seed: seed).map { windows[$0] }
+        return TrainingBatch(sequences: picks.map(\.tokens), trained: picks.map(\.trained))
+    }
+}
+
+/// The batches of a run listed in a file: `steps[t].input_ids` ([batch][sequence] token ids), as train-tiny's
+/// expected.json. Step t trains on batch t mod count (the list repeats).
+public struct TrainingBatches: BatchSource {
     public let steps: [[[Int]]]
 
     public init(steps: [[[Int]]]) { self.steps = steps }
@@ -30,7 +67,9 @@ public struct TrainingBatches {
         guard !self.steps.isEmpty else { throw TrainingError.badBatch("\(path) lists no steps") }
     }
 
-    public func batch(step t: Int) -> [[Int]] { steps[t % steps.count] }
+    public func batch(step t: Int) -> TrainingBatch { TrainingBatch(sequences: steps[t % steps.count]) }
+
+    public var identity: String { "batches: \(steps.count) steps of \(steps.first?.count ?? 0) sequences, first \(steps.first?.first?.prefix(8).map(String.init).joined(separator: ",") ?? "")" }
 }
 
 /// A training run whose output directory is a Hugging Face checkpoint of the latest weights (config.json,
@@ -44,7 +83,9 @@ public final class TrainingRun {
     public let out: URL
     public let trainer: Trainer
     public let totalSteps: Int
-    let batches: TrainingBatches
+    let batches: BatchSource
+    /// Held-out windows evaluated every `evalEvery` steps, and the UTF-8 bytes behind one trained token of them.
+    public var evaluation: (windows: [Window], bytesPerToken: Double, every: Int)?
 
     static let stateDirectory = "trainer_state"
     static let savingDirectory = ".saving"
@@ -57,7 +98,7 @@ public final class TrainingRun {
     ]
 
     /// A new run from the checkpoint in `model`, writing to `out` (new or empty of checkpoints).
-    public init(model: String, out: String, options: TrainingOptions, batches: TrainingBatches, totalSteps: Int) throws {
+    public init(model: String, out: String, options: TrainingOptions, batches: BatchSource, totalSteps: Int) throws {
         self.out = URL(fileURLWithPath: out).standardizedFileURL
         let source = URL(fileURLWithPath: model).standardizedFileURL
         let fm = FileManager.default
@@ -79,7 +120,7 @@ public final class TrainingRun {
     }
 
     /// The run saved in `out`, with `options` (which must be those it was started with).
-    public init(resuming out: String, options: TrainingOptions, batches: TrainingBatches, totalSteps: Int) throws {
+    public init(resuming out: String, options: TrainingOptions, batches: BatchSource, totalSteps: Int) throws {
         self.out = URL(fileURLWithPath: out).standardizedFileURL
         try Self.finishInterruptedSave(in: self.out)
         let stateDir = self.out.appendingPathComponent(Self.stateDirectory)
@@ -90,7 +131,8 @@ public final class TrainingRun {
         do { saved = try JSONDecoder().decode(SavedRun.self, from: data) } catch {
             throw TrainingError.cannotResume("\(stateDir.path)/state.json is unreadable (\(error))")
         }
-        let differences = Self.differences(saved: saved.options, now: options)
+        var differences = Self.differences(saved: saved.options, now: options)
+        if saved.data != batches.identity { differences.append("data: saved \(saved.data), now \(batches.identity)") }
         guard differences.isEmpty else {
             throw TrainingError.cannotResume("the options differ from the saved run's: " + differences.joined(separator: "; "))
         }
@@ -122,12 +164,30 @@ public final class TrainingRun {
         let end = min(totalSteps, stopAfter.map { trainer.step + $0 } ?? totalSteps)
         while trainer.step < end && !shouldStop() {
             let start = DispatchTime.now()
-            let report = try trainer.train(batches.batch(step: trainer.step))
-            try onStep(report, Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
+            let batch = batches.batch(step: trainer.step)
+            var report = try trainer.train(batch.sequences, trained: batch.trained)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+            if let e = evaluation, e.every > 0, trainer.step % e.every == 0 { report.eval = try evaluate(e.windows, bytesPerToken: e.bytesPerToken) }
+            try onStep(report, seconds)
             if saveEvery > 0 && trainer.step % saveEvery == 0 && trainer.step < end { try save() }
         }
         try save()
         return trainer.step
+    }
+
+    /// Mean cross-entropy over the held-out windows' trained tokens, and in bits per byte of their text.
+    func evaluate(_ windows: [Window], bytesPerToken: Double) throws -> (loss: Double, bitsPerByte: Double) {
+        var nats = 0.0, tokens = 0
+        for start in stride(from: 0, to: windows.count, by: 16) {
+            let chunk = windows[start..<min(windows.count, start + 16)]
+            let trained = chunk.map(\.trained)
+            let count = trained.reduce(0) { $0 + $1.dropFirst().filter { $0 }.count }
+            let stats = try trainer.evaluate(chunk.map(\.tokens), trained: trained)
+            nats += stats.ceLoss * Double(count)
+            tokens += count
+        }
+        let loss = nats / Double(max(tokens, 1))
+        return (loss, loss / log(2) / bytesPerToken)
     }
 
     /// Writes the weights and the state of the current step.
@@ -148,8 +208,7 @@ public final class TrainingRun {
             [Self.entry("m." + spec.name, shape: spec.shape, state.m[i]), Self.entry("v." + spec.name, shape: spec.shape, state.v[i])]
         }
         try SafeTensorsWriter.write(path: stateDir.appendingPathComponent("optimizer.safetensors").path, entries: moments)
-        let saved = SavedRun(step: state.step, batchPosition: state.step % batches.steps.count, options: trainer.options,
-                             controller: .init(state.controller))
+        let saved = SavedRun(step: state.step, data: batches.identity, options: trainer.options, controller: .init(state.controller))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(saved).write(to: stateDir.appendingPathComponent("state.json"))
@@ -223,10 +282,11 @@ public final class TrainingRun {
     /// trainer_state/state.json. The controller's float64 memory travels as bit patterns, so a resumed run
     /// continues with exactly the values it stopped with.
     struct SavedRun: Codable {
+        /// Steps done, which is also the position in the data: step t's batch is a function of t (BatchSource), and
+        /// training draws no other random numbers (no dropout), so there is no generator state to keep.
         var step: Int
-        /// The index in --batches of the next step's batch. Training draws no random numbers (no dropout, no
-        /// shuffling), so there is no generator state to keep.
-        var batchPosition: Int
+        /// The data and its order, which a resumed run must share.
+        var data: String
         var options: TrainingOptions
         var controller: Controller
 
@@ -256,7 +316,7 @@ extension Checkpoint {
 extension StepReport {
     /// The training log's line for this step: one JSON object; `tokens_per_second` and `seconds` are the timing keys.
     public func logLine(tokens: Int, seconds: Double) throws -> String {
-        let object: [String: Any] = [
+        var object: [String: Any] = [
             "step": step, "lr": lr, "ce_loss": stats.ceLoss, "z_loss": stats.zLoss, "balance_loss": stats.balanceLoss,
             "total_loss": stats.totalLoss, "grad_norm": gradNorm, "clip_scale": clipScale,
             "layers": stats.layers.enumerated().map { l, layer -> [String: Any] in
@@ -267,6 +327,10 @@ extension StepReport {
             },
             "tokens": tokens, "tokens_per_second": Double(tokens) / max(seconds, 1e-9), "seconds": seconds,
         ]
+        if let eval {
+            object["eval_loss"] = eval.loss
+            object["eval_bits_per_byte"] = eval.bitsPerByte
+        }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LongCatModel
 import LongCatTensor
+import LongCatTokenizer
 import LongCatTrain
 
 /// Set by SIGINT; the run stops at the next step boundary with its state saved.
@@ -24,8 +25,24 @@ struct Train: ParsableCommand {
     var out: String
     @Option(name: .long, help: "Training log: one JSON line per optimizer step.")
     var log: String
-    @Option(name: .long, help: "JSON batches: {\"steps\": [{\"input_ids\": [[ids...], ...]}, ...]}.")
-    var batches: String
+    @Option(name: .long, help: "JSON batches: {\"steps\": [{\"input_ids\": [[ids...], ...]}, ...]} (or --data).")
+    var batches: String?
+    @Option(name: .long, parsing: .upToNextOption, help: "Training text: plain text, fortune files (records between lines holding %) or JSONL chats; tokenized with the model's tokenizer.json, joined with EOS and packed into --seq-len windows.")
+    var data: [String] = []
+    @Option(name: .long, help: "auto (by content), text, fortune or chat (assistant tokens trained only).")
+    var dataFormat: DataFormat = .auto
+    @Option(name: .long, help: "Tokens per training window (--data).")
+    var seqLen: Int = 128
+    @Option(name: .long, help: "Windows per step (--data).")
+    var batchSize: Int = 16
+    @Option(name: .long, help: "Seed of the window order (--data).")
+    var seed: UInt64 = 0
+    @Option(name: .long, parsing: .upToNextOption, help: "Held-out text evaluated every --eval-every steps (default: --eval-fraction of --data).")
+    var evalData: [String] = []
+    @Option(name: .long, help: "Fraction of the --data windows held out for evaluation when no --eval-data is given.")
+    var evalFraction: Double = 0.05
+    @Option(name: .long, help: "Evaluate every N steps into that step's log line (eval_loss, eval_bits_per_byte; 0: never).")
+    var evalEvery: Int = 0
     @Option(name: .long, help: "Total optimizer steps of the run.")
     var steps: Int
     @Option(name: .long, help: "Peak learning rate.")
@@ -86,6 +103,10 @@ struct Train: ParsableCommand {
         if let stopAfter, stopAfter < 1 { throw ValidationError("--stop-after must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if !resume && model == nil { throw ValidationError("--model is required (or --resume to continue the run in --out)") }
+        guard (batches == nil) != data.isEmpty else { throw ValidationError("give --batches or --data (one of them)") }
+        guard seqLen >= 2, batchSize >= 1, evalEvery >= 0, (0..<1).contains(evalFraction) else {
+            throw ValidationError("--seq-len must be at least 2, --batch-size at least 1, --eval-every not negative, --eval-fraction in [0, 1)")
+        }
     }
 
     func options(config: ModelConfig) throws -> TrainingOptions {
@@ -105,7 +126,6 @@ struct Train: ParsableCommand {
 
     func run() throws {
         if let threads { Parallel.threadCount = threads }
-        let data = try TrainingBatches(file: batches)
         let source = resume ? out : model!
         if resume && !["trainer_state/state.json", ".saving/COMPLETE"].contains(where: { FileManager.default.fileExists(atPath: out + "/" + $0) }) {
             throw TrainingError.cannotResume("no run was saved in \(out) (trainer_state/state.json is missing); start one with --model")
@@ -113,9 +133,11 @@ struct Train: ParsableCommand {
         if !resume { try ModelOptions.checkDirectory(source) }
         let config = try ModelConfig.load(path: source + "/config.json")
         let options = try options(config: config)
+        let (batchSource, evaluation) = try loadData(modelDirectory: source, config: config)
         let run = resume
-            ? try TrainingRun(resuming: out, options: options, batches: data, totalSteps: steps)
-            : try TrainingRun(model: source, out: out, options: options, batches: data, totalSteps: steps)
+            ? try TrainingRun(resuming: out, options: options, batches: batchSource, totalSteps: steps)
+            : try TrainingRun(model: source, out: out, options: options, batches: batchSource, totalSteps: steps)
+        run.evaluation = evaluation
         run.trainer.recomputesActivations = recompute
         let logFile = try TrainingLog(path: log, keepingStepsBefore: run.trainer.step)
         signal(SIGINT) { _ in interruptRequested = 1 }
@@ -123,7 +145,7 @@ struct Train: ParsableCommand {
         let first = run.trainer.step
         Console.progress("training \(config.summaryLine) from step \(first) to \(steps)")
         let reached = try run.run(stopAfter: stopAfter, saveEvery: saveEvery, shouldStop: { interruptRequested != 0 }) { report, seconds in
-            let tokens = data.batch(step: report.step).reduce(0) { $0 + $1.count }
+            let tokens = batchSource.batch(step: report.step).tokens
             try logFile.append(try report.logLine(tokens: tokens, seconds: seconds))
             Console.progress(String(format: "step %d: loss %.4f (ce %.4f), grad norm %.3f, lr %.2e, %.0f tok/s, %.2f FFN experts/token",
                                     report.step, report.stats.totalLoss, report.stats.ceLoss, report.gradNorm, report.lr,
@@ -131,6 +153,38 @@ struct Train: ParsableCommand {
         }
         let why = interruptRequested != 0 ? " (interrupted)" : reached < steps ? " (--stop-after)" : ""
         Console.progress("saved step \(reached) of \(steps) in \(out)\(why)" + (reached < steps ? "; continue with --resume" : ""))
+    }
+}
+
+extension Train {
+    /// The step batches (--batches, or --data packed into windows) and the held-out windows.
+    func loadData(modelDirectory: String, config: ModelConfig) throws -> (BatchSource, (windows: [Window], bytesPerToken: Double, every: Int)?) {
+        if let batches { return (try TrainingBatches(file: batches), nil) }
+        let tokenizer = try Tokenizer(path: modelDirectory)
+        guard let eos = config.eosTokenIds.first else { throw ValidationError("the model's config names no eos_token_id to join documents with") }
+        var documents = try TrainingData.documents(files: data, format: dataFormat, tokenizer: tokenizer)
+        var held: [Document] = []
+        if evalEvery > 0 {
+            if !evalData.isEmpty {
+                held = try TrainingData.documents(files: evalData, format: dataFormat, tokenizer: tokenizer)
+            } else {
+                // Every k-th document, so the held-out text comes from the whole corpus.
+                let k = max(2, Int((1 / max(evalFraction, 1e-9)).rounded()))
+                held = documents.enumerated().filter { $0.offset % k == k - 1 }.map(\.element)
+                documents = documents.enumerated().filter { $0.offset % k != k - 1 }.map(\.element)
+            }
+        }
+        let windows = TrainingData.pack(documents, eos: eos, length: seqLen)
+        guard !windows.isEmpty else { throw TrainingError.badData("--data holds fewer than --seq-len \(seqLen) tokens") }
+        let identity = "data: \(data.joined(separator: " ")) (\(dataFormat.rawValue)), \(windows.count) windows of \(seqLen), \(batchSize) per step, seed \(seed)"
+        Console.progress("data: \(documents.count) documents, \(windows.count) windows of \(seqLen) tokens, \(batchSize) per step")
+        let source = PackedBatches(windows: windows, size: batchSize, seed: seed, identity: identity)
+        guard evalEvery > 0 else { return (source, nil) }
+        let heldWindows = TrainingData.pack(held, eos: eos, length: seqLen)
+        guard !heldWindows.isEmpty else { throw TrainingError.badData("the held-out text holds fewer than --seq-len \(seqLen) tokens") }
+        let trainedTokens = held.reduce(0) { $0 + $1.trained.filter { $0 }.count }
+        let bytes = held.reduce(0) { $0 + $1.trainedBytes }
+        return (source, (heldWindows, Double(bytes) / Double(max(trainedTokens, 1)), evalEvery))
     }
 }
 
@@ -164,4 +218,5 @@ final class TrainingLog {
 }
 
 extension LearningRateSchedule.Shape: ExpressibleByArgument {}
+extension DataFormat: ExpressibleByArgument {}
 extension BiasController.Kind: ExpressibleByArgument {}

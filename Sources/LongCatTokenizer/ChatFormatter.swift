@@ -1,5 +1,4 @@
 import Foundation
-import LongCatTokenizer
 
 /// Turns a conversation into prompt tokens with the tokenizer's chat template, as transformers'
 /// `apply_chat_template(..., tokenize=True)` does (the rendered text is encoded without adding BOS/EOS:
