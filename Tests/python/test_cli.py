@@ -60,3 +60,17 @@ def test_inspect_json_is_one_object(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["ngram_embedding_params"] > 0 and report["total_parameters"] > report["ngram_embedding_params"]
+
+
+def test_init_copies_a_tokenizer_that_fits_and_refuses_one_that_does_not(tmp_path):
+    config = json.loads((lib.FIXTURES / "tiny-fp32" / "config.json").read_text())
+    config["vocab_size"] = 4006
+    (tmp_path / "fits.json").write_text(json.dumps(config))
+    result = longcat("init", "--config", tmp_path / "fits.json", "--out", tmp_path / "model", "--tokenizer", lib.TOKENIZER_DIR)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "model" / "tokenizer.json").read_bytes() == (lib.TOKENIZER_DIR / "tokenizer.json").read_bytes()
+    ids = json.loads(longcat("tokenize", "--tokenizer", tmp_path / "model", "--text", "hello", "--json").stdout)
+    assert ids
+    small = longcat("init", "--config", lib.FIXTURES / "tiny-fp32" / "config.json", "--out", tmp_path / "small", "--tokenizer", lib.TOKENIZER_DIR)
+    assert small.returncode == 65 and "vocab_size" in small.stderr
+    assert not (tmp_path / "small").exists(), "nothing is written when the tokenizer does not fit"
