@@ -54,12 +54,13 @@ public struct AdamW: Equatable, Sendable, Codable {
 
     public func clipScale(norm: Double) -> Double { gradClip > 0 ? min(1, gradClip / (norm + 1e-6)) : 1 }
 
-    /// One update of `values` with `grads` scaled by `scale`, at step `t` (0-based) and rate `lr`.
+    /// One update of `values` with `grads` scaled by `scale`, at step `t` (0-based); tensor k moves at rate `lr[k]`.
     public func update(_ values: inout [[Float]], grads: [[Float]], scale: Double, decays: [Bool], m: inout [[Float]], v: inout [[Float]],
-                       step t: Int, lr: Double) {
+                       step t: Int, lr rates: [Double]) {
         let s = Double(t + 1)
         let correction1 = 1 - pow(beta1, s), correction2 = (1 - pow(beta2, s)).squareRoot()
         for k in values.indices {
+            let lr = rates[k]
             let decay = decays[k] ? Float(1 - lr * weightDecay) : 1
             for i in values[k].indices {
                 let g = Double(grads[k][i]) * scale

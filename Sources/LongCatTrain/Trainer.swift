@@ -7,13 +7,17 @@ public struct TrainingOptions: Equatable, Sendable, Codable {
     public var optimizer = AdamW()
     public var schedule = LearningRateSchedule(lr: 1e-3)
     public var biasController = BiasController()
+    /// The embedding table's peak learning rate when it differs from the schedule's (hyperparameter transfer keeps the
+    /// proxy's rate for the embedding and divides the others by the width ratio); it follows the same schedule.
+    public var embeddingLR: Double?
 
     public init(objective: Objective = Objective(), optimizer: AdamW = AdamW(), schedule: LearningRateSchedule = LearningRateSchedule(lr: 1e-3),
-                biasController: BiasController = BiasController()) {
+                biasController: BiasController = BiasController(), embeddingLR: Double? = nil) {
         self.objective = objective
         self.optimizer = optimizer
         self.schedule = schedule
         self.biasController = biasController
+        self.embeddingLR = embeddingLR
     }
 }
 
@@ -97,7 +101,9 @@ public final class Trainer {
         let norm = AdamW.globalNorm(grads)
         let clip = options.optimizer.clipScale(norm: norm)
         let lr = options.schedule.rate(step: step)
-        options.optimizer.update(&parameters.values, grads: grads, scale: clip, decays: decays, m: &m, v: &v, step: step, lr: lr)
+        let embeddingLR = lr * (options.embeddingLR.map { $0 / options.schedule.lr } ?? 1)
+        let rates = parameters.specs.map { $0.role == .embedding || $0.role == .ngramTable ? embeddingLR : lr }
+        options.optimizer.update(&parameters.values, grads: grads, scale: clip, decays: decays, m: &m, v: &v, step: step, lr: rates)
         let c = parameters.config
         options.biasController.update(&parameters.routerBiases, state: &controller, counts: stats.layers.map(\.expertCounts),
                                       numExperts: c.numExperts, topK: c.topK, target: options.objective.targetFFNExperts,

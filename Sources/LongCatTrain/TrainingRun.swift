@@ -269,7 +269,11 @@ public final class TrainingRun {
             guard let data = try? JSONEncoder().encode(o), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
             var out: [String: String] = [:]
             for (group, value) in object {
-                for (key, v) in value as? [String: Any] ?? [:] { out[group + "." + key] = "\(v)" }
+                guard let fields = value as? [String: Any] else {
+                    out[group] = "\(value)"
+                    continue
+                }
+                for (key, v) in fields { out[group + "." + key] = "\(v)" }
             }
             return out
         }

@@ -10,7 +10,13 @@ import LongCatTrain
 @main
 enum Main {
     static func main() async {
-        let arguments = valuesMayBeNegative(Array(CommandLine.arguments.dropFirst()))
+        let arguments: [String]
+        do {
+            arguments = try Recipe.expand(valuesMayBeNegative(Array(CommandLine.arguments.dropFirst())))
+        } catch {
+            Console.progress("error: \(error)")
+            exit(65)
+        }
         var command: ParsableCommand
         do {
             command = try LongCat.parseAsRoot(arguments)

@@ -19,6 +19,8 @@ struct Train: ParsableCommand {
             --resume continues the run saved in --out bit for bit, given the same options.
             """)
 
+    @Option(name: .long, help: "A JSON recipe: any of these options under its long name with _ for - (e.g. {\"lr\": 3e-3, \"warmup_steps\": 100}); options on the command line override it. The options used are written to --out/recipe.json.")
+    var recipe: String?
     @Option(name: .long, help: "Checkpoint to start from (not needed with --resume).")
     var model: String?
     @Option(name: .long, help: "Output directory: the trained checkpoint and trainer_state/.")
@@ -47,6 +49,8 @@ struct Train: ParsableCommand {
     var steps: Int
     @Option(name: .long, help: "Peak learning rate.")
     var lr: Double = 1e-3
+    @Option(name: .long, help: "Peak learning rate of the embedding table (default: --lr), on the same schedule.")
+    var lrEmbedding: Double?
     @Option(name: .long, help: "Linear warm-up steps: lr · min(1, (t+1)/warmup).")
     var warmupSteps: Int = 0
     @Option(name: .long, help: "After warm-up: constant, or cosine from --lr to --min-lr over the remaining steps.")
@@ -121,7 +125,34 @@ struct Train: ParsableCommand {
             objective: Objective(zLoss: Float(zLoss), balanceLoss: Float(balanceLoss), balanceGroups: balanceGroups, targetFFNExperts: target),
             optimizer: AdamW(beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, gradClip: gradClip),
             schedule: LearningRateSchedule(lr: lr, warmupSteps: warmupSteps, shape: lrSchedule, minLR: minLr, totalSteps: steps),
-            biasController: BiasController(kind: biasController, rate: biasRate, kp: kp, ki: ki, kd: kd))
+            biasController: BiasController(kind: biasController, rate: biasRate, kp: kp, ki: ki, kd: kd),
+            embeddingLR: lrEmbedding)
+    }
+
+    /// Every option of this run under its recipe name: what --out/recipe.json records.
+    var usedRecipe: [String: Any] {
+        var r: [String: Any] = [
+            "steps": steps, "lr": lr, "warmup_steps": warmupSteps, "lr_schedule": lrSchedule.rawValue, "min_lr": minLr,
+            "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weightDecay, "grad_clip": gradClip, "z_loss": zLoss,
+            "balance_loss": balanceLoss, "balance_groups": balanceGroups, "bias_rate": biasRate,
+            "bias_controller": biasController.rawValue, "kp": kp, "ki": ki, "kd": kd, "recompute": recompute, "save_every": saveEvery,
+        ]
+        if let lrEmbedding { r["lr_embedding"] = lrEmbedding }
+        if let targetFFNExperts { r["target_ffn_experts"] = targetFFNExperts }
+        if let model { r["model"] = model }
+        if let batches { r["batches"] = batches }
+        if !data.isEmpty {
+            r["data"] = data
+            r["data_format"] = dataFormat.rawValue
+            r["seq_len"] = seqLen
+            r["batch_size"] = batchSize
+            r["seed"] = seed
+        }
+        if evalEvery > 0 {
+            r["eval_every"] = evalEvery
+            if evalData.isEmpty { r["eval_fraction"] = evalFraction } else { r["eval_data"] = evalData }
+        }
+        return r
     }
 
     func run() throws {
@@ -138,6 +169,8 @@ struct Train: ParsableCommand {
             ? try TrainingRun(resuming: out, options: options, batches: batchSource, totalSteps: steps)
             : try TrainingRun(model: source, out: out, options: options, batches: batchSource, totalSteps: steps)
         run.evaluation = evaluation
+        try JSONSerialization.data(withJSONObject: usedRecipe, options: [.prettyPrinted, .sortedKeys])
+            .write(to: URL(fileURLWithPath: out).appendingPathComponent("recipe.json"))
         run.trainer.recomputesActivations = recompute
         let logFile = try TrainingLog(path: log, keepingStepsBefore: run.trainer.step)
         signal(SIGINT) { _ in interruptRequested = 1 }
@@ -220,3 +253,47 @@ final class TrainingLog {
 extension LearningRateSchedule.Shape: ExpressibleByArgument {}
 extension DataFormat: ExpressibleByArgument {}
 extension BiasController.Kind: ExpressibleByArgument {}
+
+/// `--recipe FILE` (train): the file's options become arguments placed before the command line's own; an option
+/// the command line gives is not taken from the recipe, so the command line overrides it.
+enum Recipe {
+    struct Invalid: Error, CustomStringConvertible {
+        let path: String, reason: String
+        var description: String { "recipe \(path): \(reason)" }
+    }
+
+    static func expand(_ arguments: [String]) throws -> [String] {
+        guard arguments.first == "train", let at = arguments.firstIndex(where: { $0 == "--recipe" || $0.hasPrefix("--recipe=") }) else {
+            return arguments
+        }
+        let path = arguments[at].hasPrefix("--recipe=") ? String(arguments[at].dropFirst("--recipe=".count))
+            : at + 1 < arguments.count ? arguments[at + 1] : ""
+        guard let data = FileManager.default.contents(atPath: path) else { throw Invalid(path: path, reason: "cannot read it") }
+        guard case .object(let object)? = try? JSONValue.parse(data) else {
+            throw Invalid(path: path, reason: "not a JSON object of option names and values")
+        }
+        func text(_ v: JSONValue) -> String? {
+            switch v {
+            case .int(let i): return String(i)
+            case .double(let d): return String(d)
+            case .string(let s): return s
+            default: return nil
+            }
+        }
+        // Options the command line gives are left out (lists would otherwise join the recipe's).
+        let given = Set(arguments.filter { $0.hasPrefix("--") }.map { String($0.prefix { $0 != "=" }) })
+        var expanded: [String] = []
+        for (key, value) in object {
+            let option = "--" + key.replacingOccurrences(of: "_", with: "-")
+            guard !given.contains(option) else { continue }
+            switch value {
+            case .bool(let on): if on { expanded.append(option) }
+            case .array(let list) where list.allSatisfy({ text($0) != nil }): expanded += [option] + list.compactMap(text)
+            default:
+                guard let v = text(value) else { throw Invalid(path: path, reason: "the value of \"\(key)\" is not a number, string, boolean or list") }
+                expanded.append(option + "=" + v)
+            }
+        }
+        return ["train"] + expanded + arguments.dropFirst()
+    }
+}

@@ -7,10 +7,11 @@ import XCTest
 
 /// Training results that must not depend on how the work is split or how the controller is spelled.
 final class DeterminismTests: XCTestCase {
-    func trainTiny(steps: Int, controller: BiasController? = nil, recompute: Bool = false) throws -> Trainer {
+    func trainTiny(steps: Int, controller: BiasController? = nil, recompute: Bool = false, embeddingLR: Double? = nil) throws -> Trainer {
         let expected = try Fixtures.json("train-tiny/expected.json")
         var options = try TrajectoryTests.options(try XCTUnwrap(expected["hyperparameters"] as? [String: Any]))
         if let controller { options.biasController = controller }
+        options.embeddingLR = embeddingLR
         let trainer = Trainer(parameters: try Parameters(checkpoint: Checkpoint(directory: Fixtures.path("tiny-fp32"))), options: options)
         trainer.recomputesActivations = recompute
         for step in (try XCTUnwrap(expected["steps"] as? [[String: Any]])).prefix(steps) {
@@ -36,6 +37,18 @@ final class DeterminismTests: XCTestCase {
         let kept = try trainTiny(steps: 3), recomputed = try trainTiny(steps: 3, recompute: true)
         XCTAssertEqual(kept.parameters.values, recomputed.parameters.values)
         XCTAssertEqual(kept.parameters.routerBiases, recomputed.parameters.routerBiases)
+    }
+
+    /// The embedding's own learning rate (hyperparameter transfer): equal to --lr it changes nothing; at 0 the
+    /// embedding stays as it was while every other tensor moves.
+    func testTheEmbeddingLearningRateAppliesToTheEmbeddingOnly() throws {
+        let plain = try trainTiny(steps: 2), same = try trainTiny(steps: 2, embeddingLR: plain.options.schedule.lr)
+        XCTAssertEqual(plain.parameters.values, same.parameters.values)
+        let frozen = try trainTiny(steps: 2, embeddingLR: 0)
+        let initial = try Parameters(checkpoint: Checkpoint(directory: Fixtures.path("tiny-fp32")))
+        let e = initial.id(TensorName.embedding)
+        XCTAssertEqual(frozen.parameters.values[e], initial.values[e])
+        XCTAssertNotEqual(frozen.parameters.values[initial.id(TensorName.lmHead)], initial.values[initial.id(TensorName.lmHead)])
     }
 
     /// b = b(0) + Kp·e + Ki·Σe + Kd·Δe with Ki = μ and Kp = Kd = 0 is Eq. 2; other gains give other biases.

@@ -125,3 +125,23 @@ def test_training_on_text_data_with_evaluation_resumes_exactly(tmp_path, random_
     # Another seed is another order, which resuming refuses.
     other = train("--resume", "--out", two, "--log", tmp_path / "two.jsonl", *flags[:-6], "--seed", "6", *flags[-4:])
     assert other.returncode == 65 and "data" in other.stderr, other.stderr
+
+
+def test_a_recipe_holds_the_options_and_the_command_line_overrides_it(tmp_path):
+    recipe = {"lr": 3e-3, "warmup_steps": 2, "z_loss": 1e-3, "balance_loss": 1e-2, "balance_groups": 2,
+              "target_ffn_experts": 2.25, "bias_rate": 1e-3, "steps": 8, "batches": str(TRAIN_TINY), "threads": 2}
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    out = tmp_path / "out"
+    result = train("--recipe", tmp_path / "recipe.json", "--model", lib.FIXTURES / "tiny-fp32", "--out", out,
+                   "--log", tmp_path / "log.jsonl", "--steps", "3", "--lr-embedding", "1e-3")
+    assert result.returncode == 0, result.stderr
+    entries = log_lines(tmp_path / "log.jsonl")
+    assert len(entries) == 3, "--steps on the command line wins"
+    # Steps 0 and 1 follow train-tiny (the embedding's rate only changes the weights after step 0's update).
+    expected = json.loads(TRAIN_TINY.read_text())["steps"]
+    assert abs(entries[0]["total_loss"] - expected[0]["total_loss"]) <= 1e-5 * expected[0]["total_loss"]
+    used = json.loads((out / "recipe.json").read_text())
+    assert used["steps"] == 3 and used["lr"] == 3e-3 and used["lr_embedding"] == 1e-3 and used["z_loss"] == 1e-3
+    (tmp_path / "bad.json").write_text('{"lr": {"nested": 1}}')
+    bad = train("--recipe", tmp_path / "bad.json", "--model", lib.FIXTURES / "tiny-fp32", "--out", tmp_path / "o2", "--log", tmp_path / "l2.jsonl")
+    assert bad.returncode == 65 and "lr" in bad.stderr
