@@ -100,6 +100,10 @@ class Binding:
         (work / "F").write_text("Tell me about cats\n")
         # The training example's batches: train-tiny's (token ids inside the small model's vocabulary).
         shutil.copyfile(FIXTURES / "train-tiny" / "expected.json", work / "batches.json")
+        # The --data example's text: fortune-style records.
+        (work / "sayings").write_text("\n%\n".join(
+            " ".join(["the", "cat", "sat", "on", "a", "mat", "and", "ran", "far", "away"][(i * 3 + j) % 10] for j in range(6 + i % 15))
+            for i in range(120)) + "\n")
         bin_dir = work / "bin"
         bin_dir.mkdir()
         (bin_dir / "longcat").symlink_to(binary)
