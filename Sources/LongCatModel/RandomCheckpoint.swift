@@ -34,6 +34,30 @@ public enum RandomCheckpoint {
     /// Standard deviation of the random matrices (transformers' default initializer_range).
     public static let standardDeviation: Float = 0.02
 
+    /// Standard deviations of the random weights: the embedding tables' and every other matrix's (hyperparameter
+    /// transfer keeps the proxy's for the embedding and divides the variance of the others by the width ratio).
+    public struct Initialization: Equatable, Sendable {
+        public var embedding: Float
+        public var hidden: Float
+
+        public init(embedding: Float, hidden: Float) {
+            self.embedding = embedding
+            self.hidden = hidden
+        }
+
+        public static let standard = Initialization(embedding: RandomCheckpoint.standardDeviation, hidden: RandomCheckpoint.standardDeviation)
+
+        /// The report's Table 1: a target `widthRatio` times as wide as the proxy keeps the embedding's σ² and
+        /// gives the hidden and unembedding matrices σ²/s.
+        public static func transferred(proxyStandardDeviation sigma: Float, widthRatio s: Double) -> Initialization {
+            Initialization(embedding: sigma, hidden: sigma / Float(s.squareRoot()))
+        }
+
+        func standardDeviation(of spec: TensorSpec) -> Float {
+            spec.role == .embedding || spec.role == .ngramTable ? embedding : hidden
+        }
+    }
+
     /// Creates `directory` holding the config and random weights for it. The config is written back with
     /// its dtype fields describing the weights written (`torch_dtype` set, a `quantization_config` only for
     /// FP8 weights), so that every loader reads the files as they are. For Hugging Face transformers, which
@@ -42,7 +66,7 @@ public enum RandomCheckpoint {
     /// tensors for the identity expert ids, as transformers' own checkpoints do (this engine ignores them).
     public static func write(
         configJSON: Data, to directory: String, weightType: WeightType = .bf16, seed: UInt64 = 0,
-        shardBytes: Int = 4 << 30, progress: ProgressHandler? = nil
+        initialization: Initialization = .standard, shardBytes: Int = 4 << 30, progress: ProgressHandler? = nil
     ) throws {
         guard var object = try? JSONSerialization.jsonObject(with: configJSON) as? [String: Any] else {
             throw ConfigError.unreadable(path: "config", reason: "not a JSON object")
@@ -67,7 +91,8 @@ public enum RandomCheckpoint {
             .write(to: dir.appendingPathComponent("generation_config.json"))
 
         var entries = config.tensorSpecs.enumerated().flatMap { index, spec in
-            self.entries(for: spec, weightType: weightType, seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
+            self.entries(for: spec, weightType: weightType, seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15,
+                         std: initialization.standardDeviation(of: spec))
         }
         for layer in 0..<config.numLayers {
             for expert in config.numExperts..<config.totalExperts {
@@ -79,7 +104,7 @@ public enum RandomCheckpoint {
         try SafeTensorsWriter.writeCheckpoint(entries, to: dir, shardBytes: shardBytes, progress: progress)
     }
 
-    static func entries(for spec: TensorSpec, weightType: WeightType, seed: UInt64) -> [SafeTensorsWriter.Entry] {
+    static func entries(for spec: TensorSpec, weightType: WeightType, seed: UInt64, std: Float) -> [SafeTensorsWriter.Entry] {
         switch spec.role {
         case .norm:
             return [constant(spec, value: 1)]
@@ -87,10 +112,10 @@ public enum RandomCheckpoint {
             return [constant(spec, value: 0)]
         case .routerWeight:
             // The reference keeps the router classifier in float32 in every release.
-            return [random(spec, dtype: .f32, seed: seed)]
+            return [random(spec, dtype: .f32, seed: seed, std: std)]
         default:
-            if weightType == .fp8 && spec.isQuantizable { return fp8(spec, seed: seed) }
-            return [random(spec, dtype: weightType.dtype, seed: seed)]
+            if weightType == .fp8 && spec.isQuantizable { return fp8(spec, seed: seed, std: std) }
+            return [random(spec, dtype: weightType.dtype, seed: seed, std: std)]
         }
     }
 
@@ -105,10 +130,10 @@ public enum RandomCheckpoint {
         }
     }
 
-    static func random(_ spec: TensorSpec, dtype: DType, seed: UInt64) -> SafeTensorsWriter.Entry {
+    static func random(_ spec: TensorSpec, dtype: DType, seed: UInt64, std: Float) -> SafeTensorsWriter.Entry {
         SafeTensorsWriter.Entry(name: spec.name, dtype: dtype, shape: spec.shape) { buffer in
             let base = buffer.baseAddress!
-            forEachNormal(count: spec.elementCount, seed: seed) { i, v in
+            forEachNormal(count: spec.elementCount, seed: seed, std: std) { i, v in
                 switch dtype {
                 case .f32: base.storeBytes(of: v, toByteOffset: i * 4, as: Float.self)
                 case .f16: base.storeBytes(of: FloatConversion.floatToF16(v), toByteOffset: i * 2, as: UInt16.self)
@@ -122,12 +147,12 @@ public enum RandomCheckpoint {
     /// 128x128 block (weight = code's value x scale). Each block's scale spreads about six standard deviations
     /// over the format's range, and differs from block to block so that a kernel applying the wrong block's
     /// scale shows in the logits.
-    static func fp8(_ spec: TensorSpec, seed: UInt64, zero: Bool = false) -> [SafeTensorsWriter.Entry] {
+    static func fp8(_ spec: TensorSpec, seed: UInt64, std: Float = standardDeviation, zero: Bool = false) -> [SafeTensorsWriter.Entry] {
         let (rows, cols, block) = (spec.shape[0], spec.shape[1], fp8Block)
         let scaleShape = [(rows + block - 1) / block, (cols + block - 1) / block]
         func scale(_ blockRow: Int, _ blockCol: Int) -> Float {
             var rng = SplitMix64(seed: seed ^ (UInt64(blockRow * scaleShape[1] + blockCol) &* 0xA24B_AED4_963E_E407))
-            return 6 * standardDeviation / 448 * (0.75 + 0.5 * rng.nextUnit())
+            return 6 * std / 448 * (0.75 + 0.5 * rng.nextUnit())
         }
         let weights = SafeTensorsWriter.Entry(name: spec.name, dtype: .f8e4m3, shape: spec.shape) { buffer in
             if zero {
@@ -135,7 +160,7 @@ public enum RandomCheckpoint {
                 return
             }
             let base = buffer.baseAddress!
-            forEachNormal(count: spec.elementCount, seed: seed) { i, v in
+            forEachNormal(count: spec.elementCount, seed: seed, std: std) { i, v in
                 let code = FloatConversion.floatToF8E4M3(v / scale(i / cols / block, i % cols / block))
                 base.storeBytes(of: code, toByteOffset: i, as: UInt8.self)
             }
@@ -147,14 +172,14 @@ public enum RandomCheckpoint {
         return [weights, scales]
     }
 
-    /// Calls `body(i, value)` for `count` normal values of standard deviation `standardDeviation`, on all
-    /// cores; each chunk of 64K has its own generator, so the values do not depend on the thread count.
-    static func forEachNormal(count: Int, seed: UInt64, _ body: (Int, Float) -> Void) {
+    /// Calls `body(i, value)` for `count` normal values of standard deviation `std`, on all cores; each chunk of
+    /// 64K has its own generator, so the values do not depend on the thread count.
+    static func forEachNormal(count: Int, seed: UInt64, std: Float, _ body: (Int, Float) -> Void) {
         let chunk = 1 << 16
         Parallel.forEachChunk((count + chunk - 1) / chunk) { first, last in
             for c in first..<last {
                 var rng = SplitMix64(seed: seed ^ (UInt64(c) &* 0xD1B5_4A32_D192_ED03))
-                for i in c * chunk..<min(count, (c + 1) * chunk) { body(i, rng.nextNormal() * standardDeviation) }
+                for i in c * chunk..<min(count, (c + 1) * chunk) { body(i, rng.nextNormal() * std) }
             }
         }
     }

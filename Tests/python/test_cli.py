@@ -74,3 +74,18 @@ def test_init_copies_a_tokenizer_that_fits_and_refuses_one_that_does_not(tmp_pat
     small = longcat("init", "--config", lib.FIXTURES / "tiny-fp32" / "config.json", "--out", tmp_path / "small", "--tokenizer", lib.TOKENIZER_DIR)
     assert small.returncode == 65 and "vocab_size" in small.stderr
     assert not (tmp_path / "small").exists(), "nothing is written when the tokenizer does not fit"
+
+
+def test_init_transfers_from_a_proxy_and_writes_the_learning_rates(tmp_path):
+    proxy = json.loads((lib.FIXTURES / "tiny-fp32" / "config.json").read_text())
+    target = dict(proxy, hidden_size=proxy["hidden_size"] * 4)
+    (tmp_path / "proxy.json").write_text(json.dumps(proxy))
+    (tmp_path / "target.json").write_text(json.dumps(target))
+    result = longcat("init", "--config", tmp_path / "target.json", "--out", tmp_path / "model", "--dtype", "f32",
+                     "--proxy-config", tmp_path / "proxy.json", "--init-std", "0.1", "--proxy-lr", "8e-3",
+                     "--recipe-out", tmp_path / "recipe.json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "recipe.json").read_text()) == {"lr": 2e-3, "lr_embedding": 8e-3}
+    assert "s = 4" in result.stderr
+    lonely = longcat("init", "--config", tmp_path / "target.json", "--out", tmp_path / "m2", "--recipe-out", tmp_path / "r2.json")
+    assert lonely.returncode == 64
