@@ -32,6 +32,12 @@ public struct StepReport: Sendable {
     public var biasesAfter: [[Float]]
     /// The held-out loss after the step, when the run evaluated then.
     public var eval: (loss: Double, bitsPerByte: Double)?
+    /// Per MoE layer: R_g = ‖α ∇_P L_LB‖ / ‖∇_P (the other terms)‖ with P the batch's expert probabilities (the report
+    /// keeps it below 0.1), and the mean pairwise cosine similarity of the router's weight rows after the step.
+    public var routerGradientBalance: [Double] = []
+    public var routerSimilarity: [Double] = []
+    /// Multiply-add FLOPs of the step (forward and backward: three times the forward's).
+    public var flops: Double = 0
 }
 
 /// One training run's state: the weights, AdamW's moments, the bias controller's memory and the step count.
@@ -81,9 +87,11 @@ public final class Trainer {
     public func gradients(_ sequences: [[Int]], trained: [[Bool]]? = nil) throws -> (stats: ForwardStats, grads: [[Float]]) {
         try check(sequences, trained)
         let tape = Tape(parameters: parameters)
-        let stats = TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences, tape: tape,
-                                    recomputes: recomputesActivations).run(sequences, trained: trained)
+        let forward = TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences, tape: tape,
+                                      recomputes: recomputesActivations)
+        var stats = forward.run(sequences, trained: trained)
         tape.backward()
+        for l in stats.layers.indices { stats.layers[l].probabilityGradient = forward.routings.probabilityGradients[l] ?? [] }
         return (stats, tape.grads)
     }
 
@@ -109,7 +117,59 @@ public final class Trainer {
                                       numExperts: c.numExperts, topK: c.topK, target: options.objective.targetFFNExperts,
                                       tokens: sequences.reduce(0) { $0 + $1.count })
         defer { step += 1 }
-        return StepReport(step: step, lr: lr, stats: stats, gradNorm: norm, clipScale: clip, biasesAfter: parameters.routerBiases, eval: nil)
+        var report = StepReport(step: step, lr: lr, stats: stats, gradNorm: norm, clipScale: clip, biasesAfter: parameters.routerBiases, eval: nil)
+        report.routerGradientBalance = stats.layers.map(routerGradientBalance)
+        report.routerSimilarity = (0..<c.numLayers).map { routerSimilarity(layer: $0) }
+        report.flops = stepFLOPs(sequences, stats: stats)
+        return report
+    }
+
+    /// R_g of one layer: the balance loss's gradient on P is α·f of each expert's group; the rest of the summed
+    /// probability gradient is the other terms'.
+    func routerGradientBalance(_ layer: LayerRouting) -> Double {
+        let c = parameters.config, alpha = Double(options.objective.balanceLoss)
+        guard alpha > 0, layer.probabilityGradient.count == c.totalExperts else { return 0 }
+        let groupSize = c.numExperts / options.objective.balanceGroups
+        var balance = 0.0, rest = 0.0
+        for e in 0..<c.totalExperts {
+            let g = alpha * layer.f[e < c.numExperts ? e / groupSize : options.objective.balanceGroups]
+            balance += g * g
+            rest += (layer.probabilityGradient[e] - g) * (layer.probabilityGradient[e] - g)
+        }
+        return balance.squareRoot() / max(rest.squareRoot(), 1e-30)
+    }
+
+    /// Mean cosine similarity over all pairs of the router's weight rows (one per expert).
+    func routerSimilarity(layer l: Int) -> Double {
+        let w = parameters[TensorName.layer(l).router], rows = parameters.config.totalExperts, h = w.count / rows
+        let norms = (0..<rows).map { r in (0..<h).reduce(0.0) { $0 + Double(w[r * h + $1]) * Double(w[r * h + $1]) }.squareRoot() }
+        var sum = 0.0, pairs = 0
+        for i in 0..<rows {
+            for j in i + 1..<rows {
+                let dot = (0..<h).reduce(0.0) { $0 + Double(w[i * h + $1]) * Double(w[j * h + $1]) }
+                sum += dot / max(norms[i] * norms[j], 1e-30)
+                pairs += 1
+            }
+        }
+        return pairs > 0 ? sum / Double(pairs) : 0
+    }
+
+    /// FLOPs of a training step: 3 x the forward's 2 x multiply-adds (every dense matrix, the router and lm_head per
+    /// token, the chosen FFN experts per layer, causal attention over each sequence).
+    func stepFLOPs(_ sequences: [[Int]], stats: ForwardStats) -> Double {
+        let c = parameters.config
+        let dense = parameters.specs.reduce(0.0) { sum, spec in
+            switch spec.role {
+            case .denseMatrix, .routerWeight, .lmHead: return sum + Double(spec.elementCount)
+            default: return sum
+            }
+        } + (c.tieWordEmbeddings ? Double(c.vocabSize * c.hiddenSize) : 0)
+        let expert = Double(3 * c.expertFFNHiddenSize * c.hiddenSize)
+        let tokens = Double(sequences.reduce(0) { $0 + $1.count })
+        let experts = stats.layers.reduce(0.0) { $0 + $1.ffnExpertsPerToken } * expert
+        let pairs = sequences.reduce(0.0) { $0 + Double($1.count * ($1.count + 1) / 2) }
+        let attention = pairs * Double(2 * c.numLayers * c.numHeads * (c.qkHeadDim + c.vHeadDim))
+        return 3 * 2 * (tokens * (dense + experts) + attention)
     }
 
     func check(_ sequences: [[Int]], _ trained: [[Bool]]?) throws {

@@ -31,6 +31,9 @@ public struct LayerRouting: Equatable, Sendable {
     public var f: [Double]
     public var P: [Double]
     public var balanceLoss: Double
+    /// Σ over tokens of the gradient of the total loss with respect to each expert's router probability (known
+    /// after backward): the router-gradient balance monitor compares its balance-loss part with the rest.
+    public var probabilityGradient: [Double] = []
 }
 
 /// The losses of one forward pass (unweighted) and the routing.
@@ -40,6 +43,9 @@ public struct ForwardStats: Sendable {
     public var balanceLoss: Double
     public var totalLoss: Double
     public var layers: [LayerRouting]
+    /// RMS and largest magnitude of the last decoder layer's output (what the hidden z-loss holds down).
+    public var hiddenRMS: Double
+    public var hiddenMax: Double
 }
 
 /// LongCat-Flash in training form over whole sequences: the decoder layer of DecoderLayer.swift on the tape, MLA
@@ -53,7 +59,11 @@ struct TrainingForward: DecoderLayerOperations {
     let ranges: [Range<Int>]
     let positions: [Int]
     /// What each MoE layer's router did, filled as the layers run (not again when a layer is recomputed).
-    final class Routings { var layers: [LayerRouting] = [] }
+    final class Routings {
+        var layers: [LayerRouting] = []
+        /// Per layer, Σ over tokens of the router probabilities' gradient, filled by backward.
+        var probabilityGradients: [Int: [Double]] = [:]
+    }
     let routings: Routings
     var recordsRouting = true
     /// Keep only each layer's input and recompute its activations in backward.
@@ -107,13 +117,15 @@ struct TrainingForward: DecoderLayerOperations {
             }
         }
         let z = hiddenZLoss(x)
+        let hiddenRMS = (x.value.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(max(x.count, 1))).squareRoot()
+        let hiddenMax = Double(x.value.map(abs).max() ?? 0)
         let normed = tape.rmsNorm(x, TensorName.finalNorm, eps: config.rmsNormEps)
         let logits = tape.linear(normed, config.tieWordEmbeddings ? TensorName.embedding : TensorName.lmHead)
         let ce = crossEntropy(logits, targets: targets)
         let layers = routings.layers
         let balance = layers.reduce(0) { $0 + $1.balanceLoss }
         let total = ce + Double(objective.zLoss) * z + Double(objective.balanceLoss) * balance
-        return ForwardStats(ceLoss: ce, zLoss: z, balanceLoss: balance, totalLoss: total, layers: layers)
+        return ForwardStats(ceLoss: ce, zLoss: z, balanceLoss: balance, totalLoss: total, layers: layers, hiddenRMS: hiddenRMS, hiddenMax: hiddenMax)
     }
 
     // MARK: The decoder layer's operations
@@ -157,6 +169,12 @@ struct TrainingForward: DecoderLayerOperations {
         let c = config, total = c.totalExperts, h = c.hiddenSize, n = x.count / h
         let names = TensorName.layer(l)
         let probs = tape.softmaxRows(tape.linear(x, names.router), width: total)
+        // Recorded after the softmax and before its consumers: runs once their gradients are all in.
+        tape.record { [routings] in
+            guard probs.hasGradient else { return }
+            let g = probs.grad
+            routings.probabilityGradients[l] = (0..<total).map { e in (0..<n).reduce(0.0) { $0 + Double(g[$1 * total + e]) } }
+        }
         let bias = parameters.routerBiases[l]
         var choices: [[Int]] = []
         var tokens = [[Int]](repeating: [], count: c.numExperts)

@@ -318,8 +318,9 @@ extension Checkpoint {
 }
 
 extension StepReport {
-    /// The training log's line for this step: one JSON object; `tokens_per_second` and `seconds` are the timing keys.
-    public func logLine(tokens: Int, seconds: Double) throws -> String {
+    /// The training log's line for this step: one JSON object; `tokens_per_second`, `seconds` and `mfu` are the timing keys.
+    /// `mfu` compares the step's FLOPs per second with `matmulFLOPs` (the binary's matrix-multiply rate) when given.
+    public func logLine(tokens: Int, seconds: Double, matmulFLOPs: Double? = nil) throws -> String {
         var object: [String: Any] = [
             "step": step, "lr": lr, "ce_loss": stats.ceLoss, "z_loss": stats.zLoss, "balance_loss": stats.balanceLoss,
             "total_loss": stats.totalLoss, "grad_norm": gradNorm, "clip_scale": clipScale,
@@ -327,10 +328,13 @@ extension StepReport {
                 [
                     "expert_counts": layer.expertCounts, "ffn_experts_per_token": layer.ffnExpertsPerToken,
                     "bias_after": biasesAfter[l].map(Double.init), "f": layer.f, "P": layer.P,
+                    "router_gradient_balance": routerGradientBalance[l], "router_similarity": routerSimilarity[l],
                 ]
             },
             "tokens": tokens, "tokens_per_second": Double(tokens) / max(seconds, 1e-9), "seconds": seconds,
+            "hidden_rms": stats.hiddenRMS, "hidden_max": stats.hiddenMax, "flops": flops,
         ]
+        if let matmulFLOPs { object["mfu"] = flops / max(seconds, 1e-9) / matmulFLOPs }
         if let eval {
             object["eval_loss"] = eval.loss
             object["eval_bits_per_byte"] = eval.bitsPerByte

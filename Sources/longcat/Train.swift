@@ -176,14 +176,25 @@ struct Train: ParsableCommand {
         signal(SIGINT) { _ in interruptRequested = 1 }
         defer { signal(SIGINT, SIG_DFL) }
         let first = run.trainer.step
-        Console.progress("training \(config.summaryLine) from step \(first) to \(steps)")
+        // The matrix-multiply rate MFU is measured against (the probe of `longcat bench`).
+        let matmul = MatmulRate.measure()
+        Console.progress(String(format: "training %@ from step %d to %d (matmul rate %.1f GFLOP/s)", config.summaryLine, first, steps, matmul / 1e9))
+        let terminal = isatty(STDERR_FILENO) != 0
+        var elapsed = 0.0
         let reached = try run.run(stopAfter: stopAfter, saveEvery: saveEvery, shouldStop: { interruptRequested != 0 }) { report, seconds in
             let tokens = batchSource.batch(step: report.step).tokens
-            try logFile.append(try report.logLine(tokens: tokens, seconds: seconds))
-            Console.progress(String(format: "step %d: loss %.4f (ce %.4f), grad norm %.3f, lr %.2e, %.0f tok/s, %.2f FFN experts/token",
-                                    report.step, report.stats.totalLoss, report.stats.ceLoss, report.gradNorm, report.lr,
-                                    Double(tokens) / seconds, report.stats.layers.map(\.ffnExpertsPerToken).reduce(0, +) / Double(max(1, report.stats.layers.count))))
+            try logFile.append(try report.logLine(tokens: tokens, seconds: seconds, matmulFLOPs: matmul))
+            elapsed += seconds
+            let done = report.step + 1 - first, left = Double(steps - report.step - 1) * elapsed / Double(done)
+            let line = String(format: "step %d/%d: loss %.4f (ce %.4f), grad norm %.3f, lr %.2e, %.0f tok/s, MFU %.0f%%, %.2f FFN experts/token, ETA %@",
+                              report.step + 1, steps, report.stats.totalLoss, report.stats.ceLoss, report.gradNorm, report.lr,
+                              Double(tokens) / seconds, 100 * report.flops / seconds / matmul,
+                              report.stats.layers.map(\.ffnExpertsPerToken).reduce(0, +) / Double(max(1, report.stats.layers.count)),
+                              Formatting.duration(left))
+            // On a terminal one line, rewritten each step; in a file or pipe a line per step.
+            FileHandle.standardError.write(Data((terminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
         }
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
         let why = interruptRequested != 0 ? " (interrupted)" : reached < steps ? " (--stop-after)" : ""
         Console.progress("saved step \(reached) of \(steps) in \(out)\(why)" + (reached < steps ? "; continue with --resume" : ""))
     }

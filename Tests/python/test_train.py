@@ -8,7 +8,7 @@ import time
 
 import longcat_testlib as lib
 
-TIMING_KEYS = {"seconds", "tokens_per_second"}
+TIMING_KEYS = {"seconds", "tokens_per_second", "mfu"}
 TRAIN_TINY = lib.FIXTURES / "train-tiny" / "expected.json"
 # train-tiny's hyperparameters (Tests/Fixtures/train-tiny/README.md, part 2).
 FLAGS = ["--batches", TRAIN_TINY, "--lr", "3e-3", "--warmup-steps", "2", "--beta1", "0.9", "--beta2", "0.95",
