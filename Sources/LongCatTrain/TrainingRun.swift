@@ -320,7 +320,7 @@ extension Checkpoint {
 extension StepReport {
     /// The training log's line for this step: one JSON object; `tokens_per_second`, `seconds` and `mfu` are the timing keys.
     /// `mfu` compares the step's FLOPs per second with `matmulFLOPs` (the binary's matrix-multiply rate) when given.
-    public func logLine(tokens: Int, seconds: Double, matmulFLOPs: Double? = nil) throws -> String {
+    public func logLine(tokens: Int, seconds: Double, matmulFLOPs: Double? = nil, targetFFNExperts: Double? = nil) throws -> String {
         var object: [String: Any] = [
             "step": step, "lr": lr, "ce_loss": stats.ceLoss, "z_loss": stats.zLoss, "balance_loss": stats.balanceLoss,
             "total_loss": stats.totalLoss, "grad_norm": gradNorm, "clip_scale": clipScale,
@@ -335,6 +335,7 @@ extension StepReport {
             "hidden_rms": stats.hiddenRMS, "hidden_max": stats.hiddenMax, "flops": flops,
         ]
         if let matmulFLOPs { object["mfu"] = flops / max(seconds, 1e-9) / matmulFLOPs }
+        if let targetFFNExperts { object["target_ffn_experts"] = targetFFNExperts }
         if let eval {
             object["eval_loss"] = eval.loss
             object["eval_bits_per_byte"] = eval.bitsPerByte

@@ -183,7 +183,8 @@ struct Train: ParsableCommand {
         var elapsed = 0.0
         let reached = try run.run(stopAfter: stopAfter, saveEvery: saveEvery, shouldStop: { interruptRequested != 0 }) { report, seconds in
             let tokens = batchSource.batch(step: report.step).tokens
-            try logFile.append(try report.logLine(tokens: tokens, seconds: seconds, matmulFLOPs: matmul))
+            try logFile.append(try report.logLine(tokens: tokens, seconds: seconds, matmulFLOPs: matmul,
+                                                  targetFFNExperts: options.objective.targetFFNExperts))
             elapsed += seconds
             let done = report.step + 1 - first, left = Double(steps - report.step - 1) * elapsed / Double(done)
             let line = String(format: "step %d/%d: loss %.4f (ce %.4f), grad norm %.3f, lr %.2e, %.0f tok/s, MFU %.0f%%, %.2f FFN experts/token, ETA %@",
