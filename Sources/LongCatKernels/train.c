@@ -1,5 +1,16 @@
 #include "lc_train.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+void lc_train_keep_freed_memory(void) {
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 void lc_train_transpose(const float *a, int64_t rows, int64_t cols, float *out) {
     enum { TILE = 32 };
     for (int64_t r0 = 0; r0 < rows; r0 += TILE)

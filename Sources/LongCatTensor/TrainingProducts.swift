@@ -56,6 +56,9 @@ public enum TrainingProducts {
         return out
     }
 
+    /// Training allocates and frees the same large arrays every step: keep freed memory for reuse (glibc).
+    public static func keepFreedMemory() { lc_train_keep_freed_memory() }
+
     static func add(_ values: [Float], into target: inout [Float]) {
         for i in target.indices { target[i] += values[i] }
     }

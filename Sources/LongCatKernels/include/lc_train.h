@@ -11,6 +11,10 @@ extern "C" {
 /// out[c][r] = a[r][c]   (a [rows][cols], out [cols][rows]), in cache-sized tiles.
 void lc_train_transpose(const float *a, int64_t rows, int64_t cols, float *out);
 
+/// Keeps freed memory in the allocator's heap (glibc: no mmap/trim for large blocks), so the activation arrays a
+/// training step allocates and frees again and again reuse memory instead of faulting in fresh zeroed pages.
+void lc_train_keep_freed_memory(void);
+
 #ifdef __cplusplus
 }
 #endif
