@@ -228,4 +228,25 @@ extension Checkpoint {
             try fm.copyItem(at: from, to: to)
         }
     }
+
+    /// Copies the files `names` that exist in `source` into `dir`, replacing what is there.
+    public static func copyFiles(_ names: [String], from source: URL, to dir: URL) throws {
+        let fm = FileManager.default
+        for name in names where fm.fileExists(atPath: source.appendingPathComponent(name).path) {
+            let target = dir.appendingPathComponent(name)
+            if fm.fileExists(atPath: target.path) { try fm.removeItem(at: target) }
+            try Data(contentsOf: source.appendingPathComponent(name)).write(to: target)
+        }
+    }
+
+    /// Writes `source`'s config.json into `dir` after `edit` (quantized, trained and grown copies of a checkpoint).
+    public static func rewriteConfig(from source: URL, to dir: URL, _ edit: (inout [String: Any]) -> Void) throws {
+        let path = source.appendingPathComponent("config.json").path
+        guard let data = FileManager.default.contents(atPath: path),
+              var object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { throw ConfigError.unreadable(path: path, reason: "not a JSON object") }
+        edit(&object)
+        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            .write(to: dir.appendingPathComponent("config.json"))
+    }
 }

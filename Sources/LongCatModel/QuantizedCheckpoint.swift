@@ -99,34 +99,24 @@ public enum QuantizedCheckpoint {
                     m.dequantizeRows(0..<rows, into: buffer.bindMemory(to: Float.self).baseAddress!)
                 })
             } else {
-                entries.append(copy(view))
+                entries.append(SafeTensorsWriter.Entry(copying: view))
             }
         }
         // Tensors the engine does not read travel as they are; the scales of matrices rewritten above do not.
         let replacedScales = Set(specs.flatMap { [$0.name + "_scale_inv", $0.name + "_qscale"] })
         for name in source.tensors.keys.sorted() where !written.contains(name) && !replacedScales.contains(name) {
-            entries.append(copy(source.tensors[name]!))
+            entries.append(SafeTensorsWriter.Entry(copying: source.tensors[name]!))
         }
         summary.bytes = entries.reduce(0) { $0 + $1.byteCount }
         try SafeTensorsWriter.writeCheckpoint(entries, to: dir, shardBytes: shardBytes, progress: progress)
         return summary
     }
 
-    static func copy(_ view: TensorView) -> SafeTensorsWriter.Entry {
-        .init(name: view.name, dtype: view.dtype, shape: view.shape) { buffer in
-            buffer.copyMemory(from: UnsafeRawBufferPointer(start: view.pointer, count: view.byteCount))
-        }
-    }
-
     static func writeConfig(from source: URL, to dir: URL, format: WeightMatrix.Quantization) throws {
-        let path = source.appendingPathComponent("config.json").path
-        guard let data = FileManager.default.contents(atPath: path),
-              var object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { throw ConfigError.unreadable(path: path, reason: "not a JSON object") }
-        object["quantization_config"] = [
-            "quant_method": "longcat", "format": format.rawValue, "block_size": WeightMatrix.Quantization.blockSize,
-        ]
-        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-            .write(to: dir.appendingPathComponent("config.json"))
+        try Checkpoint.rewriteConfig(from: source, to: dir) { object in
+            object["quantization_config"] = [
+                "quant_method": "longcat", "format": format.rawValue, "block_size": WeightMatrix.Quantization.blockSize,
+            ]
+        }
     }
 }

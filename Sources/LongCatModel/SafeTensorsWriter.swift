@@ -19,6 +19,13 @@ public enum SafeTensorsWriter {
         }
 
         public var byteCount: Int { shape.reduce(1, *) * dtype.byteSize }
+
+        /// A tensor of a mapped file written again as it is, under its own name or `name`.
+        public init(copying view: TensorView, as name: String? = nil) {
+            self.init(name: name ?? view.name, dtype: view.dtype, shape: view.shape) { buffer in
+                buffer.copyMemory(from: UnsafeRawBufferPointer(start: view.pointer, count: view.byteCount))
+            }
+        }
     }
 
     /// The JSON header for `entries` (in order), padded with spaces to a multiple of 8 bytes.

@@ -3,6 +3,12 @@ import Foundation
 /// A Hugging Face `tokenizer.json` (BPE model, normalizer, pre-tokenizer, decoder, added tokens,
 /// post-processor), encoding and decoding exactly as the `tokenizers` library does.
 public final class Tokenizer: @unchecked Sendable {
+    /// The files a tokenizer directory may hold (what copying a tokenizer copies).
+    public static let fileNames = [
+        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+        "vocab.json", "merges.txt", "tokenizer.model", "chat_template.jinja", "chat_template.json",
+    ]
+
     public struct AddedToken: Equatable, Sendable {
         public let id: Int
         public let content: String

@@ -20,12 +20,9 @@ public enum ModelGrowth {
         try fm.createDirectory(at: outDir, withIntermediateDirectories: true)
         try Checkpoint.copyFilesBesideWeights(from: sourceDir, to: outDir)
         // config.json with the new depth, everything else as it was.
-        let configPath = sourceDir.appendingPathComponent("config.json").path
-        guard var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as? [String: Any] else {
-            throw ConfigError.unreadable(path: configPath, reason: "not a JSON object")
+        try Checkpoint.rewriteConfig(from: sourceDir, to: outDir) { config in
+            config[config["num_hidden_layers"] != nil && config["num_layers"] == nil ? "num_hidden_layers" : "num_layers"] = layers * factor
         }
-        config[config["num_hidden_layers"] != nil && config["num_layers"] == nil ? "num_hidden_layers" : "num_layers"] = layers * factor
-        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: outDir.appendingPathComponent("config.json"))
 
         let weights = stacked(checkpoint.tensors, layers: layers, factor: factor)
         try SafeTensorsWriter.writeCheckpoint(weights, to: outDir, shardBytes: TrainingRun.shardBytes,
@@ -54,11 +51,7 @@ public enum ModelGrowth {
         var entries: [SafeTensorsWriter.Entry] = []
         for (name, view) in tensors {
             let copies = layerIndex(in: name).map { l in (0..<factor).map { k in renamed(name, layer: l, to: l + k * layers) } } ?? [name]
-            for copy in copies {
-                entries.append(SafeTensorsWriter.Entry(name: copy, dtype: view.dtype, shape: view.shape) { buffer in
-                    buffer.copyMemory(from: UnsafeRawBufferPointer(start: view.pointer, count: view.byteCount))
-                })
-            }
+            entries += copies.map { SafeTensorsWriter.Entry(copying: view, as: $0) }
         }
         return entries.sorted { $0.name < $1.name }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import LongCatModel
 import LongCatTensor
+import LongCatTokenizer
 
 /// One optimizer step's sequences and which of their tokens the loss predicts (nil: all but each first).
 public struct TrainingBatch: Sendable {
@@ -91,11 +92,6 @@ public final class TrainingRun {
     static let savingDirectory = ".saving"
     static let completeMark = "COMPLETE"
     static let shardBytes = 4 << 30
-    /// What a checkpoint needs beside its config and weights to generate and serve.
-    static let filesCopied = [
-        "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-        "vocab.json", "merges.txt", "tokenizer.model", "chat_template.jinja", "chat_template.json",
-    ]
 
     /// A new run from the checkpoint in `model`, writing to `out` (new or empty of checkpoints).
     public init(model: String, out: String, options: TrainingOptions, batches: BatchSource, totalSteps: Int) throws {
@@ -110,12 +106,13 @@ public final class TrainingRun {
         self.totalSteps = totalSteps
         try fm.createDirectory(at: self.out, withIntermediateDirectories: true)
         if source != self.out {
-            for name in Self.filesCopied where fm.fileExists(atPath: source.appendingPathComponent(name).path) {
-                let target = self.out.appendingPathComponent(name)
-                try? fm.removeItem(at: target)
-                try Data(contentsOf: source.appendingPathComponent(name)).write(to: target)
+            try Checkpoint.copyFiles(["generation_config.json"] + Tokenizer.fileNames, from: source, to: self.out)
+            // The config, describing float32 weights.
+            try Checkpoint.rewriteConfig(from: source, to: self.out) { object in
+                object["quantization_config"] = nil
+                object["dtype"] = nil
+                object["torch_dtype"] = "float32"
             }
-            try Self.writeConfig(from: source, to: self.out)
         }
     }
 
@@ -246,19 +243,6 @@ public final class TrainingRun {
         }
     }
 
-    /// The model's config.json, describing float32 weights.
-    static func writeConfig(from source: URL, to out: URL) throws {
-        let path = source.appendingPathComponent("config.json").path
-        guard let data = FileManager.default.contents(atPath: path),
-              var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ConfigError.unreadable(path: path, reason: "not a JSON object")
-        }
-        object["quantization_config"] = nil
-        object["dtype"] = nil
-        object["torch_dtype"] = "float32"
-        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-            .write(to: out.appendingPathComponent("config.json"))
-    }
 
     /// The options that differ between a saved run and a resumed one, as "field: saved X, now Y". The step count may
     /// grow or shrink (a run extended) unless the cosine schedule depends on it.

@@ -74,12 +74,7 @@ struct Init: ParsableCommand {
             try JSONSerialization.data(withJSONObject: recipe, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: recipeOut))
         }
         if let tokenizer, vocabulary != nil {
-            for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja"] {
-                let from = URL(fileURLWithPath: tokenizer).appendingPathComponent(name), to = URL(fileURLWithPath: out).appendingPathComponent(name)
-                guard FileManager.default.fileExists(atPath: from.path) else { continue }
-                try? FileManager.default.removeItem(at: to)
-                try Data(contentsOf: from).write(to: to)
-            }
+            try Checkpoint.copyFiles(Tokenizer.fileNames, from: URL(fileURLWithPath: tokenizer), to: URL(fileURLWithPath: out))
         }
         Console.progress(String(format: "wrote %@ in %.1f s", out, secondsSince(start)))
     }

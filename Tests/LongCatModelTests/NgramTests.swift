@@ -136,9 +136,7 @@ final class NgramTests: XCTestCase {
             let checkpoint = try Checkpoint(directory: base.path), out = dir.appendingPathComponent(name)
             var entries = try specs.flatMap(tables)
             for (name, view) in checkpoint.tensors where !specs.contains(where: { $0.name == name }) {
-                entries.append(SafeTensorsWriter.Entry(name: name, dtype: view.dtype, shape: view.shape) { buffer in
-                    buffer.copyMemory(from: UnsafeRawBufferPointer(start: view.pointer, count: view.byteCount))
-                })
+                entries.append(SafeTensorsWriter.Entry(copying: view))
             }
             try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
             try FileManager.default.copyItem(at: base.appendingPathComponent("config.json"), to: out.appendingPathComponent("config.json"))
