@@ -948,25 +948,7 @@ void lc_mla_output(const float *wv, int64_t v_dim, int64_t kv_rank, const float 
     for (int64_t j = 0; j < v_dim; j++) out[j] = dot_f32_any(wv + j * kv_rank, o_lat, kv_rank, level);
 }
 
-// Softmax in place with a vectorised exp on AVX2 (Cephes-style: 2^n * e^r with a degree-6 polynomial on
-// |r| <= ln2/2, relative error ~2e-7, like expf).
-#if LC_X86
-LC_AVX2 static inline __m256 exp_avx2(__m256 x) {
-    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f)), _mm256_set1_ps(-87.3365478515625f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-#endif
+// Softmax in place with the vectorised exp of lc_simd.h on AVX2.
 
 #if LC_X86
 // x[i] = exp(x[i] - max) for i in [0, n) (n a multiple of 8); returns their sum.

@@ -29,7 +29,23 @@ public struct CausalAttention: Sendable {
         return offsets + [total]
     }
 
-    /// The outputs and the attention weights backward needs.
+    /// One (sequence, head)'s matrices, read in place: rows are the sequence's positions.
+    private struct HeadViews {
+        let qNope, qRope, kNope, kRope, v: TrainingKernels.StridedMatrix
+
+        init(_ op: CausalAttention, rows: Range<Int>, head h: Int, q: UnsafePointer<Float>, kv: UnsafePointer<Float>, kRope: UnsafePointer<Float>) {
+            let length = rows.count, t0 = rows.lowerBound
+            let qHead = q + t0 * op.qWidth + h * (op.nope + op.ropeDim), kvHead = kv + t0 * op.kvWidth + h * (op.nope + op.vDim)
+            qNope = .init(qHead, rows: length, cols: op.nope, rowStride: op.qWidth)
+            qRope = .init(qHead + op.nope, rows: length, cols: op.ropeDim, rowStride: op.qWidth)
+            kNope = .init(kvHead, rows: length, cols: op.nope, rowStride: op.kvWidth)
+            self.kRope = .init(kRope + t0 * op.ropeDim, rows: length, cols: op.ropeDim, rowStride: op.ropeDim)
+            v = .init(kvHead + op.nope, rows: length, cols: op.vDim, rowStride: op.kvWidth)
+        }
+    }
+
+    /// The outputs and the attention weights backward needs. Each head's scores are whole [length][length] products
+    /// (the masked half computed and discarded: the product kernels are faster than skipping it).
     public func forward(q: [Float], kv: [Float], kRope: [Float]) -> (out: [Float], probabilities: [Float]) {
         let n = q.count / qWidth, offsets = probabilityOffsets
         var out = [Float](repeating: 0, count: n * heads * vDim)
@@ -42,31 +58,19 @@ public struct CausalAttention: Sendable {
                             let (q, kv, kr, o, pr) = (q.baseAddress!, kv.baseAddress!, kr.baseAddress!, o.baseAddress!, pr.baseAddress!)
                             Parallel.forEach(sequences.count * heads) { task in
                                 let rows = sequences[task / heads], h = task % heads, length = rows.count
+                                let views = HeadViews(self, rows: rows, head: h, q: q, kv: kv, kRope: kr)
                                 let a = pr + offsets[task]
-                                for (i, t) in rows.enumerated() {
-                                    let qt = q + t * qWidth + h * (nope + ropeDim), row = a + i * length
-                                    var m = -Float.infinity
-                                    for j in 0...i {
-                                        let p = rows.lowerBound + j
-                                        let k = kv + p * kvWidth + h * (nope + vDim), r = kr + p * ropeDim
-                                        var dot: Float = 0
-                                        for c in 0..<nope { dot += qt[c] * k[c] }
-                                        for c in 0..<ropeDim { dot += qt[nope + c] * r[c] }
-                                        row[j] = dot * scale
-                                        m = max(m, row[j])
-                                    }
-                                    var sum: Float = 0
-                                    for j in 0...i {
-                                        row[j] = Foundation.exp(row[j] - m)
-                                        sum += row[j]
-                                    }
-                                    let ot = o + (t * heads + h) * vDim
-                                    for j in 0...i {
-                                        row[j] /= sum
-                                        let v = kv + (rows.lowerBound + j) * kvWidth + h * (nope + vDim) + nope
-                                        for c in 0..<vDim { ot[c] += row[j] * v[c] }
-                                    }
+                                TrainingKernels.multiply(views.qNope, transposeOf: views.kNope, into: a, ldy: length, accumulate: false)
+                                TrainingKernels.multiply(views.qRope, transposeOf: views.kRope, into: a, ldy: length, accumulate: true)
+                                for i in 0..<length {
+                                    let row = a + i * length
+                                    for j in 0...i { row[j] *= scale }
+                                    VectorOps.softmax(row, count: i + 1)
+                                    for j in i + 1..<length { row[j] = 0 }
                                 }
+                                let probabilities = TrainingKernels.StridedMatrix(a, rows: length, cols: length, rowStride: length)
+                                TrainingKernels.multiply(probabilities, transposeOf: views.v.transposed, into: o + (rows.lowerBound * heads + h) * vDim,
+                                                         ldy: heads * vDim, accumulate: false)
                             }
                         }
                     }
@@ -93,37 +97,29 @@ public struct CausalAttention: Sendable {
             let (dOut, q, kv, kr, pr) = (dOut.baseAddress!, q.baseAddress!, kv.baseAddress!, kr.baseAddress!, pr.baseAddress!)
             let (dq, dkv, dkr) = (dq.baseAddress!, dkv.baseAddress!, dkr.baseAddress!)
             Parallel.forEach(sequences.count * heads) { task in
-                let rows = sequences[task / heads], h = task % heads, length = rows.count
-                let a = pr + offsets[task], dkrHead = dkr + h * n * ropeDim
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: length) { da in
-                    for (i, t) in rows.enumerated() {
-                        let row = a + i * length, g = dOut + (t * heads + h) * vDim
+                let rows = sequences[task / heads], h = task % heads, length = rows.count, t0 = rows.lowerBound
+                let views = HeadViews(self, rows: rows, head: h, q: q, kv: kv, kRope: kr)
+                let p = TrainingKernels.StridedMatrix(pr + offsets[task], rows: length, cols: length, rowStride: length)
+                let dO = TrainingKernels.StridedMatrix(dOut + (t0 * heads + h) * vDim, rows: length, cols: vDim, rowStride: heads * vDim)
+                let dqHead = dq + t0 * qWidth + h * (nope + ropeDim), dkvHead = dkv + t0 * kvWidth + h * (nope + vDim)
+                // dV += Pᵀ dO
+                TrainingKernels.multiply(p.transposed, transposeOf: dO.transposed, into: dkvHead + nope, ldy: kvWidth, accumulate: true)
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: length * length) { buffer in
+                    let ds = buffer.baseAddress!
+                    // dP = dO Vᵀ, then dS = P ∘ (dP − Σ_j P dP) · scale in place (zero where P is masked).
+                    TrainingKernels.multiply(dO, transposeOf: views.v, into: ds, ldy: length, accumulate: false)
+                    for i in 0..<length {
+                        let row = ds + i * length, prob = p.base + i * length
                         var weighted: Float = 0
-                        for j in 0...i {
-                            let base = (rows.lowerBound + j) * kvWidth + h * (nope + vDim) + nope
-                            var dot: Float = 0
-                            for c in 0..<vDim {
-                                dot += g[c] * kv[base + c]
-                                dkv[base + c] += row[j] * g[c]
-                            }
-                            da[j] = dot
-                            weighted += row[j] * dot
-                        }
-                        let qt = q + t * qWidth + h * (nope + ropeDim), dqt = dq + t * qWidth + h * (nope + ropeDim)
-                        for j in 0...i {
-                            let ds = row[j] * (da[j] - weighted) * scale
-                            let p = rows.lowerBound + j
-                            let k = p * kvWidth + h * (nope + vDim), r = p * ropeDim
-                            for c in 0..<nope {
-                                dqt[c] += ds * kv[k + c]
-                                dkv[k + c] += ds * qt[c]
-                            }
-                            for c in 0..<ropeDim {
-                                dqt[nope + c] += ds * kr[r + c]
-                                dkrHead[r + c] += ds * qt[nope + c]
-                            }
-                        }
+                        for j in 0...i { weighted += prob[j] * row[j] }
+                        for j in 0..<length { row[j] = prob[j] * (row[j] - weighted) * scale }
                     }
+                    let dS = TrainingKernels.StridedMatrix(ds, rows: length, cols: length, rowStride: length)
+                    TrainingKernels.multiply(dS, transposeOf: views.kNope.transposed, into: dqHead, ldy: qWidth, accumulate: true)
+                    TrainingKernels.multiply(dS, transposeOf: views.kRope.transposed, into: dqHead + nope, ldy: qWidth, accumulate: true)
+                    TrainingKernels.multiply(dS.transposed, transposeOf: views.qNope.transposed, into: dkvHead, ldy: kvWidth, accumulate: true)
+                    TrainingKernels.multiply(dS.transposed, transposeOf: views.qRope.transposed, into: dkr + h * n * ropeDim + t0 * ropeDim,
+                                             ldy: ropeDim, accumulate: true)
                 }
             }
         }}}}}}}}

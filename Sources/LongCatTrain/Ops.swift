@@ -26,12 +26,12 @@ extension Tape {
     func linear(_ x: Value, _ name: String) -> Value {
         let (id, w) = weight(name)
         let (rows, cols) = (parameters.specs[id].shape[0], parameters.specs[id].shape[1])
-        let y = Value(TrainingProducts.forward(x.value, w, rows: rows, cols: cols))
+        let y = Value(TrainingKernels.forward(x.value, w, rows: rows, cols: cols))
         record { [unowned self] in
             guard y.hasGradient else { return }
             let dy = y.grad
-            TrainingProducts.accumulateWeightGradient(dy, x.value, rows: rows, cols: cols, into: &grads[id])
-            x.accumulate { TrainingProducts.accumulateInputGradient(dy, w, rows: rows, cols: cols, into: &$0) }
+            TrainingKernels.accumulateWeightGradient(dy, x.value, rows: rows, cols: cols, into: &grads[id])
+            x.accumulate { TrainingKernels.accumulateInputGradient(dy, w, rows: rows, cols: cols, into: &$0) }
         }
         return y
     }
@@ -39,32 +39,12 @@ extension Tape {
     /// y = x / rms(x) * w per row, rms = sqrt(mean(x²) + eps).
     func rmsNorm(_ x: Value, _ name: String, eps: Float) -> Value {
         let (id, w) = weight(name)
-        let width = w.count, n = x.count / width
-        var inverse = [Float](repeating: 0, count: n)
-        var out = [Float](repeating: 0, count: x.count)
-        for t in 0..<n {
-            var sum: Float = 0
-            for i in 0..<width { sum += x.value[t * width + i] * x.value[t * width + i] }
-            inverse[t] = 1 / (sum / Float(width) + eps).squareRoot()
-            for i in 0..<width { out[t * width + i] = x.value[t * width + i] * inverse[t] * w[i] }
-        }
+        let (out, inverse) = TrainingKernels.rmsNorm(x.value, w, eps: eps)
         let y = Value(out)
         record { [unowned self] in
             guard y.hasGradient else { return }
             let dy = y.grad
-            x.accumulate { dx in
-                for t in 0..<n {
-                    let r = inverse[t]
-                    var dot: Float = 0  // Σ dy·w·x
-                    for i in 0..<width { dot += dy[t * width + i] * w[i] * x.value[t * width + i] }
-                    let c = r * r * r * dot / Float(width)
-                    for i in 0..<width {
-                        let xi = x.value[t * width + i]
-                        dx[t * width + i] += r * dy[t * width + i] * w[i] - c * xi
-                        grads[id][i] += dy[t * width + i] * xi * r
-                    }
-                }
-            }
+            x.accumulate { TrainingKernels.rmsNormBackward(x: x.value, w: w, inverse: inverse, dy: dy, dx: &$0, dw: &grads[id]) }
         }
         return y
     }
@@ -73,40 +53,30 @@ extension Tape {
         let y = Value(x.value.map { $0 * s })
         record {
             guard y.hasGradient else { return }
-            let dy = y.grad
-            x.accumulate { dx in for i in dx.indices { dx[i] += s * dy[i] } }
+            x.accumulate(adding: y.grad, scaledBy: s)
         }
         return y
     }
 
     func add(_ a: Value, _ b: Value) -> Value {
         var out = a.value
-        for i in out.indices { out[i] += b.value[i] }
+        TrainingKernels.add(b.value, into: &out)
         let y = Value(out)
         record {
             guard y.hasGradient else { return }
-            let dy = y.grad
-            for input in [a, b] { input.accumulate { dx in for i in dx.indices { dx[i] += dy[i] } } }
+            for input in [a, b] { input.accumulate(adding: y.grad) }
         }
         return y
     }
 
     /// silu(g) · u (SwiGLU).
     func siluMultiply(_ g: Value, _ u: Value) -> Value {
-        let sigmoid = g.value.map { 1 / (1 + exp(-$0)) }
-        var out = [Float](repeating: 0, count: g.count)
-        for i in out.indices { out[i] = g.value[i] * sigmoid[i] * u.value[i] }
-        let y = Value(out)
+        let y = Value(TrainingKernels.siluMultiply(g.value, u.value))
         record {
             guard y.hasGradient else { return }
-            let dy = y.grad
-            g.accumulate { dg in
-                for i in dg.indices {
-                    let s = sigmoid[i], x = g.value[i]
-                    dg[i] += dy[i] * u.value[i] * s * (1 + x * (1 - s))
-                }
-            }
-            u.accumulate { du in for i in du.indices { du[i] += dy[i] * g.value[i] * sigmoid[i] } }
+            let (dg, du) = TrainingKernels.siluMultiplyBackward(g: g.value, u: u.value, dy: y.grad)
+            g.accumulate(adding: dg)
+            u.accumulate(adding: du)
         }
         return y
     }
@@ -158,7 +128,7 @@ extension Tape {
                     }
                 }
             }
-            x.accumulate { dx in for i in dx.indices { dx[i] += back[i] } }
+            x.accumulate(adding: back)
         }
         return y
     }
@@ -172,9 +142,9 @@ extension Tape {
         record {
             guard y.hasGradient else { return }
             let (dq, dkv, dkr) = op.backward(dOut: y.grad, q: q.value, kv: kv.value, kRope: kRope.value, probabilities: probabilities)
-            q.accumulate { for i in $0.indices { $0[i] += dq[i] } }
-            kv.accumulate { for i in $0.indices { $0[i] += dkv[i] } }
-            kRope.accumulate { for i in $0.indices { $0[i] += dkr[i] } }
+            q.accumulate(adding: dq)
+            kv.accumulate(adding: dkv)
+            kRope.accumulate(adding: dkr)
         }
         return y
     }
@@ -255,7 +225,7 @@ extension Tape {
                     v.accumulate { dv in for i in 0..<h { dv[r * h + i] += w * dy[t * h + i] } }
                 }
             }
-            probs.accumulate { for i in $0.indices { $0[i] += dp[i] } }
+            probs.accumulate(adding: dp)
         }
         return y
     }

@@ -1,4 +1,5 @@
 import Foundation
+import LongCatTensor
 
 /// The learning rate at each step: linear warm-up `lr · min(1, (t+1)/warmup)` (t 0-based), then constant or a
 /// cosine from `lr` to `minLR` over the steps left after warm-up.
@@ -47,9 +48,7 @@ public struct AdamW: Equatable, Sendable, Codable {
 
     /// The global L2 norm of every gradient, summed tensor by tensor in order (in float64).
     public static func globalNorm(_ grads: [[Float]]) -> Double {
-        var sum = 0.0
-        for g in grads { for v in g { sum += Double(v) * Double(v) } }
-        return sum.squareRoot()
+        grads.reduce(0.0) { $0 + TrainingKernels.sumOfSquares($1) }.squareRoot()
     }
 
     public func clipScale(norm: Double) -> Double { gradClip > 0 ? min(1, gradClip / (norm + 1e-6)) : 1 }
@@ -60,17 +59,9 @@ public struct AdamW: Equatable, Sendable, Codable {
         let s = Double(t + 1)
         let correction1 = 1 - pow(beta1, s), correction2 = (1 - pow(beta2, s)).squareRoot()
         for k in values.indices {
-            let lr = rates[k]
-            let decay = decays[k] ? Float(1 - lr * weightDecay) : 1
-            for i in values[k].indices {
-                let g = Double(grads[k][i]) * scale
-                let mi = beta1 * Double(m[k][i]) + (1 - beta1) * g
-                let vi = beta2 * Double(v[k][i]) + (1 - beta2) * g * g
-                m[k][i] = Float(mi)
-                v[k][i] = Float(vi)
-                let p = Double(values[k][i] * decay)
-                values[k][i] = Float(p - lr / correction1 * Double(Float(mi)) / (Double(Float(vi)).squareRoot() / correction2 + eps))
-            }
+            let decay = decays[k] ? Float(1 - rates[k] * weightDecay) : 1
+            TrainingKernels.adamW(values: &values[k], grads: grads[k], m: &m[k], v: &v[k], scale: scale, beta1: beta1, beta2: beta2,
+                                  lr: rates[k], correction1: correction1, correction2: correction2, eps: eps, decay: decay)
         }
     }
 }

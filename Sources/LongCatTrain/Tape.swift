@@ -22,6 +22,11 @@ final class Value {
         body(&gradient)
     }
 
+    /// Adds scale · g to the gradient (takes it as the gradient when there is none yet).
+    func accumulate(adding g: [Float], scaledBy scale: Float = 1) {
+        if gradient.isEmpty, scale == 1 { gradient = g } else { accumulate { TrainingKernels.add(g, scaledBy: scale, into: &$0) } }
+    }
+
     var hasGradient: Bool { !gradient.isEmpty }
 }
 
@@ -68,8 +73,7 @@ final class Tape {
             out.grad = y.grad
             sub.backward()
             guard input.hasGradient else { return }
-            let g = input.grad
-            x.accumulate { dx in for i in dx.indices { dx[i] += g[i] } }
+            x.accumulate(adding: input.grad)
         }
         return y
     }

@@ -233,26 +233,12 @@ struct TrainingForward: DecoderLayerOperations {
 
     /// Mean next-token cross-entropy over the positions that have a target.
     func crossEntropy(_ logits: Value, targets: [Int?]) -> Double {
-        let v = config.vocabSize, count = max(1, targets.compactMap { $0 }.count)
-        var loss = 0.0
-        var softmax = logits.value
-        for (t, target) in targets.enumerated() {
-            guard let target else { continue }
-            let row = Array(logits.value[t * v..<(t + 1) * v]).map(Double.init)
-            let m = row.max()!
-            let sum = row.reduce(0) { $0 + exp($1 - m) }
-            loss += m + log(sum) - row[target]
-            for i in 0..<v { softmax[t * v + i] = Float(exp(row[i] - m) / sum) }
-        }
+        let count = max(1, targets.compactMap { $0 }.count)
+        let (losses, gradient) = TrainingKernels.crossEntropy(logits.value, targets: targets, gradientScale: 1 / Float(count))
         tape.record {
-            logits.accumulate { dl in
-                for (t, target) in targets.enumerated() {
-                    guard let target else { continue }
-                    for i in 0..<v { dl[t * v + i] += (softmax[t * v + i] - (i == target ? 1 : 0)) / Float(count) }
-                }
-            }
+            logits.accumulate(adding: gradient)
         }
-        return loss / Double(count)
+        return losses.reduce(0, +) / Double(count)
     }
 
     /// Z = mean over tokens of (logsumexp_i |h_i|)², on the last decoder layer's output.
@@ -273,7 +259,7 @@ struct TrainingForward: DecoderLayerOperations {
         }
         let lambda = objective.zLoss
         if lambda != 0 {
-            tape.record { x.accumulate { dx in for i in dx.indices { dx[i] += lambda * gradient[i] } } }
+            tape.record { x.accumulate(adding: gradient, scaledBy: lambda) }
         }
         return loss / Double(n)
     }

@@ -159,7 +159,7 @@ struct Train: ParsableCommand {
         if let threads { Parallel.threadCount = threads }
         // A step allocates and frees the same large activation arrays over and over: keep them in the heap instead
         // of mapping fresh zeroed pages for each.
-        TrainingProducts.keepFreedMemory()
+        TrainingKernels.keepFreedMemory()
         let source = resume ? out : model!
         if resume && !["trainer_state/state.json", ".saving/COMPLETE"].contains(where: { FileManager.default.fileExists(atPath: out + "/" + $0) }) {
             throw TrainingError.cannotResume("no run was saved in \(out) (trainer_state/state.json is missing); start one with --model")
