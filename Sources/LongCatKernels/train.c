@@ -25,11 +25,13 @@ void lc_train_keep_freed_memory(void) {
 // ---------------------------------------------------------------------------------------------------------
 // Strided product: y[j][i] (+)= sum_k a(i, k) b(j, k)
 //
-// GotoBLAS blocking: per task a block of up to NC "j" rows of b is packed for KC values of k ([j][k], stays in
-// L2), then per panel of MR "i" rows a is packed column by column ([k][MR], in L1) and the micro-kernel keeps
-// MR x NR sums in registers. Both packings read any strides, which is what spares the transposed copies.
+// GotoBLAS blocking. a is packed once per product into panels of MR "i" rows per block of KC values of k, column
+// by column ([k][MR]). Each task owns a block of up to NC "j" rows and a range of panels: it packs its b rows for
+// one k block ([j][k], stays in L2) and runs the micro-kernel over them for each panel (in L1), keeping MR x NR
+// sums in registers. The packings read any strides, which is what spares the transposed copies. MR is 16 (two
+// AVX2 vectors) or 32 (two AVX-512 vectors).
 
-enum { MR = 16, NR = 6, NR512 = 12, KC = 256, NC = 192 };
+enum { NR = 6, KC = 256, NC = 192 };
 
 #if LC_X86
 #define LC_AVX512 __attribute__((target("avx512f,avx2,fma")))
@@ -43,13 +45,18 @@ static int has_avx512(void) {
 }
 #endif
 
+typedef enum { MICRO_PORTABLE, MICRO_AVX2, MICRO_AVX512 } micro_kind;
+
 typedef struct {
     int64_t m, n, k;
     const float *a; int64_t a_i, a_k;
     const float *b; int64_t b_j, b_k;
     float *y; int64_t ldy;
     int accumulate;
-    int64_t i_block, i_tasks;
+    micro_kind kind;
+    int64_t mr, panels, k_blocks;
+    float *packed_a;  // [k block][panel][KC][mr]
+    int64_t nc, panels_per_task, i_tasks;
 } gemm_job;
 
 // dst[c * dst_stride + r] = src[r * src_stride + c] for r < rows, c < cols: the packings' strided reads, in 8 x 8
@@ -92,11 +99,11 @@ static void copy_transposed(const float *src, int64_t src_stride, int64_t rows, 
         for (int64_t c = 0; c < cols; c++) dst[c * dst_stride + r] = src[r * src_stride + c];
 }
 
-// bp[j][k] = b(j0 + j, k0 + k), rows KC apart, and zero rows up to the next multiple of NR512 (a multiple of NR):
-// the micro-kernels always compute whole groups of rows and store the real ones.
+// bp[j][k] = b(j0 + j, k0 + k), rows KC apart, and zero rows up to the next multiple of NR: the micro-kernels
+// always compute whole groups of rows and store the real ones.
 static void pack_b(const gemm_job *g, int64_t j0, int64_t nj, int64_t k0, int64_t kc, float *bp) {
     const float *src = g->b + j0 * g->b_j + k0 * g->b_k;
-    const int64_t padded = (nj + NR512 - 1) / NR512 * NR512;
+    const int64_t padded = (nj + NR - 1) / NR * NR;
     if (padded > nj) memset(bp + nj * KC, 0, (size_t)((padded - nj) * KC) * sizeof(float));
     if (g->b_j == 1 && g->b_k != 1) {
         copy_transposed(src, g->b_k, kc, nj, bp, KC);
@@ -109,28 +116,35 @@ static void pack_b(const gemm_job *g, int64_t j0, int64_t nj, int64_t k0, int64_
     }
 }
 
-// ap[k][i] = a(i0 + i, k0 + k), MR values per k (zeros past the last row).
-static void pack_a(const gemm_job *g, int64_t i0, int64_t mi, int64_t k0, int64_t kc, float *ap) {
-    if (mi < MR) memset(ap, 0, (size_t)kc * MR * sizeof(float));
+// One panel of a for one k block: ap[k][i] = a(i0 + i, k0 + k), mr values per k (zeros past the last row).
+static void pack_a_task(void *context, int64_t task) {
+    const gemm_job *g = context;
+    const int64_t kb = task / g->panels, i0 = task % g->panels * g->mr, k0 = kb * KC, mr = g->mr;
+    const int64_t kc = g->k - k0 < KC ? g->k - k0 : KC, mi = g->m - i0 < mr ? g->m - i0 : mr;
+    float *ap = g->packed_a + task * KC * mr;
+    if (mi < mr) memset(ap, 0, (size_t)(kc * mr) * sizeof(float));
     const float *src = g->a + i0 * g->a_i + k0 * g->a_k;
     if (g->a_i == 1) {
-        // A constant size when the panel is full, so the copy is two vector moves rather than a call.
-        if (mi == MR) for (int64_t kk = 0; kk < kc; kk++) memcpy(ap + kk * MR, src + kk * g->a_k, MR * sizeof(float));
-        else for (int64_t kk = 0; kk < kc; kk++) memcpy(ap + kk * MR, src + kk * g->a_k, (size_t)mi * sizeof(float));
+        // Constant sizes for whole panels, so each copy is a few vector moves rather than a call.
+        if (mi == 32) for (int64_t kk = 0; kk < kc; kk++) memcpy(ap + kk * mr, src + kk * g->a_k, 32 * sizeof(float));
+        else if (mi == 16) for (int64_t kk = 0; kk < kc; kk++) memcpy(ap + kk * mr, src + kk * g->a_k, 16 * sizeof(float));
+        else for (int64_t kk = 0; kk < kc; kk++) memcpy(ap + kk * mr, src + kk * g->a_k, (size_t)mi * sizeof(float));
     } else if (g->a_k == 1) {
-        copy_transposed(src, g->a_i, mi, kc, ap, MR);
+        copy_transposed(src, g->a_i, mi, kc, ap, mr);
     } else {
         for (int64_t i = 0; i < mi; i++)
-            for (int64_t kk = 0; kk < kc; kk++) ap[kk * MR + i] = src[i * g->a_i + kk * g->a_k];
+            for (int64_t kk = 0; kk < kc; kk++) ap[kk * mr + i] = src[i * g->a_i + kk * g->a_k];
     }
 }
 
-// Stores one j row's MR sums: written when this is the first k block of a plain product, added otherwise.
+// Stores one j row's sums: written when this is the first k block of a plain product, added otherwise.
 static inline void store_sums(float *out, const float *sums, int64_t mi, int add) {
     for (int64_t i = 0; i < mi; i++) out[i] = add ? out[i] + sums[i] : sums[i];
 }
 
+// The micro-kernels: y[j][i] (+)= sum_k ap[k][i] bp[j][k] for NR rows of bp (nj of them stored) and mi <= mr.
 static void micro_portable(const float *ap, const float *bp, int64_t kc, int64_t nj, float *y, int64_t ldy, int64_t mi, int add) {
+    enum { MR = 16 };
     for (int64_t j = 0; j < nj; j++) {
         float sums[MR] = {0};
         for (int64_t kk = 0; kk < kc; kk++)
@@ -141,6 +155,7 @@ static void micro_portable(const float *ap, const float *bp, int64_t kc, int64_t
 
 #if LC_X86
 LC_AVX2 static void micro_avx2(const float *ap, const float *bp, int64_t kc, int64_t nj, float *y, int64_t ldy, int64_t mi, int add) {
+    enum { MR = 16 };
     __m256 s[NR][2];
     for (int j = 0; j < NR; j++) s[j][0] = s[j][1] = _mm256_setzero_ps();
     for (int64_t kk = 0; kk < kc; kk++) {
@@ -152,74 +167,63 @@ LC_AVX2 static void micro_avx2(const float *ap, const float *bp, int64_t kc, int
         }
     }
     for (int64_t j = 0; j < nj; j++) {
-        float *out = y + j * ldy;
-        if (mi == MR) {
-            __m256 lo = s[j][0], hi = s[j][1];
-            if (add) {
-                lo = _mm256_add_ps(lo, _mm256_loadu_ps(out));
-                hi = _mm256_add_ps(hi, _mm256_loadu_ps(out + 8));
-            }
-            _mm256_storeu_ps(out, lo);
-            _mm256_storeu_ps(out + 8, hi);
-        } else {
-            float sums[MR];
-            _mm256_storeu_ps(sums, s[j][0]);
-            _mm256_storeu_ps(sums + 8, s[j][1]);
-            store_sums(out, sums, mi, add);
-        }
+        float sums[MR];
+        _mm256_storeu_ps(sums, s[j][0]);
+        _mm256_storeu_ps(sums + 8, s[j][1]);
+        store_sums(y + j * ldy, sums, mi, add);
     }
 }
-// The same sums with 16-float vectors where the CPU has AVX-512: one vector holds a panel's column, twelve j rows
-// at a time (twice the multiply-adds per instruction of AVX2; the same order, so the same bits).
+
 LC_AVX512 static void micro_avx512(const float *ap, const float *bp, int64_t kc, int64_t nj, float *y, int64_t ldy, int64_t mi, int add) {
-    __m512 s[NR512];
-    for (int j = 0; j < NR512; j++) s[j] = _mm512_setzero_ps();
+    enum { MR = 32 };
+    __m512 s[NR][2];
+    for (int j = 0; j < NR; j++) s[j][0] = s[j][1] = _mm512_setzero_ps();
     for (int64_t kk = 0; kk < kc; kk++) {
-        const __m512 a = _mm512_loadu_ps(ap + kk * MR);
-        for (int j = 0; j < NR512; j++) s[j] = _mm512_fmadd_ps(a, _mm512_set1_ps(bp[j * KC + kk]), s[j]);
+        const __m512 a0 = _mm512_loadu_ps(ap + kk * MR), a1 = _mm512_loadu_ps(ap + kk * MR + 16);
+        for (int j = 0; j < NR; j++) {
+            const __m512 v = _mm512_set1_ps(bp[j * KC + kk]);
+            s[j][0] = _mm512_fmadd_ps(a0, v, s[j][0]);
+            s[j][1] = _mm512_fmadd_ps(a1, v, s[j][1]);
+        }
     }
-    const __mmask16 mask = (__mmask16)((1u << mi) - 1);
+    const __mmask16 lo = (__mmask16)(mi >= 16 ? 0xFFFF : (1u << mi) - 1), hi = (__mmask16)(mi >= 32 ? 0xFFFF : mi > 16 ? (1u << (mi - 16)) - 1 : 0);
     for (int64_t j = 0; j < nj; j++) {
         float *out = y + j * ldy;
-        __m512 v = s[j];
-        if (add) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, out));
-        _mm512_mask_storeu_ps(out, mask, v);
+        __m512 v0 = s[j][0], v1 = s[j][1];
+        if (add) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(lo, out));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(hi, out + 16));
+        }
+        _mm512_mask_storeu_ps(out, lo, v0);
+        _mm512_mask_storeu_ps(out + 16, hi, v1);
     }
 }
 #endif
 
 static void gemm_task(void *context, int64_t task) {
     const gemm_job *g = context;
-    const int64_t i0 = task % g->i_tasks * g->i_block, j0 = task / g->i_tasks * NC;
-    const int64_t i1 = i0 + g->i_block < g->m ? i0 + g->i_block : g->m, nj = g->n - j0 < NC ? g->n - j0 : NC;
-    if (i0 >= i1) return;
-    float *bp = malloc(sizeof(float) * ((NC + NR512) * KC + MR * KC)), *ap = bp + (NC + NR512) * KC;
-    const int avx2 = lc_simd_level() == 1;
-#if LC_X86
-    const int avx512 = avx2 && has_avx512();
-#endif
-    for (int64_t k0 = 0; k0 < g->k; k0 += KC) {
-        const int64_t kc = g->k - k0 < KC ? g->k - k0 : KC;
-        const int add = g->accumulate || k0 > 0;
-        pack_b(g, j0, nj, k0, kc, bp);
-        for (int64_t i = i0; i < i1; i += MR) {
-            const int64_t mi = i1 - i < MR ? i1 - i : MR;
-            pack_a(g, i, mi, k0, kc, ap);
-#if LC_X86
-            if (avx512) {
-                for (int64_t j = 0; j < nj; j += NR512)
-                    micro_avx512(ap, bp + j * KC, kc, nj - j < NR512 ? nj - j : NR512, g->y + (j0 + j) * g->ldy + i, g->ldy, mi, add);
-                continue;
-            }
-#endif
+    const int64_t p0 = task % g->i_tasks * g->panels_per_task, j0 = task / g->i_tasks * g->nc;
+    const int64_t p1 = p0 + g->panels_per_task < g->panels ? p0 + g->panels_per_task : g->panels;
+    const int64_t nj = g->n - j0 < g->nc ? g->n - j0 : g->nc, mr = g->mr;
+    if (p0 >= p1) return;
+    float *bp = malloc(sizeof(float) * (NC * KC));
+    for (int64_t kb = 0; kb < g->k_blocks; kb++) {
+        const int64_t kc = g->k - kb * KC < KC ? g->k - kb * KC : KC;
+        const int add = g->accumulate || kb > 0;
+        pack_b(g, j0, nj, kb * KC, kc, bp);
+        for (int64_t p = p0; p < p1; p++) {
+            const float *ap = g->packed_a + (kb * g->panels + p) * KC * mr;
+            const int64_t i = p * mr, mi = g->m - i < mr ? g->m - i : mr;
             for (int64_t j = 0; j < nj; j += NR) {
                 const int64_t nr = nj - j < NR ? nj - j : NR;
                 float *y = g->y + (j0 + j) * g->ldy + i;
+                switch (g->kind) {
 #if LC_X86
-                if (avx2) { micro_avx2(ap, bp + j * KC, kc, nr, y, g->ldy, mi, add); continue; }
+                case MICRO_AVX512: micro_avx512(ap, bp + j * KC, kc, nr, y, g->ldy, mi, add); break;
+                case MICRO_AVX2: micro_avx2(ap, bp + j * KC, kc, nr, y, g->ldy, mi, add); break;
 #endif
-                (void)avx2;
-                micro_portable(ap, bp + j * KC, kc, nr, y, g->ldy, mi, add);
+                default: micro_portable(ap, bp + j * KC, kc, nr, y, g->ldy, mi, add);
+                }
             }
         }
     }
@@ -234,16 +238,28 @@ void lc_train_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_i,
             for (int64_t j = 0; j < n; j++) memset(y + j * ldy, 0, (size_t)m * sizeof(float));
         return;
     }
-    // Enough tasks for a few per thread: blocks of NC j rows, split further by i in multiples of MR (which packs
-    // the same b block once per i task). Inside another parallel task this one runs on its thread alone.
+    micro_kind kind = MICRO_PORTABLE;
+#if LC_X86
+    if (lc_simd_level() == 1) kind = has_avx512() ? MICRO_AVX512 : MICRO_AVX2;
+#endif
+    const int64_t mr = kind == MICRO_AVX512 ? 32 : 16, panels = (m + mr - 1) / mr, k_blocks = (k + KC - 1) / KC;
+    // A few tasks per thread: blocks of j rows (at most NC, at least 4 x NR), split further by panels only when
+    // there are too few j rows (each such task packs the same b rows again). Inside another parallel task this one
+    // runs on its thread alone.
     if (lc_in_parallel_task()) threads = 1;
-    const int64_t j_tasks = (n + NC - 1) / NC, panels = (m + MR - 1) / MR;
-    int64_t i_tasks = threads > 1 ? (4 * (int64_t)threads + j_tasks - 1) / j_tasks : 1;
+    const int64_t wanted = threads > 1 ? 4 * (int64_t)threads : 1;
+    int64_t nc = ((n + wanted - 1) / wanted + NR - 1) / NR * NR;
+    nc = nc < 4 * NR ? 4 * NR : nc > NC ? NC : nc;
+    const int64_t j_tasks = (n + nc - 1) / nc;
+    int64_t i_tasks = (wanted + j_tasks - 1) / j_tasks;
     if (i_tasks > panels) i_tasks = panels;
-    if (i_tasks < 1) i_tasks = 1;
-    const int64_t i_block = (panels + i_tasks - 1) / i_tasks * MR;
-    gemm_job g = {m, n, k, a, a_i, a_k, b, b_j, b_k, y, ldy, accumulate, i_block, (m + i_block - 1) / i_block};
+    const int64_t panels_per_task = (panels + i_tasks - 1) / i_tasks;
+    gemm_job g = {m, n, k, a, a_i, a_k, b, b_j, b_k, y, ldy, accumulate, kind, mr, panels, k_blocks,
+                  malloc(sizeof(float) * (size_t)(k_blocks * panels * KC * mr)), nc, panels_per_task,
+                  (panels + panels_per_task - 1) / panels_per_task};
+    lc_parallel_for(k_blocks * panels, threads, pack_a_task, &g);
     lc_parallel_for(j_tasks * g.i_tasks, threads, gemm_task, &g);
+    free(g.packed_a);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -10,13 +10,13 @@ final class TrainingKernelTests: XCTestCase {
     }
 
     /// y[j][i] (+)= Σ_k a(i, k) b(j, k) for every layout of a and b (row- or column-major, with padded strides), on
-    /// shapes crossing the blocks of train.c (panels of 16, 6 or 12 rows of b per micro-kernel, 256 k per block, 192
-    /// rows of b per task) with ragged ends.
+    /// shapes crossing the blocks of train.c (panels of 16 rows of a, 32 on AVX-512, so 48 rows end in a half panel;
+    /// 6 rows of b per micro-kernel, up to 192 per task; 256 k per block) with ragged ends.
     func testStridedProductsInEveryLayoutMatchFloat64() {
         for portable in [false, true] {
             KernelPath.forcePortable(portable)
             defer { KernelPath.forcePortable(false) }
-            for (m, n, k) in [(1, 1, 1), (5, 3, 7), (16, 12, 256), (17, 13, 257), (40, 200, 300), (70, 390, 520)] {
+            for (m, n, k) in [(1, 1, 1), (5, 3, 7), (16, 12, 256), (17, 13, 257), (40, 200, 300), (48, 25, 90), (70, 390, 520)] {
                 for (aRowMajor, bRowMajor) in [(true, true), (false, true), (true, false), (false, false)] {
                     for accumulate in [false, true] {
                         check(m: m, n: n, k: k, aRowMajor: aRowMajor, bRowMajor: bRowMajor, accumulate: accumulate, portable: portable)
