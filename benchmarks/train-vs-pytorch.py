@@ -3,7 +3,9 @@ AdamW) on the same checkpoint, batches and thread count, alternated over rounds.
 run it with a Python that has torch and transformers (e.g. the venv of scripts/transformers-roundtrip.sh).
 
 Usage: python benchmarks/train-vs-pytorch.py [--steps 6] [--rounds 2] [--threads 2] [--binary .build/release/longcat]
-Prints one line per run and a JSON summary (median tokens/s of the steps after the first of each run)."""
+Prints one line per run and a JSON summary: median tokens/s of the steps after the first of each run, and MFU: the
+step's FLOPs (longcat's count, the same model and batch for both) per second against the best float32 matrix-multiply
+rate either tool reaches on this machine (longcat's training-product probe, torch.mm), measured in the same run."""
 
 import argparse
 import json
@@ -47,6 +49,7 @@ def main():
     (work / "batches.json").write_text(json.dumps({"steps": steps}))
     tokens = args.batch * args.seq
     results = {"longcat": [], "pytorch": []}
+    flops_per_token, rates = [], {"longcat": [], "torch.mm": []}
 
     def run_longcat(r):
         out = work / f"out-{r}"
@@ -54,8 +57,21 @@ def main():
         subprocess.run([args.binary, "train", "--model", str(model_dir), "--out", str(out), "--log", str(log), "--batches",
                         str(work / "batches.json"), "--steps", str(args.steps), "--lr", "2e-3", "--eps", "1e-8",
                         "--bias-rate", "0", "--save-every", "0", "--threads", str(args.threads)], check=True, capture_output=True)
-        rates = [json.loads(line)["tokens_per_second"] for line in log.read_text().splitlines()][1:]
-        return statistics.median(rates)
+        lines = [json.loads(line) for line in log.read_text().splitlines()][1:]
+        for line in lines:
+            flops_per_token.append(line["flops"] / tokens)
+            rates["longcat"].append(line["flops"] / line["seconds"] / line["mfu"])
+        return statistics.median(line["tokens_per_second"] for line in lines)
+
+    def torch_matmul_rate(size=1024):
+        torch.set_num_threads(args.threads)
+        a, b = torch.rand(size, size), torch.rand(size, size)
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - start)
+        return 2 * size ** 3 / best
 
     def run_pytorch():
         torch.set_num_threads(args.threads)
@@ -78,12 +94,18 @@ def main():
         return statistics.median(rates[1:])
 
     for r in range(args.rounds):
+        rates["torch.mm"].append(torch_matmul_rate())
         for name, run in (("longcat", lambda: run_longcat(r)), ("pytorch", run_pytorch)):
             rate = run()
             results[name].append(rate)
             print(f"round {r + 1}, {name}: {rate:.0f} tokens/s", flush=True)
     summary = {name: statistics.median(v) for name, v in results.items()}
     summary["longcat_vs_pytorch"] = summary["longcat"] / summary["pytorch"]
+    limit = max(max(v) for v in rates.values())
+    summary["matmul_gflops"] = {name: round(max(v) / 1e9, 1) for name, v in rates.items()}
+    summary["flops_per_token"] = statistics.median(flops_per_token)
+    for name in ("longcat", "pytorch"):
+        summary[f"{name}_mfu"] = round(summary[name] * summary["flops_per_token"] / limit, 3)
     summary.update({"threads": args.threads, "batch": args.batch, "seq": args.seq, "steps": args.steps, "rounds": results})
     print(json.dumps(summary))
 

@@ -75,6 +75,14 @@ public enum MatmulRate {
         }
         return 2 * Double(size) * Double(size) * Double(size) / seconds
     }
+
+    /// The rate of training's float32 products (TrainingKernels.forward: a float32 weight matrix times as many tokens
+    /// as it has columns, all compute threads), which training's MFU is measured against.
+    public static func measureTraining(size: Int = 1024, repetitions: Int = 3) -> Double {
+        let w = (0..<size * size).map { Float($0 % 17) / 17 - 0.5 }, x = (0..<size * size).map { Float($0 % 13) / 13 }
+        let seconds = fastest(repetitions) { _ = TrainingKernels.forward(x, w, rows: size, cols: size) }
+        return 2 * Double(size) * Double(size) * Double(size) / seconds
+    }
 }
 
 /// Seconds of the fastest of `repetitions` runs of `body`.

@@ -202,12 +202,15 @@ extension Tape {
             let e = choices[t][k]
             return e < numExperts ? (outputs[e]!, row[t][k]) : (x, t)
         }
+        // (Arrays are read out of their Values before the loops: a class property read inside them is checked each time.)
+        let p = probs.value
         var out = [Float](repeating: 0, count: x.count)
         for (t, chosen) in choices.enumerated() {
             for (k, e) in chosen.enumerated() {
-                let w = scale * probs.value[t * total + e]
+                let w = scale * p[t * total + e]
                 let (v, r) = source(t, k)
-                for i in 0..<h { out[t * h + i] += w * v.value[r * h + i] }
+                let values = v.value
+                for i in 0..<h { out[t * h + i] += w * values[r * h + i] }
             }
         }
         let y = Value(out)
@@ -215,17 +218,27 @@ extension Tape {
             guard y.hasGradient else { return }
             let dy = y.grad
             var dp = [Float](repeating: 0, count: probs.count)
+            // Each source's gradient, added to its Value once at the end.
+            var dx = [Float](repeating: 0, count: x.count)
+            var dOutputs = outputs.map { $0.map { [Float](repeating: 0, count: $0.count) } }
             for (t, chosen) in choices.enumerated() {
                 for (k, e) in chosen.enumerated() {
-                    let w = scale * probs.value[t * total + e]
+                    let w = scale * p[t * total + e]
                     let (v, r) = source(t, k)
+                    let values = v.value
                     var dot: Float = 0
-                    for i in 0..<h { dot += dy[t * h + i] * v.value[r * h + i] }
+                    for i in 0..<h { dot += dy[t * h + i] * values[r * h + i] }
                     dp[t * total + e] += scale * dot
-                    v.accumulate { dv in for i in 0..<h { dv[r * h + i] += w * dy[t * h + i] } }
+                    if e < numExperts {
+                        for i in 0..<h { dOutputs[e]![r * h + i] += w * dy[t * h + i] }
+                    } else {
+                        for i in 0..<h { dx[r * h + i] += w * dy[t * h + i] }
+                    }
                 }
             }
             probs.accumulate(adding: dp)
+            x.accumulate(adding: dx)
+            for (e, gradient) in dOutputs.enumerated() { if let gradient { outputs[e]!.accumulate(adding: gradient) } }
         }
         return y
     }

@@ -179,10 +179,18 @@ struct TrainingForward: DecoderLayerOperations {
         var choices: [[Int]] = []
         var tokens = [[Int]](repeating: [], count: c.numExperts)
         var counts = [Int](repeating: 0, count: total)
+        let p = probs.value
         for t in 0..<n {
-            let row = probs.value[t * total..<(t + 1) * total]
-            let score = { (e: Int) in row[t * total + e] + bias[e] }
-            let chosen = Array((0..<total).sorted { score($0) != score($1) ? score($0) > score($1) : $0 < $1 }.prefix(c.topK))
+            // The top K of probability + bias, highest first, the lower id first on ties.
+            var chosen: [Int] = []
+            for _ in 0..<c.topK {
+                var best = -1, bestScore = -Float.infinity
+                for e in 0..<total where !chosen.contains(e) {
+                    let score = p[t * total + e] + bias[e]
+                    if best < 0 || score > bestScore { (best, bestScore) = (e, score) }
+                }
+                chosen.append(best)
+            }
             choices.append(chosen)
             for e in chosen {
                 counts[e] += 1
@@ -212,8 +220,9 @@ struct TrainingForward: DecoderLayerOperations {
         let groups = c.numZeroExperts > 0 ? d + 1 : d
         var slots = [Double](repeating: 0, count: groups), P = slots
         for e in 0..<total { slots[group(e)] += Double(counts[e]) }
+        let p = probs.value
         for t in 0..<n {
-            for e in 0..<total { P[group(e)] += Double(probs.value[t * total + e]) }
+            for e in 0..<total { P[group(e)] += Double(p[t * total + e]) }
         }
         let f = (0..<groups).map { j in j < d ? Double(d) / (ke * T) * slots[j] : slots[j] / ((k - ke) * T) }
         P = P.map { $0 / T }

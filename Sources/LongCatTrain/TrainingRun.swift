@@ -303,7 +303,7 @@ extension Checkpoint {
 
 extension StepReport {
     /// The training log's line for this step: one JSON object; `tokens_per_second`, `seconds` and `mfu` are the timing keys.
-    /// `mfu` compares the step's FLOPs per second with `matmulFLOPs` (the binary's matrix-multiply rate) when given.
+    /// `mfu` compares the step's FLOPs per second with `matmulFLOPs` (the rate of the training products) when given.
     public func logLine(tokens: Int, seconds: Double, matmulFLOPs: Double? = nil, targetFFNExperts: Double? = nil) throws -> String {
         var object: [String: Any] = [
             "step": step, "lr": lr, "ce_loss": stats.ceLoss, "z_loss": stats.zLoss, "balance_loss": stats.balanceLoss,

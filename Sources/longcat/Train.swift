@@ -179,8 +179,8 @@ struct Train: ParsableCommand {
         signal(SIGINT) { _ in interruptRequested = 1 }
         defer { signal(SIGINT, SIG_DFL) }
         let first = run.trainer.step
-        // The matrix-multiply rate MFU is measured against (the probe of `longcat bench`).
-        let matmul = MatmulRate.measure()
+        // The rate of the float32 products training runs on, which MFU is measured against.
+        let matmul = MatmulRate.measureTraining()
         Console.progress(String(format: "training %@ from step %d to %d (matmul rate %.1f GFLOP/s)", config.summaryLine, first, steps, matmul / 1e9))
         let terminal = isatty(STDERR_FILENO) != 0
         var elapsed = 0.0
