@@ -23,6 +23,7 @@ def log(path):
 
 
 def files(directory):
+    # recipe.json records each invocation's own options (the resumed one has no --model): not compared.
     return sorted(p.relative_to(directory) for p in directory.rglob("*") if p.is_file() and p.name != "recipe.json")
 
 
