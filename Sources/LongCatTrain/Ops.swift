@@ -217,28 +217,36 @@ extension Tape {
         record {
             guard y.hasGradient else { return }
             let dy = y.grad
+            // Each (token, expert) pair is one product w · row: its probability's gradient is scale · (dy · row), and the
+            // row's gradient w · dy. Identity experts' rows are x's, FFN experts' rows their outputs' (one row each).
             var dp = [Float](repeating: 0, count: probs.count)
-            // Each source's gradient, added to its Value once at the end.
+            func dot(_ t: Int, _ values: [Float], _ r: Int) -> Float {
+                var sum: Float = 0
+                for i in 0..<h { sum += dy[t * h + i] * values[r * h + i] }
+                return sum
+            }
+            let xv = x.value
             var dx = [Float](repeating: 0, count: x.count)
-            var dOutputs = outputs.map { $0.map { [Float](repeating: 0, count: $0.count) } }
             for (t, chosen) in choices.enumerated() {
-                for (k, e) in chosen.enumerated() {
+                for e in chosen where e >= numExperts {
                     let w = scale * p[t * total + e]
-                    let (v, r) = source(t, k)
-                    let values = v.value
-                    var dot: Float = 0
-                    for i in 0..<h { dot += dy[t * h + i] * values[r * h + i] }
-                    dp[t * total + e] += scale * dot
-                    if e < numExperts {
-                        for i in 0..<h { dOutputs[e]![r * h + i] += w * dy[t * h + i] }
-                    } else {
-                        for i in 0..<h { dx[r * h + i] += w * dy[t * h + i] }
-                    }
+                    dp[t * total + e] += scale * dot(t, xv, t)
+                    for i in 0..<h { dx[t * h + i] += w * dy[t * h + i] }
                 }
             }
-            probs.accumulate(adding: dp)
             x.accumulate(adding: dx)
-            for (e, gradient) in dOutputs.enumerated() { if let gradient { outputs[e]!.accumulate(adding: gradient) } }
+            for (e, list) in tokens.enumerated() {
+                guard let output = outputs[e] else { continue }
+                let values = output.value
+                var g = [Float](repeating: 0, count: values.count)
+                for (j, t) in list.enumerated() {
+                    let w = scale * p[t * total + e]
+                    dp[t * total + e] += scale * dot(t, values, j)
+                    for i in 0..<h { g[j * h + i] = w * dy[t * h + i] }
+                }
+                output.accumulate(adding: g)
+            }
+            probs.accumulate(adding: dp)
         }
         return y
     }
