@@ -267,6 +267,8 @@ void lc_train_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_i,
 
 enum { CHUNK = 1 << 16 };
 
+static inline int64_t chunk_end(int64_t task, int64_t n) { return (task + 1) * CHUNK < n ? (task + 1) * CHUNK : n; }
+
 typedef struct {
     float *values, *m, *v;
     const float *grads;
@@ -277,7 +279,7 @@ typedef struct {
 
 static void adamw_task(void *context, int64_t task) {
     const adamw_job *a = context;
-    const int64_t end = (task + 1) * CHUNK < a->n ? (task + 1) * CHUNK : a->n;
+    const int64_t end = chunk_end(task, a->n);
     for (int64_t i = task * CHUNK; i < end; i++) {
         const double g = (double)a->grads[i] * a->scale;
         const float m = (float)(a->beta1 * (double)a->m[i] + (1 - a->beta1) * g);
@@ -299,7 +301,7 @@ typedef struct { const float *x; int64_t n; double *partial; } squares_job;
 
 static void squares_task(void *context, int64_t task) {
     const squares_job *s = context;
-    const int64_t end = (task + 1) * CHUNK < s->n ? (task + 1) * CHUNK : s->n;
+    const int64_t end = chunk_end(task, s->n);
     double sum[4] = {0};
     int64_t i = task * CHUNK;
     for (; i + 4 <= end; i += 4)
@@ -430,8 +432,6 @@ typedef struct {
     float scale;
     int64_t n;
 } elementwise_job;
-
-static inline int64_t chunk_end(int64_t task, int64_t n) { return (task + 1) * CHUNK < n ? (task + 1) * CHUNK : n; }
 
 #if LC_X86
 LC_AVX2 static inline __m256 sigmoid_avx2(__m256 g) {
