@@ -52,6 +52,29 @@ public enum TrainingData {
         return out.filter { !$0.tokens.isEmpty }
     }
 
+    /// The raw texts of `files` (what a tokenizer is trained on): each text file whole, each fortune record, and each
+    /// message content of a chat file.
+    public static func texts(files: [String], format: DataFormat) throws -> [String] {
+        var out: [String] = []
+        for path in files {
+            guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badData("cannot read \(path)") }
+            guard let text = String(data: data, encoding: .utf8) else { throw TrainingError.badData("\(path) is not UTF-8 text") }
+            switch format == .auto ? detect(text) : format {
+            case .fortune: out += fortunes(text)
+            case .text, .auto: out.append(text)
+            case .chat:
+                for (n, line) in text.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                    guard let object = try? JSONValue.parse(Data(line.utf8)), case .object(let fields) = object,
+                          case .array(let messages)? = fields["messages"] else {
+                        throw TrainingError.badData("\(path):\(n + 1): expected {\"messages\": [...]}")
+                    }
+                    for case .object(let m) in messages { if case .string(let content)? = m["content"] { out.append(content) } }
+                }
+            }
+        }
+        return out.filter { !$0.isEmpty }
+    }
+
     static func detect(_ text: String) -> DataFormat {
         let first = text.prefix { $0 != "\n" }
         if first.hasPrefix("{"), let object = try? JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any],

@@ -227,3 +227,22 @@ class Server:
 
 def metric(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def render_chat_template(config_path, messages, tools=None, add_generation_prompt=True):
+    """A tokenizer_config.json's chat template rendered as transformers' apply_chat_template(..., tokenize=False) does."""
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    config = json.loads(Path(config_path).read_text())
+
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+    env.filters["tojson"] = lambda x, indent=None, separators=None, sort_keys=False: json.dumps(
+        x, ensure_ascii=False, indent=indent, separators=separators, sort_keys=sort_keys)
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(config["chat_template"]).render(
+        messages=messages, tools=tools, add_generation_prompt=add_generation_prompt, bos_token=config["bos_token"],
+        eos_token=config["eos_token"])

@@ -4,9 +4,7 @@ and the chat template rendered by jinja2 the way transformers renders it)."""
 
 import json
 
-import jinja2
 import pytest
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import Tokenizer
 
 import longcat_testlib as lib
@@ -21,17 +19,7 @@ def hf_tokenizer():
 
 def render_chat(messages, tools=None):
     """transformers' apply_chat_template(..., tokenize=False, add_generation_prompt=True)."""
-    config = json.loads((lib.TOKENIZER_DIR / "tokenizer_config.json").read_text())
-
-    def raise_exception(message):
-        raise jinja2.exceptions.TemplateError(message)
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
-    env.filters["tojson"] = lambda x, indent=None, separators=None, sort_keys=False: json.dumps(
-        x, ensure_ascii=False, indent=indent, separators=separators, sort_keys=sort_keys)
-    env.globals["raise_exception"] = raise_exception
-    return env.from_string(config["chat_template"]).render(
-        messages=messages, tools=tools, add_generation_prompt=True, bos_token=config["bos_token"], eos_token=config["eos_token"])
+    return lib.render_chat_template(lib.TOKENIZER_DIR / "tokenizer_config.json", messages, tools)
 
 
 def test_models_lists_the_served_name(client, server):
