@@ -17,7 +17,7 @@ struct LongCat: AsyncParsableCommand {
             else (I/O, memory, a busy port).
             """,
         version: version,
-        subcommands: [Demo.self, Generate.self, Chat.self, Serve.self, Bench.self, Logits.self, Inspect.self, Init.self, Quantize.self, Train.self, TrainReportCommand.self, Grow.self, Tokenize.self, TrainTokenizer.self, ChatTemplateCommand.self],
+        subcommands: [Demo.self, Generate.self, Chat.self, Serve.self, Bench.self, Logits.self, Inspect.self, Init.self, Quantize.self, Train.self, TrainReportCommand.self, Grow.self, Tokenize.self, TrainTokenizer.self, MakeAgentData.self, ChatTemplateCommand.self],
         defaultSubcommand: Demo.self)
 }
 

@@ -1,0 +1,83 @@
+import Foundation
+import LongCatTestSupport
+import LongCatTokenizer
+import LongCatTrain
+import XCTest
+
+/// `longcat make-agent-data`'s generator: determinism, unseen tools in the held-out split, calls that fit their
+/// schemas, and dialogues that `train --data` reads with the assistant-only mask.
+final class AgentDataTests: XCTestCase {
+    func testTheSameSeedGivesTheSameDialogues() {
+        let a = AgentDataGenerator(seed: 7), b = AgentDataGenerator(seed: 7), c = AgentDataGenerator(seed: 8)
+        XCTAssertEqual((0..<50).map { a.dialogue($0).jsonLine }, (0..<50).map { b.dialogue($0).jsonLine })
+        XCTAssertNotEqual((0..<50).map { a.dialogue($0).jsonLine }, (0..<50).map { c.dialogue($0).jsonLine })
+    }
+
+    func testHeldOutDialoguesUseToolsThatTrainingNeverSees() {
+        let train = AgentDataGenerator(seed: 1, split: .train), heldout = AgentDataGenerator(seed: 2, split: .heldout)
+        let trainNames = Set((0..<3000).flatMap { train.dialogue($0).tools.map(\.name) })
+        let heldoutNames = Set((0..<500).flatMap { heldout.dialogue($0).tools.map(\.name) })
+        XCTAssertGreaterThan(heldoutNames.count, 20)
+        XCTAssertGreaterThan(trainNames.count, 200)
+        XCTAssertTrue(trainNames.isDisjoint(with: heldoutNames))
+    }
+
+    func testEveryCallFitsItsToolsSchema() throws {
+        let generator = AgentDataGenerator(seed: 3)
+        var calls = 0, noCallTurns = 0, multiCallTurns = 0
+        for i in 0..<400 {
+            let dialogue = generator.dialogue(i)
+            noCallTurns += dialogue.callsPerTurn.filter { $0 == 0 }.count
+            multiCallTurns += dialogue.callsPerTurn.filter { $0 > 1 }.count
+            for case .object(let message) in dialogue.messages {
+                guard case .array(let toolCalls)? = message["tool_calls"] else { continue }
+                for case .object(let call) in toolCalls {
+                    calls += 1
+                    let function = try XCTUnwrap(call["function"]), name = try XCTUnwrap(function["name"]?.stringValue)
+                    let tool = try XCTUnwrap(dialogue.tools.first { $0.name == name }, "a call to \(name), which is not offered")
+                    guard case .object(let arguments)? = function["arguments"] else { return XCTFail("arguments are not an object") }
+                    for p in tool.parameters where p.required { XCTAssertNotNil(arguments[p.name], "\(name) misses \(p.name)") }
+                    for (key, value) in arguments {
+                        let p = try XCTUnwrap(tool.parameters.first { $0.name == key }, "\(name) has no parameter \(key)")
+                        switch (p.kind, value) {
+                        case (.string, .string), (.integer, .int), (.number, .double), (.boolean, .bool): break
+                        case (.enumeration, .string(let s)): XCTAssertTrue(p.values.contains(s), "\(s) is not one of \(p.values)")
+                        default: XCTFail("\(name).\(key) = \(value) is not a \(p.kind)")
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(calls, 400)
+        XCTAssertGreaterThan(noCallTurns, 40)
+        XCTAssertGreaterThan(multiCallTurns, 40)
+    }
+
+    func testDialoguesTrainThroughTheChatTemplateWithTheAssistantMask() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agent-data-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let generator = AgentDataGenerator(seed: 4)
+        let lines = (0..<20).map { generator.dialogue($0).jsonLine }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: directory.appendingPathComponent("agent.jsonl"))
+        // A tokenizer trained on the dialogues' own text, with the chat template train-tokenizer writes.
+        let texts = try TrainingData.texts(files: [directory.appendingPathComponent("agent.jsonl").path], format: .chat)
+        try BPETrainer(vocabSize: 600).train(texts: texts).json.write(to: directory.appendingPathComponent("tokenizer.json"))
+        let config: [String: Any] = ["bos_token": "<s>", "eos_token": "</s>", "chat_template": LongCatChatTemplate.text]
+        try JSONSerialization.data(withJSONObject: config).write(to: directory.appendingPathComponent("tokenizer_config.json"))
+        let tokenizer = try Tokenizer(path: directory.path)
+        let documents = try TrainingData.documents(files: [directory.appendingPathComponent("agent.jsonl").path], format: .auto, tokenizer: tokenizer)
+        XCTAssertEqual(documents.count, 20)
+        let callTag = try XCTUnwrap(tokenizer.id(for: "<longcat_tool_call>")), resultTag = try XCTUnwrap(tokenizer.id(for: "<longcat_tool_response>"))
+        for (i, d) in documents.enumerated() {
+            // Every call is the assistant's (trained; the system prompt's description of the tags is not); tool results
+            // are not trained.
+            let calls = generator.dialogue(i).messages.reduce(0) { n, m in
+                guard case .array(let c)? = m["tool_calls"] else { return n }
+                return n + c.count
+            }
+            XCTAssertEqual(zip(d.tokens, d.trained).filter { $0.0 == callTag && $0.1 }.count, calls, "dialogue \(i)")
+            XCTAssertFalse(zip(d.tokens, d.trained).contains { $0.0 == resultTag && $0.1 }, "dialogue \(i)")
+        }
+    }
+}
