@@ -150,7 +150,8 @@ public struct AgentDataGenerator {
             }
             let chosen = kind < 8 || tools.count == 1 ? [rng.pick(tools)] : Array(tools.shuffled(using: &rng).prefix(2))
             let calls = chosen.map { ($0, arguments(for: $0, rng: &rng)) }
-            messages.append(message("user", calls.map { request(tool: $0.0, arguments: $0.1, rng: &rng) }.joined(separator: " Also, ")))
+            let requests = calls.map { request(tool: $0.0, arguments: $0.1, rng: &rng) }
+            messages.append(message("user", ([requests[0]] + requests.dropFirst().map(Self.continuing)).joined(separator: " ")))
             messages.append(.object(["role": .string("assistant"), "content": .string(""), "tool_calls": .array(calls.map { tool, args in
                 .object(["type": .string("function"), "function": .object(["name": .string(tool.name), "arguments": args])])
             })]))
@@ -164,6 +165,12 @@ public struct AgentDataGenerator {
             callsPerTurn.append(calls.count)
         }
         return Dialogue(messages: messages, tools: tools, callsPerTurn: callsPerTurn)
+    }
+
+    /// A further request in the same message: "Also, " and the request, its first letter lower-cased (not "I").
+    static func continuing(_ request: String) -> String {
+        let first = request.hasPrefix("I ") || request.hasPrefix("I'") ? String(request.prefix(1)) : request.prefix(1).lowercased()
+        return "Also, " + first + request.dropFirst()
     }
 
     func message(_ role: String, _ content: String) -> JSONValue { .object(["role": .string(role), "content": .string(content)]) }
@@ -211,7 +218,7 @@ public struct AgentDataGenerator {
             "Could you help me \(tool.verb) the \(thing)? Use \(list).", "Hey, \(tool.verb) \(thing) please, \(list).",
             "I'd like you to \(tool.verb) the \(thing) with \(list).", "Quick one: \(tool.verb) \(thing) (\(list)).",
         ])
-        return list.isEmpty ? phrasing.replacingOccurrences(of: " for ?", with: "?") : phrasing
+        return phrasing
     }
 
     /// A simulated tool's JSON result and the sentence of the assistant's reply that uses it.
