@@ -52,8 +52,8 @@ public enum TrainingData {
         return out.filter { !$0.tokens.isEmpty }
     }
 
-    /// The raw texts of `files` (what a tokenizer is trained on): each text file whole, each fortune record, and each
-    /// message content of a chat file.
+    /// The raw texts of `files` (what a tokenizer is trained on): each text file whole, each fortune record, and of a
+    /// chat file each message content, tool call and tool schema.
     public static func texts(files: [String], format: DataFormat) throws -> [String] {
         var out: [String] = []
         for path in files {
@@ -68,7 +68,17 @@ public enum TrainingData {
                           case .array(let messages)? = fields["messages"] else {
                         throw TrainingError.badData("\(path):\(n + 1): expected {\"messages\": [...]}")
                     }
-                    for case .object(let m) in messages { if case .string(let content)? = m["content"] { out.append(content) } }
+                    // What the chat template shows of them: contents, each call as {"name": ..., "arguments": ...},
+                    // each tool's schema.
+                    for case .object(let m) in messages {
+                        if case .string(let content)? = m["content"] { out.append(content) }
+                        guard case .array(let calls)? = m["tool_calls"] else { continue }
+                        for case .object(let call) in calls {
+                            guard let function = call["function"] else { continue }
+                            out.append(JSONValue.object(["name": function["name"] ?? .null, "arguments": function["arguments"] ?? .null]).dumps())
+                        }
+                    }
+                    if case .array(let tools)? = fields["tools"] { out += tools.map { ($0["function"] ?? $0).dumps() } }
                 }
             }
         }
