@@ -83,6 +83,7 @@ uint16_t lc_f32_to_f16(float f) {
 // Dispatch
 
 static int lc_detected_level = 0;
+static int lc_detected_avx512 = 0;
 static int lc_forced_portable = 0;
 static float lc_f8_table[256];
 static pthread_once_t lc_once = PTHREAD_ONCE_INIT;
@@ -93,6 +94,7 @@ static void lc_init(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
         lc_detected_level = 1;
+    lc_detected_avx512 = lc_detected_level == 1 && __builtin_cpu_supports("avx512f");
 #elif LC_NEON
     lc_detected_level = 2;
 #endif
@@ -102,6 +104,8 @@ int lc_simd_level(void) {
     pthread_once(&lc_once, lc_init);
     return lc_forced_portable ? 0 : lc_detected_level;
 }
+
+int lc_simd_avx512(void) { return lc_simd_level() == 1 && lc_detected_avx512; }
 
 void lc_force_portable(int force) { lc_forced_portable = force; }
 
@@ -585,25 +589,7 @@ LC_AVX2 static void pack_panel_avx2(const lc_matrix *m, int64_t r, int64_t rows,
     // Transpose [16][kc] -> [kc][16] in 8x8 tiles.
     int64_t k = 0;
     for (; k + 8 <= kc; k += 8) {
-        for (int64_t i = 0; i < LC_PANEL; i += 8) {
-            __m256 r[8], t[8];
-            for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(tmp + (i + j) * LC_KC + k);
-            for (int j = 0; j < 8; j += 2) {
-                t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
-                t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
-            }
-            for (int j = 0; j < 8; j += 4) {
-                r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
-                r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xEE);
-                r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
-                r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
-            }
-            // r0..r3 hold columns {0,1,2,3} (+4 in the high lane) of rows 0-3, r4..r7 of rows 4-7.
-            for (int j = 0; j < 4; j++) {
-                _mm256_storeu_ps(packed + (k + j) * LC_PANEL + i, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
-                _mm256_storeu_ps(packed + (k + j + 4) * LC_PANEL + i, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
-            }
-        }
+        for (int64_t i = 0; i < LC_PANEL; i += 8) transpose8x8_avx2(tmp + i * LC_KC + k, LC_KC, packed + k * LC_PANEL + i, LC_PANEL);
     }
     for (; k < kc; k++)
         for (int64_t i = 0; i < LC_PANEL; i++) packed[k * LC_PANEL + i] = tmp[i * LC_KC + k];

@@ -13,8 +13,14 @@
 #include <arm_neon.h>
 #endif
 
+#include <stdint.h>
+
 #if LC_X86
 #define LC_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define LC_AVX512 __attribute__((target("avx512f,avx2,fma")))
+
+/// 1 when the vector path is on (lc_simd_level() == 1) and the CPU has AVX-512F (detected with the rest, kernels.c).
+int lc_simd_avx512(void);
 
 LC_AVX2 static inline float hsum256(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v);
@@ -25,6 +31,27 @@ LC_AVX2 static inline float hsum256(__m256 v) {
     sh = _mm_movehl_ps(sh, lo);
     lo = _mm_add_ss(lo, sh);
     return _mm_cvtss_f32(lo);
+}
+
+// dst[j][i] = src[i][j] for an 8 x 8 block of floats (rows src_stride and dst_stride floats apart).
+LC_AVX2 static inline void transpose8x8_avx2(const float *src, int64_t src_stride, float *dst, int64_t dst_stride) {
+    __m256 r[8], t[8];
+    for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(src + j * src_stride);
+    for (int j = 0; j < 8; j += 2) {
+        t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+        t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+    }
+    for (int j = 0; j < 8; j += 4) {
+        r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
+        r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xEE);
+        r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
+        r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
+    }
+    // r0..r3 hold columns {0,1,2,3} (+4 in the high lane) of rows 0-3, r4..r7 of rows 4-7.
+    for (int j = 0; j < 4; j++) {
+        _mm256_storeu_ps(dst + j * dst_stride, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
+        _mm256_storeu_ps(dst + (j + 4) * dst_stride, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
+    }
 }
 
 // exp(x) for 8 lanes, Cephes-style: 2^n * e^r with a degree-6 polynomial on |r| <= ln2/2 (relative error

@@ -33,18 +33,6 @@ void lc_train_keep_freed_memory(void) {
 
 enum { NR = 6, KC = 256, NC = 192 };
 
-#if LC_X86
-#define LC_AVX512 __attribute__((target("avx512f,avx2,fma")))
-static int has_avx512(void) {
-    static int known = -1;
-    if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx512f");
-    }
-    return known;
-}
-#endif
-
 typedef enum { MICRO_PORTABLE, MICRO_AVX2, MICRO_AVX512 } micro_kind;
 
 typedef struct {
@@ -60,28 +48,7 @@ typedef struct {
 } gemm_job;
 
 // dst[c * dst_stride + r] = src[r * src_stride + c] for r < rows, c < cols: the packings' strided reads, in 8 x 8
-// register transposes on AVX2.
-#if LC_X86
-LC_AVX2 static void transpose8x8_avx2(const float *src, int64_t src_stride, float *dst, int64_t dst_stride) {
-    __m256 r[8], t[8];
-    for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(src + j * src_stride);
-    for (int j = 0; j < 8; j += 2) {
-        t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
-        t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
-    }
-    for (int j = 0; j < 8; j += 4) {
-        r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
-        r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xEE);
-        r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
-        r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
-    }
-    // r0..r3 hold columns {0,1,2,3} (+4 in the high lane) of rows 0-3, r4..r7 of rows 4-7.
-    for (int j = 0; j < 4; j++) {
-        _mm256_storeu_ps(dst + j * dst_stride, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
-        _mm256_storeu_ps(dst + (j + 4) * dst_stride, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
-    }
-}
-#endif
+// register transposes (lc_simd.h) on AVX2.
 
 static void copy_transposed(const float *src, int64_t src_stride, int64_t rows, int64_t cols, float *dst, int64_t dst_stride) {
     int64_t r0 = 0;
@@ -240,7 +207,7 @@ void lc_train_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_i,
     }
     micro_kind kind = MICRO_PORTABLE;
 #if LC_X86
-    if (lc_simd_level() == 1) kind = has_avx512() ? MICRO_AVX512 : MICRO_AVX2;
+    if (lc_simd_level() == 1) kind = lc_simd_avx512() ? MICRO_AVX512 : MICRO_AVX2;
 #endif
     const int64_t mr = kind == MICRO_AVX512 ? 32 : 16, panels = (m + mr - 1) / mr, k_blocks = (k + KC - 1) / KC;
     // A few tasks per thread: blocks of j rows (at most NC, at least 4 x NR), split further by panels only when

@@ -164,11 +164,11 @@ final class BPEModel {
         next[n - 1] = -1
         var alive = [Bool](repeating: true, count: n)
         // Heap entries: (rank, position of left symbol, left id, right id); stale ones are skipped.
-        var heap = PairHeap()
+        var heap = Heap<MergeCandidate>()
         func consider(_ i: Int) {
             let j = next[i]
             guard j >= 0, let m = merges.lookup(left: ids[i], right: ids[j]) else { return }
-            heap.push(.init(rank: m.rank, position: Int32(i), left: Int32(ids[i]), right: Int32(ids[j])))
+            heap.push(MergeCandidate(rank: m.rank, position: Int32(i), left: Int32(ids[i]), right: Int32(ids[j])))
         }
         for i in 0..<n - 1 { consider(i) }
         while let top = heap.pop() {
@@ -194,48 +194,13 @@ final class BPEModel {
     }
 }
 
-/// Min-heap ordered by (rank, position): the lowest rank merges first, leftmost on ties (as HF does).
-struct PairHeap {
-    struct Entry {
-        var rank: Int32
-        var position: Int32
-        var left: Int32
-        var right: Int32
-        func before(_ o: Entry) -> Bool { rank != o.rank ? rank < o.rank : position < o.position }
-    }
-
-    private var items: [Entry] = []
-
-    mutating func push(_ e: Entry) {
-        items.append(e)
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard items[i].before(items[parent]) else { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    mutating func pop() -> Entry? {
-        guard !items.isEmpty else { return nil }
-        let top = items[0]
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var best = i
-                if l < items.count && items[l].before(items[best]) { best = l }
-                if r < items.count && items[r].before(items[best]) { best = r }
-                if best == i { break }
-                items.swapAt(i, best)
-                i = best
-            }
-        }
-        return top
-    }
+/// A candidate merge of the encoder's heap: the lowest rank merges first, leftmost on ties (as HF does).
+struct MergeCandidate: HeapOrdered {
+    var rank: Int32
+    var position: Int32
+    var left: Int32
+    var right: Int32
+    func before(_ o: MergeCandidate) -> Bool { rank != o.rank ? rank < o.rank : position < o.position }
 }
 
 /// Piece -> ids memo with keys and values in flat arenas: a lookup hashes the scalars in place and

@@ -87,14 +87,15 @@ public struct BPETrainer {
                 if holders[k]?.last != w { holders[k, default: []].append(w) }
             }
         }
-        var heap = MergeCandidates()
-        for (k, c) in pairCounts { heap.push(count: c, pair: k) }
+        var heap = Heap<PairCount>()
+        for (k, c) in pairCounts { heap.push(PairCount(count: c, pair: k)) }
 
         var merges: [(Int32, Int32)] = []
         let wantedMerges = vocabSize - base - Self.addedTokens.count
-        while merges.count < wantedMerges, let (count, pair) = heap.pop() {
-            guard pairCounts[pair] == count else { continue }  // stale entry
-            guard count >= minimumFrequency else { break }
+        while merges.count < wantedMerges, let top = heap.pop() {
+            let pair = top.pair
+            guard pairCounts[pair] == top.count else { continue }  // stale entry
+            guard top.count >= minimumFrequency else { break }
             let (a, b) = (Int32(truncatingIfNeeded: pair >> 32), Int32(truncatingIfNeeded: pair & 0xFFFF_FFFF))
             let merged = Int32(symbols.count)
             symbols.append(symbols[Int(a)] + symbols[Int(b)])
@@ -130,7 +131,7 @@ public struct BPETrainer {
             }
             for k in changed {
                 let c = pairCounts[k] ?? 0
-                if c > 0 { heap.push(count: c, pair: k) } else { pairCounts[k] = nil }
+                if c > 0 { heap.push(PairCount(count: c, pair: k)) } else { pairCounts[k] = nil }
             }
         }
 
@@ -165,39 +166,9 @@ public struct BPETrainer {
     }
 }
 
-/// A max-heap of (count, pair): higher count first, then the lower pair.
-struct MergeCandidates {
-    private var items: [(count: Int, pair: UInt64)] = []
-
-    private static func above(_ x: (count: Int, pair: UInt64), _ y: (count: Int, pair: UInt64)) -> Bool {
-        x.count != y.count ? x.count > y.count : x.pair < y.pair
-    }
-
-    mutating func push(count: Int, pair: UInt64) {
-        items.append((count, pair))
-        var i = items.count - 1
-        while i > 0, Self.above(items[i], items[(i - 1) / 2]) {
-            items.swapAt(i, (i - 1) / 2)
-            i = (i - 1) / 2
-        }
-    }
-
-    mutating func pop() -> (Int, UInt64)? {
-        guard let top = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var best = i
-                if l < items.count, Self.above(items[l], items[best]) { best = l }
-                if r < items.count, Self.above(items[r], items[best]) { best = r }
-                if best == i { break }
-                items.swapAt(i, best)
-                i = best
-            }
-        }
-        return (top.count, top.pair)
-    }
+/// A pair's count in the trainer's heap: the higher count first, then the lower pair.
+struct PairCount: HeapOrdered {
+    var count: Int
+    var pair: UInt64
+    func before(_ o: PairCount) -> Bool { count != o.count ? count > o.count : pair < o.pair }
 }
