@@ -4,6 +4,8 @@
 #   fortunes-zh/  fortunes-zh: Chinese fortunes, Tang and Song poems (fortune files; their ANSI colour escapes are
 #                 dropped when `longcat train --data` reads them)
 #   jargon.txt    jargon-text: the Jargon File, plain English prose (a text file)
+#   train/, heldout/  the same three corpora split for the default model: every 20th record (fortunes) or paragraph
+#                 (Jargon File) goes to heldout/NAME.txt, the rest to train/NAME.txt (fortune files stay fortune files)
 # Index files (.dat) and links (.u8) are left out. Usage: scripts/fetch-data.sh [DIR]
 set -eu
 cd "$(dirname "$0")/.."
@@ -28,6 +30,20 @@ copy_fortunes() {  # DEST PACKAGE...
 copy_fortunes "$OUT/fortunes" fortunes fortunes-min
 copy_fortunes "$OUT/fortunes-zh" fortunes-zh
 gunzip -c "$WORK/jargon-text/usr/share/doc/jargon-text/jargon.txt.gz" > "$OUT/jargon.txt"
-for part in fortunes fortunes-zh jargon.txt; do
+mkdir -p "$OUT/train" "$OUT/heldout"
+split_fortunes() {  # NAME FILE...: records end at lines holding %
+    name=$1; shift
+    awk -v train="$OUT/train/$name.txt" -v heldout="$OUT/heldout/$name.txt" '
+        function flush() { if (record != "") { n++; printf "%s%%\n", record > (n % 20 == 0 ? heldout : train) } record = "" }
+        FNR == 1 { flush() }
+        /^%\r?$/ { flush(); next }
+        { record = record $0 "\n" }
+        END { flush() }' "$@"
+}
+split_fortunes fortunes "$OUT"/fortunes/*
+split_fortunes fortunes-zh "$OUT"/fortunes-zh/*
+awk -v train="$OUT/train/jargon.txt" -v heldout="$OUT/heldout/jargon.txt" \
+    'BEGIN { RS = ""; ORS = "\n\n" } { print > (NR % 20 == 0 ? heldout : train) }' "$OUT/jargon.txt"
+for part in fortunes fortunes-zh jargon.txt train heldout; do
     echo "$OUT/$part: $(find "$OUT/$part" -type f | wc -l) files, $(find "$OUT/$part" -type f -exec cat {} + | wc -c) bytes"
 done

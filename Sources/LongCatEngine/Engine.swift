@@ -89,6 +89,9 @@ public struct GenerationChunk: Sendable {
     public var usage: Usage
     /// Seconds from submission to the first token (set once the first token exists).
     public var timeToFirstToken: Double?
+    /// Per new token: FFN experts per layer (mean over layers) of the pass that produced it, i.e. the compute the
+    /// model spent on the position before it (identity experts cost nothing).
+    public var ffnExperts: [Double] = []
 }
 
 /// A snapshot of the engine's own accounting.
@@ -338,8 +341,10 @@ private final class Scheduler: @unchecked Sendable {
             return
         }
         var finished: [Session] = []
-        var promptTokensDone = 0, generatedNow = 0
+        var promptTokensDone = 0, generatedNow = 0, lastRow = -1
+        let picks = routing.ffnPicksOfLastPass, layers = Double(model.config.numLayers)
         for ((session, completesPrompt), (item, rowLogits)) in zip(members, zip(items, logits)) {
+            lastRow += item.tokens.count
             if session.nextToken == nil {
                 session.prefilled += item.tokens.count
                 promptTokensDone += item.tokens.count
@@ -351,7 +356,8 @@ private final class Scheduler: @unchecked Sendable {
             }
             guard completesPrompt else { continue }
             generatedNow += 1
-            if emit(session, sampled: session.sampler.sample(rowLogits)) { finished.append(session) }
+            let ffnExperts = lastRow < picks.count ? Double(picks[lastRow]) / layers : 0
+            if emit(session, sampled: session.sampler.sample(rowLogits), ffnExperts: ffnExperts) { finished.append(session) }
         }
         lock.lock()
         counters.steps += 1
@@ -370,7 +376,7 @@ private final class Scheduler: @unchecked Sendable {
 
     /// Handles one sampled token: stop rules, text, the chunk to the caller. Returns true when the
     /// generation is over (the caller ends the stream).
-    private func emit(_ s: Session, sampled: SampledToken) -> Bool {
+    private func emit(_ s: Session, sampled: SampledToken, ffnExperts: Double) -> Bool {
         let token = sampled.token
         s.generated.append(token)
         if s.firstTokenSeconds == nil { s.firstTokenSeconds = secondsSince(s.submitted) }
@@ -399,7 +405,7 @@ private final class Scheduler: @unchecked Sendable {
         let wantsLogprobs = s.request.sampling.logprobs != nil
         s.continuation.yield(GenerationChunk(
             text: text, tokens: [token], logprobs: wantsLogprobs ? [sampled] : [], finishReason: finish,
-            usage: s.usage, timeToFirstToken: s.firstTokenSeconds))
+            usage: s.usage, timeToFirstToken: s.firstTokenSeconds, ffnExperts: [ffnExperts]))
         return finish != nil
     }
 }

@@ -21,6 +21,8 @@ public struct GenerationResult: Sendable {
     public var tokens: [Int] = []
     public var text = ""
     public var logprobs: [SampledToken] = []
+    /// Per token: FFN experts per layer of the pass that produced it (see `GenerationChunk.ffnExperts`).
+    public var ffnExperts: [Double] = []
     public var finishReason: FinishReason = .length
     public var usage = Usage(promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0)
     /// Submission to first token: queueing plus prefill.
@@ -48,6 +50,7 @@ extension Engine {
         for try await chunk in try submit(request) {
             onChunk(chunk)
             result.tokens += chunk.tokens
+            result.ffnExperts += chunk.ffnExperts
             result.text += chunk.text
             result.logprobs += chunk.logprobs
             result.usage = chunk.usage

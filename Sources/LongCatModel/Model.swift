@@ -36,6 +36,8 @@ public final class RoutingRecorder {
     /// expert's weights once for all the tokens of the pass that chose it.
     public private(set) var moePasses = 0
     public private(set) var expertRuns = 0
+    /// Per row of the latest forward pass (its items' tokens in order): the FFN experts it ran, summed over layers.
+    public private(set) var ffnPicksOfLastPass: [Int] = []
 
     public init(keepChoices: Bool = false) { self.keepChoices = keepChoices }
 
@@ -47,9 +49,13 @@ public final class RoutingRecorder {
         expertRuns += runs
     }
 
-    func record(layer: Int, choice: Choice, numExperts: Int) {
+    func startPass(rows: Int) { ffnPicksOfLastPass = Array(repeating: 0, count: rows) }
+
+    func record(layer: Int, row: Int, choice: Choice, numExperts: Int) {
+        let picks = choice.experts.filter { $0 < numExperts }.count
         routedTokens += 1
-        ffnExpertPicks += choice.experts.filter { $0 < numExperts }.count
+        ffnExpertPicks += picks
+        if row < ffnPicksOfLastPass.count { ffnPicksOfLastPass[row] += picks }
         guard keepChoices else { return }
         while choices.count <= layer { choices.append([]) }
         choices[layer].append(choice)
@@ -227,6 +233,7 @@ public final class LongCatModel {
                 }
             }
         }
+        routing?.startPass(rows: row)
         let pass = InferencePass(model: self, segments: segments, routing: routing, schedule: schedule)
         for l in layers.indices { x = pass.decoderLayer(x, layer: l) }
         for (item, segment) in zip(batch, segments) { segment.cache.commit(item.tokens) }
@@ -437,7 +444,7 @@ public final class LongCatModel {
                 }
                 let chosen = Array(ranked.prefix(c.topK))
                 let weights = chosen.map { row[$0] * c.routedScalingFactor }
-                routing?.record(layer: index, choice: .init(experts: chosen, weights: weights), numExperts: c.numExperts)
+                routing?.record(layer: index, row: t, choice: .init(experts: chosen, weights: weights), numExperts: c.numExperts)
                 for (e, w) in zip(chosen, weights) {
                     if e < c.numExperts {
                         assigned[e].append((t, w))

@@ -15,18 +15,23 @@ public struct AgentDataGenerator {
         /// The seventh: tool names that never appear in `train`.
         case heldout
 
-        func contains(_ tool: Tool) -> Bool {
-            let pair = AgentDataGenerator.verbs.firstIndex(of: tool.verb)! * 31 + AgentDataGenerator.nouns.firstIndex(of: tool.noun)!
+        func contains(_ tool: Tool) -> Bool { contains(verb: tool.verb, noun: tool.noun) }
+
+        func contains(verb: String, noun: String) -> Bool {
+            let pair = AgentDataGenerator.verbs.firstIndex(of: verb)! * 31 + AgentDataGenerator.nouns.firstIndex(of: noun)!
             return (pair % 7 == 0) == (self == .heldout)
         }
     }
 
     public let seed: UInt64
     public let split: Split
+    /// Answers for dialogues of general requests (a quarter of them when given).
+    public let answers: AnswerCorpus?
 
-    public init(seed: UInt64, split: Split = .train) {
+    public init(seed: UInt64, split: Split = .train, answers: AnswerCorpus? = nil) {
         self.seed = seed
         self.split = split
+        self.answers = answers
     }
 
     // MARK: Schemas
@@ -82,6 +87,27 @@ public struct AgentDataGenerator {
                          "Tallinn", "Nairobi", "Seoul", "Kraków"]
     static let people = ["Ada", "Wei", "Noor", "Lukas", "Priya", "Mateo", "Yuki", "Amara", "Olga", "Tom"]
     static let topics = ["jazz", "solar panels", "chess openings", "sourdough", "the Moon", "rust removal", "tax forms", "tea"]
+    /// One sentence the assistant knows about each topic (for requests no tool fits).
+    static let facts = [
+        "jazz": "jazz grew out of New Orleans in the early twentieth century, mixing blues, ragtime and brass bands.",
+        "solar panels": "solar panels turn sunlight into electricity; most of them are made of silicon cells.",
+        "chess openings": "the Sicilian Defence is the most popular reply to 1. e4 among strong players.",
+        "sourdough": "sourdough bread rises with wild yeast and lactic acid bacteria instead of baker's yeast.",
+        "the Moon": "the Moon is about 384,000 kilometres away and always shows the Earth the same face.",
+        "rust removal": "vinegar or a paste of baking soda and water removes light rust from steel tools.",
+        "tax forms": "most tax forms ask for your income, deductions and identification number.",
+        "tea": "tea was first drunk in China, and all true teas come from the same plant, Camellia sinensis.",
+    ]
+    static let haikus = [
+        "jazz": "Brass in the night air / a walking bass finds its way / the drummer just smiles",
+        "solar panels": "Dark glass on the roof / drinking the whole summer sky / the meter runs back",
+        "chess openings": "Pawn steps to the light / a knight leaps over the wall / the long game begins",
+        "sourdough": "Flour, water, and time / a jar breathes on the counter / morning smells of bread",
+        "the Moon": "Pale stone in the sky / pulling the tide to the shore / silent all night long",
+        "rust removal": "Old iron turns red / vinegar and patient hands / the blade shines again",
+        "tax forms": "Boxes, lines, and sums / April rain on the window / the pen signs at last",
+        "tea": "Leaves unfold in heat / steam rises from the small cup / the afternoon slows",
+    ]
 
     /// The tool of a schema seed: its name, description and parameters follow from the seed alone.
     public static func tool(schemaSeed: UInt64) -> Tool {
@@ -127,7 +153,7 @@ public struct AgentDataGenerator {
     public func dialogue(_ index: Int) -> Dialogue {
         var rng = SplitMix64(seed: seed &* 0xD1B5_4A32_D192_ED03 &+ UInt64(index))
         var tools: [Tool] = []
-        for _ in 0..<(1 + rng.next(4)) {
+        for _ in 0..<(1 + rng.next(3)) {
             var schemaSeed = rng.nextUInt64() % 1_000_000
             while !split.contains(Self.tool(schemaSeed: schemaSeed)) { schemaSeed = (schemaSeed + 1) % 1_000_000 }
             let tool = Self.tool(schemaSeed: schemaSeed)
@@ -136,15 +162,21 @@ public struct AgentDataGenerator {
         var messages: [JSONValue] = []
         if rng.next(3) == 0 { messages.append(message("system", rng.pick(["You are a helpful assistant.", "You are a concise assistant with tools.", "Answer briefly and use tools when they help."]))) }
         var callsPerTurn: [Int] = []
-        for _ in 0..<(1 + rng.next(3)) {
+        if let answers, rng.next(4) == 0 {  // general requests, answered from the corpus, with or without tools offered
+            if rng.next(2) == 0 { tools = [] }
+            for _ in 0..<(1 + rng.next(2)) {
+                let (request, answer) = answers.turn(rng: &rng)
+                messages += [message("user", request), message("assistant", answer)]
+                callsPerTurn.append(0)
+            }
+            return Dialogue(messages: messages, tools: tools, callsPerTurn: callsPerTurn)
+        }
+        for _ in 0..<(1 + rng.next(2)) {
             let kind = rng.next(10)
             if kind < 2 {  // nothing fits: a reply without a call
-                messages.append(message("user", rng.pick(["Tell me a fun fact about \(rng.pick(Self.topics)).", "Thanks, that is all for now.",
-                                                          "What do you think about \(rng.pick(Self.topics))?", "Hello! Who are you?",
-                                                          "Can you write me a haiku about \(rng.pick(Self.topics))?"])))
-                messages.append(message("assistant", rng.pick(["Happy to help. None of my tools covers that, so here is what I know: \(rng.pick(Self.topics)) is a topic with a long history.",
-                                                               "You're welcome! Let me know if you need anything else.",
-                                                               "I am an assistant that can use the tools listed above; that request does not need one."])))
+                let (request, reply) = noCallTurn(tools: tools, rng: &rng)
+                messages.append(message("user", request))
+                messages.append(message("assistant", reply))
                 callsPerTurn.append(0)
                 continue
             }
@@ -165,6 +197,35 @@ public struct AgentDataGenerator {
             callsPerTurn.append(calls.count)
         }
         return Dialogue(messages: messages, tools: tools, callsPerTurn: callsPerTurn)
+    }
+
+    /// A user message no offered tool fits, and the assistant's fitting reply: a greeting, thanks, a question the
+    /// assistant answers itself, or a task for a tool that is not offered (the reply says which tools are).
+    func noCallTurn(tools: [Tool], rng: inout SplitMix64) -> (String, String) {
+        let names = tools.map(\.name)
+        let list = names.count > 1 ? names.dropLast().joined(separator: ", ") + " and " + names.last! : names[0]
+        let topic = rng.pick(Self.topics)
+        switch rng.next(6) {
+        case 0:
+            return (rng.pick(["Hello! Who are you?", "Hi, what can you do?", "Good morning!"]),
+                    rng.pick(["Hello! I am an assistant with these tools: \(list). What do you need?",
+                              "Hi! I can help with \(list). Tell me what you need."]))
+        case 1:
+            return (rng.pick(["Thanks, that is all for now.", "Great, thank you!", "Perfect, thanks a lot."]),
+                    rng.pick(["You're welcome! Let me know if you need anything else.", "Glad I could help. Have a nice day!"]))
+        case 2:
+            return (rng.pick(["Tell me a fun fact about \(topic).", "What do you know about \(topic)?"]),
+                    "No tool is needed for that: \(Self.facts[topic]!.prefix(1).lowercased() + Self.facts[topic]!.dropFirst())")
+        case 3:
+            return ("Can you write me a haiku about \(topic)?", "Here is one:\n\(Self.haikus[topic]!.replacingOccurrences(of: " / ", with: "\n"))")
+        default:  // a task for a tool nobody offered (of this split's pairs: a train file never names a held-out task)
+            var verb = rng.pick(Self.verbs), noun = rng.pick(Self.nouns)
+            while !split.contains(verb: verb, noun: noun) || tools.contains(where: { $0.verb == verb && $0.noun == noun }) { verb = rng.pick(Self.verbs); noun = rng.pick(Self.nouns) }
+            let thing = noun.replacingOccurrences(of: "_", with: " ")
+            return (rng.pick(["Can you \(verb) a \(thing) for me?", "Please \(verb) the \(thing).", "I need to \(verb) my \(thing)."]),
+                    rng.pick(["Sorry, none of my tools can \(verb) a \(thing). I can use \(list).",
+                              "I cannot \(verb) a \(thing) with the tools I have (\(list))."]))
+        }
     }
 
     /// A further request in the same message: "Also, " and the request, its first letter lower-cased (not "I").

@@ -140,29 +140,31 @@ public enum TrainingData {
             }
             var tools: [JSONValue]? = nil
             if case .array(let t)? = object["tools"] { tools = t }
-            var tokens: [Int] = [], trained: [Bool] = [], bytes = 0
+            // Rendered text grows message by message; each new piece is tokenized on its own, as at inference, where
+            // the reply's tokens follow the prompt's (tokenizing the whole could merge a reply's first characters
+            // into the prompt's last token).
+            var tokens: [Int] = [], trained: [Bool] = [], bytes = 0, rendered = ""
+            func append(_ text: String, message i: Int, trains: Bool) throws {
+                guard text.utf8.starts(with: rendered.utf8) else {
+                    throw TrainingError.badData("\(path):\(n + 1): the chat template does not render message \(i) as an extension of the conversation before it")
+                }
+                let piece = String(decoding: text.utf8.dropFirst(rendered.utf8.count), as: UTF8.self)
+                let pieceTokens = tokenizer.encode(piece)
+                tokens += pieceTokens
+                trained += pieceTokens.map { _ in trains }
+                if trains { bytes += piece.utf8.count }
+                rendered = text
+            }
             for (i, message) in messages.enumerated() {
                 guard case .object(let m) = message, case .string(let role)? = m["role"] else {
                     throw TrainingError.badData("\(path):\(n + 1): message \(i) has no role")
                 }
-                let whole = try formatter.render(messages: Array(messages[...i]), tools: tools, addGenerationPrompt: false)
                 if role == "assistant" {
                     // The prompt before the reply, then what the reply adds to it.
-                    let prompt = try formatter.render(messages: Array(messages[..<i]), tools: tools, addGenerationPrompt: true)
-                    let promptTokens = tokenizer.encode(prompt), wholeTokens = tokenizer.encode(whole)
-                    guard wholeTokens.starts(with: promptTokens), promptTokens.starts(with: tokens) else {
-                        throw TrainingError.badData("\(path):\(n + 1): the chat template does not render message \(i) as an extension of the conversation before it")
-                    }
-                    trained += promptTokens[tokens.count...].map { _ in false } + wholeTokens[promptTokens.count...].map { _ in true }
-                    bytes += whole.utf8.count - prompt.utf8.count
-                    tokens = wholeTokens
+                    try append(formatter.render(messages: Array(messages[..<i]), tools: tools, addGenerationPrompt: true), message: i, trains: false)
+                    try append(formatter.render(messages: Array(messages[...i]), tools: tools, addGenerationPrompt: false), message: i, trains: true)
                 } else if i == messages.count - 1 {
-                    let wholeTokens = tokenizer.encode(whole)
-                    guard wholeTokens.starts(with: tokens) else {
-                        throw TrainingError.badData("\(path):\(n + 1): the chat template does not render message \(i) as an extension of the conversation before it")
-                    }
-                    trained += wholeTokens[tokens.count...].map { _ in false }
-                    tokens = wholeTokens
+                    try append(formatter.render(messages: Array(messages[...i]), tools: tools, addGenerationPrompt: false), message: i, trains: false)
                 }
             }
             out.append(Document(tokens: tokens, trained: trained, trainedBytes: bytes))
@@ -171,16 +173,42 @@ public enum TrainingData {
     }
 
     /// Documents joined with EOS (which is trained: the model learns where a document ends) and cut into windows
-    /// of `length` tokens; a tail shorter than a window is dropped.
+    /// of `length` tokens; a tail shorter than a window is dropped. A conversation (a document with untrained tokens)
+    /// that fits in a window never straddles two: it starts a window or follows whole conversations, and the space
+    /// it leaves at a window's end is filled from the stream of the other documents (plain text, which may be cut
+    /// anywhere; untrained EOS padding once that runs out). A call then always sees the tools its conversation offered.
     public static func pack(_ documents: [Document], eos: Int, length: Int) -> [Window] {
-        var tokens: [Int] = [], trained: [Bool] = []
-        for d in documents {
-            tokens += d.tokens + [eos]
-            trained += d.trained + [d.trained.contains(true)]
+        func joined(_ d: Document) -> (tokens: [Int], trained: [Bool]) { (d.tokens + [eos], d.trained + [d.trained.contains(true)]) }
+        let whole = documents.filter { $0.trained.contains(false) && $0.tokens.count < length }
+        var stream: (tokens: [Int], trained: [Bool]) = ([], [])
+        for d in documents where !(d.trained.contains(false) && d.tokens.count < length) {
+            let j = joined(d)
+            stream.tokens += j.tokens
+            stream.trained += j.trained
         }
-        return stride(from: 0, to: tokens.count - length + 1, by: length).map {
-            Window(tokens: Array(tokens[$0..<$0 + length]), trained: Array(trained[$0..<$0 + length]))
+        var windows: [Window] = [], current = Window(tokens: [], trained: []), cursor = 0
+        /// Fills the current window's rest from the stream (or padding) and starts the next one.
+        func close() {
+            let take = min(length - current.tokens.count, stream.tokens.count - cursor)
+            current.tokens += stream.tokens[cursor..<cursor + take]
+            current.trained += stream.trained[cursor..<cursor + take]
+            cursor += take
+            current.tokens += Array(repeating: eos, count: length - current.tokens.count)
+            current.trained += Array(repeating: false, count: length - current.trained.count)
+            windows.append(current)
+            current = Window(tokens: [], trained: [])
         }
+        for d in whole {
+            let j = joined(d)
+            if current.tokens.count + j.tokens.count > length { close() }
+            current.tokens += j.tokens
+            current.trained += j.trained
+        }
+        if !current.tokens.isEmpty { close() }
+        for start in stride(from: cursor, to: stream.tokens.count - length + 1, by: length) {
+            windows.append(Window(tokens: Array(stream.tokens[start..<start + length]), trained: Array(stream.trained[start..<start + length])))
+        }
+        return windows
     }
 
     /// The windows of every epoch in a fixed order from `seed`: epoch e is a shuffle of all windows by a generator

@@ -10,7 +10,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure prefill and decode speed against the machine's bandwidth and matmul limits (random prompts, greedy, EOS ignored).")
 
-    @Option(name: .long, help: "Checkpoint directory (config.json + safetensors); not needed with --memory.")
+    @Option(name: .long, help: "Checkpoint directory (config.json + safetensors; default: the built-in model); not needed with --memory.")
     var model: String?
 
     @Option(name: .long, help: "Worker threads for compute (default: all cores).")
@@ -223,7 +223,7 @@ struct Bench: AsyncParsableCommand {
             if json { try Console.printJSON(machineJSON(machine)) }
             return
         }
-        guard let modelPath = model else { throw ValidationError("--model is required (or use --memory)") }
+        let modelPath = try model ?? DefaultModel.directory()
         let model = try ModelOptions.loadModel(modelPath, quantize: quantize.quantization)
         if coldTables { model.ngramTableMapping?.evict() }
         let longest = max(promptTokens + genTokens, (contexts.max() ?? 0) + genTokens)

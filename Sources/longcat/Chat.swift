@@ -15,7 +15,15 @@ struct Chat: AsyncParsableCommand {
     @Option(name: .long, help: "System prompt to start with.")
     var system: String?
 
+    @Flag(name: .long, help: ComputeColours.help)
+    var showCompute = false
+
     func run() async throws {
+        try await Self.interactive(modelOptions: modelOptions, samplingOptions: samplingOptions, system: system, showCompute: showCompute)
+    }
+
+    /// The chat loop (also what `longcat` alone opens on a terminal).
+    static func interactive(modelOptions: ModelOptions, samplingOptions: SamplingOptions, system: String?, showCompute: Bool) async throws {
         let tokenizer = try modelOptions.requireTokenizer(for: "chat")
         let formatter = try ChatFormatter(tokenizer: tokenizer)
         let model = try modelOptions.load()
@@ -25,6 +33,7 @@ struct Chat: AsyncParsableCommand {
         var history: [JSONValue] = []
         let interrupts = InterruptWatcher()
         Console.progress("Type a message. Commands: /reset, /system TEXT, /quit. Ctrl-C stops a reply.")
+        if showCompute { Console.progress(ComputeColours.legend(topK: model.config.topK)) }
 
         while true {
             print("> ", terminator: "")
@@ -73,7 +82,7 @@ struct Chat: AsyncParsableCommand {
             // Generate in a task that Ctrl-C cancels; cancelling the stream stops the engine's work.
             let reply = Task { () -> GenerationResult in
                 try await engine.generate(request) { chunk in
-                    print(chunk.text, terminator: "")
+                    print(showCompute ? ComputeColours.paint(chunk, topK: model.config.topK) : chunk.text, terminator: "")
                     fflush(stdout)
                 }
             }
@@ -123,8 +132,8 @@ struct ChatTemplateCommand: ParsableCommand {
         commandName: "chat-template",
         abstract: "Print the prompt a chat template renders for a conversation.")
 
-    @Option(name: .long, help: "Directory with tokenizer.json and tokenizer_config.json (holding chat_template).")
-    var tokenizer: String
+    @Option(name: .long, help: "Directory with tokenizer.json and tokenizer_config.json (holding chat_template; default: the built-in model's).")
+    var tokenizer: String?
 
     @Option(name: .long, help: "JSON file: a list of messages, or an object with \"messages\" (and \"tools\").")
     var messages: String
@@ -139,7 +148,7 @@ struct ChatTemplateCommand: ParsableCommand {
     var ids = false
 
     func run() throws {
-        let formatter = try ChatFormatter(tokenizer: LongCatTokenizer.Tokenizer(path: tokenizer))
+        let formatter = try ChatFormatter(tokenizer: LongCatTokenizer.Tokenizer(path: tokenizer ?? DefaultModel.directory()))
         let conversation = try Self.readJSON(messages, option: "--messages")
         var messageList: [JSONValue]
         var toolList: [JSONValue]? = nil

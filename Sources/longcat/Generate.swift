@@ -72,6 +72,9 @@ struct Generate: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object on stdout.")
     var json = false
 
+    @Flag(name: .long, help: ComputeColours.help)
+    var showCompute = false
+
     func validate() throws {
         guard (prompt == nil) != (promptIds == nil) else { throw ValidationError("give exactly one of --prompt or --prompt-ids") }
     }
@@ -81,7 +84,7 @@ struct Generate: AsyncParsableCommand {
         let promptTokens: [Int]
         if let prompt {
             guard let tokenizer else {
-                throw ValidationError("--prompt needs tokenizer.json in \(modelOptions.model); this model has no tokenizer, use --prompt-ids")
+                throw ValidationError("--prompt needs tokenizer.json in \(try modelOptions.directory()); this model has no tokenizer, use --prompt-ids")
             }
             promptTokens = tokenizer.encode(prompt, addSpecialTokens: true)
         } else {
@@ -92,9 +95,12 @@ struct Generate: AsyncParsableCommand {
         let engine = Engine(model: model, tokenizer: tokenizer, options: options)
         var request = samplingOptions.request(prompt: promptTokens)
         request.maxTokens = min(request.maxTokens, max(1, options.maxCacheTokens - promptTokens.count))
+        if showCompute && !json { Console.progress(ComputeColours.legend(topK: model.config.topK)) }
         let result = try await engine.generate(request) { chunk in
             guard !json else { return }
-            print(tokenizer == nil ? chunk.tokens.map(String.init).joined(separator: " ") + " " : chunk.text, terminator: "")
+            var shown = chunk
+            if tokenizer == nil { shown.text = chunk.tokens.map(String.init).joined(separator: " ") + " " }
+            print(showCompute ? ComputeColours.paint(shown, topK: model.config.topK) : shown.text, terminator: "")
             fflush(stdout)
         }
         if json {
@@ -105,6 +111,7 @@ struct Generate: AsyncParsableCommand {
                 "prefill_tokens_per_second": result.prefillTokensPerSecond,
                 "decode_tokens_per_second": result.decodeTokensPerSecond,
                 "ffn_experts_per_token": engine.metrics.ffnExpertsPerToken,
+                "ffn_experts": result.ffnExperts,
             ]
             if tokenizer != nil { object["text"] = result.text }
             try Console.printJSON(object)

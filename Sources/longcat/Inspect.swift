@@ -7,8 +7,8 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Describe a model: layers, experts, parameters (total and active per token), bytes, KV cache and memory.")
 
-    @Option(name: .long, help: "A checkpoint directory or a config.json file.")
-    var model: String
+    @Option(name: .long, help: "A checkpoint directory or a config.json file (default: the built-in model).")
+    var model: String?
 
     @Option(name: .long, help: "Context length for the memory estimate (default: max_position_embeddings).")
     var context: Int?
@@ -17,6 +17,7 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
+        let model = try self.model ?? DefaultModel.directory()
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
             throw ValidationError("--model: no such file or directory: \(model)")
@@ -59,10 +60,12 @@ struct Inspect: ParsableCommand {
                 "kv_cache_bytes_per_token": config.kvCacheBytesPerToken,
                 "context": context,
                 "memory_estimate_bytes": memory.map { $0 as Any } ?? NSNull(),
+                "path": URL(fileURLWithPath: model).standardizedFileURL.path,
             ])
             return
         }
         let c = config
+        print("path:              \(URL(fileURLWithPath: model).standardizedFileURL.path)")
         print("layers:            \(c.numLayers) (each: 2 MLA + 2 dense MLP + 1 shortcut MoE)")
         print("hidden:            \(c.hiddenSize), \(c.numHeads) heads, q_lora \(c.qLoraRank), kv_lora \(c.kvLoraRank), vocab \(c.vocabSize)")
         print("experts:           \(c.numExperts) FFN + \(c.numZeroExperts) zero-computation (identity), top-\(c.topK) per token")

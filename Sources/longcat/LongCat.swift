@@ -17,14 +17,17 @@ struct LongCat: AsyncParsableCommand {
             else (I/O, memory, a busy port).
             """,
         version: version,
-        subcommands: [Demo.self, Generate.self, Chat.self, Serve.self, Bench.self, Logits.self, Inspect.self, Init.self, Quantize.self, Train.self, TrainReportCommand.self, Grow.self, Tokenize.self, TrainTokenizer.self, MakeAgentData.self, ChatTemplateCommand.self],
+        subcommands: [Demo.self, InstallModel.self, Generate.self, Eval.self, Chat.self, Serve.self, Bench.self, Logits.self, Inspect.self, Init.self, Quantize.self, Train.self, TrainReportCommand.self, Grow.self, Tokenize.self, TrainTokenizer.self, MakeAgentData.self, ChatTemplateCommand.self],
         defaultSubcommand: Demo.self)
 }
 
 /// Options every command that loads a model shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Checkpoint directory (config.json + safetensors).")
-    var model: String
+    @Option(name: .long, help: "Checkpoint directory (config.json + safetensors; default: the built-in model, see `longcat install-model --help`).")
+    var model: String?
+
+    /// --model, or the default model's directory.
+    func directory() throws -> String { try model ?? DefaultModel.directory() }
 
     @Option(name: .long, help: "Worker threads for compute (default: all cores).")
     var threads: Int?
@@ -37,7 +40,7 @@ struct ModelOptions: ParsableArguments {
             guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
             Parallel.threadCount = threads
         }
-        return try Self.loadModel(model, quantize: quantize.quantization)
+        return try Self.loadModel(directory(), quantize: quantize.quantization)
     }
 
     /// Opens a checkpoint with progress on stderr.
@@ -75,6 +78,7 @@ struct ModelOptions: ParsableArguments {
 
     /// The model directory's tokenizer, if it has a tokenizer.json, checked against the model's vocabulary.
     func loadTokenizer() throws -> LongCatTokenizer.Tokenizer? {
+        let model = try directory()
         try Self.checkDirectory(model)
         let path = URL(fileURLWithPath: model).appendingPathComponent("tokenizer.json").path
         guard FileManager.default.fileExists(atPath: path) else { return nil }
@@ -87,7 +91,7 @@ struct ModelOptions: ParsableArguments {
     func requireTokenizer(for use: String) throws -> LongCatTokenizer.Tokenizer {
         guard let tokenizer = try loadTokenizer() else {
             throw BadInputFile(
-                path: model, reason: "no tokenizer.json: \(use) needs the checkpoint's tokenizer.json and tokenizer_config.json beside its weights")
+                path: try directory(), reason: "no tokenizer.json: \(use) needs the checkpoint's tokenizer.json and tokenizer_config.json beside its weights")
         }
         return tokenizer
     }

@@ -21,13 +21,15 @@ struct MakeAgentData: ParsableCommand {
     var split: AgentDataGenerator.Split = .train
     @Option(name: .long, help: "Output JSONL file.")
     var out: String
+    @Option(name: .long, parsing: .upToNextOption, help: "Fortune files and Jargon File text: a quarter of the dialogues then ask for a saying, a poem or a definition and get one of their records as the answer.")
+    var answers: [String] = []
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
     }
 
     func run() throws {
-        let generator = AgentDataGenerator(seed: seed, split: split)
+        let generator = AgentDataGenerator(seed: seed, split: split, answers: answers.isEmpty ? nil : try AnswerCorpus(files: answers))
         var lines: [String] = []
         var toolsOffered = 0, turns = 0, noCall = 0, multiCall = 0
         var kinds: [String: Int] = [:], schemas = Set<String>()

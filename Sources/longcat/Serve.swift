@@ -61,7 +61,7 @@ struct Serve: AsyncParsableCommand {
         var config = ServerConfiguration()
         config.host = host
         config.port = port
-        config.servedModelName = servedModelName ?? URL(fileURLWithPath: modelOptions.model).standardizedFileURL.lastPathComponent
+        config.servedModelName = try servedModelName ?? URL(fileURLWithPath: modelOptions.directory()).standardizedFileURL.lastPathComponent
         config.apiKey = apiKey ?? ProcessInfo.processInfo.environment["LONGCAT_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         config.maxBodyBytes = maxBodyBytes
         config.defaultMaxTokens = defaultMaxTokens

@@ -7,8 +7,8 @@ struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Encode text to token ids, or decode ids to text, with a Hugging Face tokenizer.json.")
 
-    @Option(name: .long, help: "Directory with tokenizer.json (and tokenizer_config.json), or a tokenizer.json path.")
-    var tokenizer: String
+    @Option(name: .long, help: "Directory with tokenizer.json (and tokenizer_config.json), or a tokenizer.json path (default: the built-in model's).")
+    var tokenizer: String?
 
     @Option(name: .long, help: "Text to encode.")
     var text: String?
@@ -34,7 +34,7 @@ struct Tokenize: ParsableCommand {
     }
 
     func run() throws {
-        let tok = try LongCatTokenizer.Tokenizer(path: tokenizer)
+        let tok = try LongCatTokenizer.Tokenizer(path: tokenizer ?? DefaultModel.directory())
         if let decode {
             let ids = try parseTokenIds(decode, option: "--decode")
             let text = tok.decode(ids, skipSpecialTokens: skipSpecialTokens)

@@ -37,6 +37,22 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testEachTokenReportsTheFFNExpertsOfThePassThatProducedIt() async throws {
+        let model = try model("tiny-fp32")
+        let prompt = try fixtureCases("tiny-fp32")[0].prompt
+        let result = try await Engine(model: model).generate(greedyRequest(prompt, maxTokens: 6))
+        XCTAssertEqual(result.ffnExperts.count, 6)
+        // The same passes by hand: the prompt, then each generated token; the row that predicted each token.
+        let cache = KVCache(config: model.config), routing = RoutingRecorder()
+        var input = prompt
+        for (token, experts) in zip(result.tokens, result.ffnExperts) {
+            _ = try model.forward(tokens: input, cache: cache, routing: routing)
+            XCTAssertEqual(experts, Double(routing.ffnPicksOfLastPass.last!) / Double(model.config.numLayers))
+            input = [token]
+        }
+        XCTAssertTrue(result.ffnExperts.contains { $0 < Double(model.config.topK) }, "identity experts were picked")
+    }
+
     func testConcurrentSessionsGiveEachSessionsOwnTokens() async throws {
         // Sessions of different prompt lengths and different max_tokens, submitted together, with a
         // prefill chunk small enough that prompts are split across steps beside others' decoding.

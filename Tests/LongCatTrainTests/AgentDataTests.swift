@@ -80,4 +80,51 @@ final class AgentDataTests: XCTestCase {
             XCTAssertFalse(zip(d.tokens, d.trained).contains { $0.0 == resultTag && $0.1 }, "dialogue \(i)")
         }
     }
+
+    func testRequestsNoToolFitsGetFittingRepliesWithoutACall() throws {
+        let generator = AgentDataGenerator(seed: 5)
+        var unavailable = 0
+        for i in 0..<400 {
+            let dialogue = generator.dialogue(i)
+            let names = dialogue.tools.map(\.name)
+            for (k, message) in dialogue.messages.enumerated() where message["role"]?.stringValue == "user" {
+                let reply = dialogue.messages[k + 1]
+                guard reply["tool_calls"] == nil, let request = message["content"]?.stringValue, let text = reply["content"]?.stringValue else { continue }
+                if request.hasPrefix("Thanks") || request.hasPrefix("Great") || request.hasPrefix("Perfect") {
+                    XCTAssertTrue(text.contains("welcome") || text.contains("Glad"), "\(request) -> \(text)")
+                } else if request.hasPrefix("Hello") || request.hasPrefix("Hi,") || request.hasPrefix("Good morning") {
+                    XCTAssertTrue(names.allSatisfy(text.contains), "a greeting's reply names the tools: \(text)")
+                } else if text.hasPrefix("Sorry") || text.hasPrefix("I cannot") {
+                    unavailable += 1
+                    XCTAssertTrue(names.allSatisfy(text.contains), text)
+                    // The task asked for is no offered tool's, and a (verb, noun) pair of the training split.
+                    let offered = dialogue.tools.map { "\($0.verb) a \($0.noun.replacingOccurrences(of: "_", with: " "))" }
+                    XCTAssertFalse(offered.contains { text.contains($0) }, text)
+                }
+            }
+        }
+        XCTAssertGreaterThan(unavailable, 10)
+    }
+
+    func testAnswersComeFromFortunesAndJargonEntries() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("answers-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fortunes = directory.appendingPathComponent("fortunes").path, jargon = directory.appendingPathComponent("jargon.txt").path
+        try Data("Fortune one.\n%\n床前明月光\n%\nFortune two.\n".utf8).write(to: URL(fileURLWithPath: fortunes))
+        try Data("   Intro text.\n\n   :foo: n.\n\n   A metasyntactic\n   variable.\n\n   See {bar}.\n\n   :bar: n.\n\n   Another one.\n".utf8)
+            .write(to: URL(fileURLWithPath: jargon))
+        let corpus = try AnswerCorpus(files: [fortunes, jargon])
+        XCTAssertEqual(corpus.sayings, ["Fortune one.", "Fortune two."])
+        XCTAssertEqual(corpus.chinese, ["床前明月光"])
+        XCTAssertEqual(corpus.entries.map(\.term), ["foo", "bar"])
+        XCTAssertEqual(corpus.entries.first?.definition, "A metasyntactic variable.\n\nSee {bar}.")
+        let generator = AgentDataGenerator(seed: 6, answers: corpus)
+        let answered = (0..<200).map(generator.dialogue).filter { d in
+            d.messages.contains { m in corpus.sayings.contains(m["content"]?.stringValue ?? "") || corpus.entries.contains { $0.definition == m["content"]?.stringValue } }
+        }
+        XCTAssertGreaterThan(answered.count, 20, "about a quarter of the dialogues answer from the corpus")
+        XCTAssertTrue(answered.allSatisfy { $0.callsPerTurn.allSatisfy { $0 == 0 } })
+        XCTAssertThrowsError(try AnswerCorpus(files: [directory.appendingPathComponent("missing").path]))
+    }
 }

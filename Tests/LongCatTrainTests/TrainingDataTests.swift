@@ -62,12 +62,23 @@ final class TrainingDataTests: XCTestCase {
 
     func testPackingJoinsDocumentsWithEOSIntoWindows() {
         let docs = [Document(tokens: [10, 11, 12], trained: [true, true, true], trainedBytes: 3),
-                    Document(tokens: [20, 21], trained: [false, true], trainedBytes: 1),
                     Document(tokens: [30, 31, 32, 33], trained: [true, true, true, true], trainedBytes: 4)]
-        let windows = TrainingData.pack(docs, eos: 2, length: 4)
-        XCTAssertEqual(windows.map(\.tokens), [[10, 11, 12, 2], [20, 21, 2, 30], [31, 32, 33, 2]])
-        XCTAssertEqual(windows[1].trained, [false, true, true, true])
-        XCTAssertEqual(TrainingData.pack(docs, eos: 2, length: 5).map(\.tokens), [[10, 11, 12, 2, 20], [21, 2, 30, 31, 32]], "a short tail is dropped")
+        XCTAssertEqual(TrainingData.pack(docs, eos: 2, length: 4).map(\.tokens), [[10, 11, 12, 2], [30, 31, 32, 33]], "a short tail is dropped")
+        XCTAssertEqual(TrainingData.pack(docs, eos: 2, length: 3).map(\.tokens), [[10, 11, 12], [2, 30, 31], [32, 33, 2]])
+    }
+
+    func testConversationsNeverStraddleWindowsAndTextFillsTheirGaps() {
+        let text = Document(tokens: [10, 11, 12, 13, 14, 15], trained: Array(repeating: true, count: 6), trainedBytes: 6)
+        let chatA = Document(tokens: [20, 21, 22], trained: [false, true, true], trainedBytes: 2)
+        let chatB = Document(tokens: [30, 31], trained: [false, true], trainedBytes: 1)
+        let tooLong = Document(tokens: [40, 41, 42, 43, 44], trained: [false, false, true, true, true], trainedBytes: 3)
+        let windows = TrainingData.pack([text, chatA, chatB, tooLong], eos: 2, length: 5)
+        XCTAssertEqual(windows.map(\.tokens), [[20, 21, 22, 2, 10], [30, 31, 2, 11, 12], [13, 14, 15, 2, 40], [41, 42, 43, 44, 2]],
+                       "each conversation starts a window; text fills the rest; one longer than a window is cut like text")
+        XCTAssertEqual(windows[1].trained, [false, true, true, true, true])
+        let padded = TrainingData.pack([chatA, chatB], eos: 2, length: 5)
+        XCTAssertEqual(padded.map(\.tokens), [[20, 21, 22, 2, 2], [30, 31, 2, 2, 2]], "without text the gaps are EOS padding")
+        XCTAssertEqual(padded[0].trained, [false, true, true, true, false], "padding is not trained")
     }
 
     func testBatchesDependOnTheSeedAndStepOnlyAndCoverEveryWindowEachEpoch() {
