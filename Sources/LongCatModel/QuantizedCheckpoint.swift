@@ -120,3 +120,49 @@ public enum QuantizedCheckpoint {
         }
     }
 }
+
+/// A checkpoint written again with bfloat16 weights: how a float32 training checkpoint is shipped.
+public enum BF16Checkpoint {
+    /// Writes `source` into `directory` (new or empty) with every floating-point tensor rounded to bfloat16 (nearest
+    /// even), except the routers' `e_score_correction_bias`, which stays float32: the biases decide close top-k picks,
+    /// and they are tiny. config.json gets `torch_dtype: bfloat16`; the other files beside the weights are copied.
+    /// Returns the bytes of tensors written.
+    @discardableResult
+    public static func write(from source: Checkpoint, to directory: String, progress: ProgressHandler? = nil) throws -> Int {
+        try source.checkTensors()
+        let sourceDir = URL(fileURLWithPath: source.directory).standardizedFileURL
+        let dir = URL(fileURLWithPath: directory).standardizedFileURL
+        let fm = FileManager.default
+        if let existing = try? fm.contentsOfDirectory(atPath: dir.path),
+           existing.contains(where: { $0.hasSuffix(".safetensors") || $0 == "model.safetensors.index.json" }) {
+            throw CheckpointError.cannotOpen(path: dir.path, reason: "it already holds a checkpoint; choose a new or empty directory")
+        }
+        var entries: [SafeTensorsWriter.Entry] = []
+        for name in source.tensors.keys.sorted() {
+            let view = source.tensors[name]!
+            guard [.f32, .f16, .bf16].contains(view.dtype) else {
+                throw CheckpointError.cannotOpen(path: source.directory, reason: "\(name) is \(view.dtype.rawValue); only float32/float16/bfloat16 checkpoints are written as bfloat16")
+            }
+            if name.hasSuffix("e_score_correction_bias") || view.dtype == .bf16 {
+                entries.append(view.dtype == .bf16 ? SafeTensorsWriter.Entry(copying: view) : .init(name: name, dtype: .f32, shape: view.shape) { buffer in
+                    let values = (try? view.floats()) ?? []
+                    buffer.copyMemory(from: UnsafeRawBufferPointer(start: values, count: values.count * 4))
+                })
+                continue
+            }
+            entries.append(.init(name: name, dtype: .bf16, shape: view.shape) { buffer in
+                let out = buffer.bindMemory(to: UInt16.self)
+                for (i, v) in ((try? view.floats()) ?? []).enumerated() { out[i] = FloatConversion.floatToBF16(v) }
+            })
+        }
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Checkpoint.rewriteConfig(from: sourceDir, to: dir) { object in
+            object["torch_dtype"] = "bfloat16"
+            object["dtype"] = nil
+            object["quantization_config"] = nil
+        }
+        try Checkpoint.copyFilesBesideWeights(from: sourceDir, to: dir)
+        try SafeTensorsWriter.writeCheckpoint(entries, to: dir, shardBytes: 4 << 30, progress: progress)
+        return entries.reduce(0) { $0 + $1.byteCount }
+    }
+}

@@ -30,7 +30,7 @@ extension Routes {
             state.metrics.record(endpoint: "chat", outcome: .rejected)
             throw APIError.from(error, promptParam: "messages")
         }
-        let encoder = ChatEncoder(chat: chat, modelName: config.servedModelName, tokenizer: model.tokenizer)
+        let encoder = ChatEncoder(chat: chat, modelName: config.servedModelName, tokenizer: model.tokenizer, topK: model.engine.model.config.topK)
         return try await respond(job: job, stream: chat.options.stream, body: request.body, promptParam: "messages",
                                  complete: { encoder.completion(job) },
                                  streamer: { writer in var e = encoder; try await e.stream(job, to: &writer) })
@@ -45,14 +45,19 @@ struct ChatEncoder: Sendable {
     let toolMode: ToolMode
     let topLogprobs: Int?
     let includeUsage: Bool
+    /// With show_compute: moe_topk, the most FFN experts a token can run per layer (for scaling the shading).
+    let showCompute: Bool
+    let topK: Int
     let tokenizer: Tokenizer
     let n: Int
 
-    init(chat: ChatRequest, modelName: String, tokenizer: Tokenizer) {
+    init(chat: ChatRequest, modelName: String, tokenizer: Tokenizer, topK: Int) {
+        self.topK = topK
         self.modelName = modelName
         toolMode = chat.toolMode
         topLogprobs = chat.topLogprobs
         includeUsage = chat.options.includeUsage
+        showCompute = chat.showCompute
         self.tokenizer = tokenizer
         n = chat.options.n
     }
@@ -126,7 +131,12 @@ struct ChatEncoder: Sendable {
             var out: [JSONValue] = []
             let logprobs = encoder.topLogprobs == nil || chunk.logprobs.isEmpty ? JSONValue.null : OpenAI.chatLogprobs(chunk.logprobs, encoder.tokenizer)
             if !content.isEmpty || logprobs != .null {
-                out.append(encoder.chunk([encoder.delta(index, ["content": .string(content)], logprobs: logprobs)]))
+                var delta: JSONObject = ["content": .string(content)]
+                if encoder.showCompute, let experts = chunk.ffnExperts.first {
+                    delta["ffn_experts"] = .double(experts)
+                    delta["moe_topk"] = .int(encoder.topK)
+                }
+                out.append(encoder.chunk([encoder.delta(index, delta, logprobs: logprobs)]))
             }
             if !calls.isEmpty {
                 let first = parsers[index].callCount - calls.count

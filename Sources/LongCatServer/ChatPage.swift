@@ -37,6 +37,8 @@ enum ChatPage {
   .msg.error { border-color: #fca5a5; background: #fef2f2; }
   .msg.stopped { border-style: dashed; }
   .msg .note { display: block; margin-top: 6px; color: #b91c1c; white-space: pre-wrap; }
+  .msg .text span[data-experts] { border-radius: 3px; }
+  .legend span { padding: 0 4px; border-radius: 3px; }
   .msg .stats { display: block; margin-top: 6px; color: var(--muted); font-size: 12px; white-space: normal; }
   .empty { color: var(--muted); text-align: center; margin-top: 20vh; }
   form { display: flex; gap: 8px; padding: 12px 16px; border-top: 1px solid var(--line); background: #fff; }
@@ -57,6 +59,8 @@ enum ChatPage {
   <label>Temperature <input id="temperature" type="number" min="0" max="2" step="0.1" value="0.7" style="width:5em"></label>
   <label>Max tokens <input id="max_tokens" type="number" min="1" value="256" style="width:6em"></label>
   <label>API key <input id="api_key" type="password" placeholder="if the server needs one" style="width:14em"></label>
+  <label><input id="show_compute" type="checkbox"> Show compute: shade each token by the FFN experts per layer that produced it
+    <span class="legend" id="legend"></span></label>
 </details>
 <div id="messages"><div class="empty" id="empty">Say something to start.</div></div>
 <form id="form">
@@ -119,6 +123,17 @@ function scrollToEnd() {
   });
 }
 
+// Light green (few FFN experts: identity experts cost nothing) to light red (all top-k).
+const shades = ["#b9f6ca", "#e6f9a8", "#fff59d", "#ffcc80", "#ff8a80"];
+let topK = 4;
+function shade(experts) { return shades[Math.min(shades.length - 1, Math.max(0, Math.floor(experts / topK * shades.length)))]; }
+for (let i = 0; i < shades.length; i++) {
+  const key = document.createElement("span");
+  key.style.background = shades[i];
+  key.textContent = (i * topK / shades.length).toFixed(1) + "–" + ((i + 1) * topK / shades.length).toFixed(1);
+  $("legend").appendChild(key);
+}
+
 function bubble(role, text) {
   $("empty").style.display = "none";
   const div = document.createElement("div");
@@ -159,15 +174,24 @@ async function send(text) {
     temperature: Number($("temperature").value), max_tokens: Number($("max_tokens").value),
   };
   if (model) body.model = model;
+  if ($("show_compute").checked) body.show_compute = true;
   const turn = new AbortController();
   const turnEpoch = epoch;
   controller = turn;
   setBusy(true);
   const started = performance.now();
   let firstToken = null, lastToken = null, chunks = 0, usage = null, finish = null, content = "";
-  const append = (piece) => {
+  const append = (piece, experts) => {
     content += piece;
-    textNode.appendData(piece);
+    if (experts === undefined) {
+      textNode.appendData(piece);
+    } else {  // one shaded span per delta: still constant work per delta
+      const span = document.createElement("span");
+      span.dataset.experts = experts;
+      span.style.background = shade(experts);
+      span.textContent = piece;
+      reply.querySelector(".text").appendChild(span);
+    }
     scrollToEnd();
   };
   // One server-sent event: content deltas are appended as they come.
@@ -186,7 +210,8 @@ async function send(text) {
           if (firstToken === null) firstToken = now;
           lastToken = now;
           chunks += 1;
-          append(delta.content);
+          if (delta.moe_topk) topK = delta.moe_topk;
+          append(delta.content, delta.ffn_experts);
         }
         for (const call of delta.tool_calls || []) append("\n[tool call] " + call.function.name + "(" + call.function.arguments + ")");
         if (choice.finish_reason) finish = choice.finish_reason;

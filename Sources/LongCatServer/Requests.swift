@@ -125,6 +125,9 @@ struct ChatRequest {
     /// nil: no log-probabilities; otherwise how many alternatives per token.
     var topLogprobs: Int?
     var addGenerationPrompt: Bool
+    /// LongCat extension: each streamed content delta carries `ffn_experts`, the FFN experts per layer of the pass that
+    /// produced it, and `moe_topk` (the chat page shades the reply by their ratio).
+    var showCompute: Bool
 
     static let roles = ["system", "developer", "user", "assistant", "tool"]
 
@@ -164,6 +167,7 @@ struct ChatRequest {
         topLogprobs = wantsLogprobs ? (top ?? 0) : nil
         options.sampling.logprobs = topLogprobs
         addGenerationPrompt = try f.bool("add_generation_prompt") ?? true
+        showCompute = try f.bool("show_compute") ?? false
     }
 
     /// One message, checked and put in the shape the chat template expects: string content, and tool-call

@@ -84,7 +84,7 @@ struct Eval: AsyncParsableCommand {
         let classes = TokenClass.allCases.filter { byClass[$0] != nil }
         if !json {
             print("FFN experts per layer spent producing each token, by class:")
-            for c in classes { print(String(format: "  %-20@ %8d tokens  %.3f", c.rawValue, byClass[c]!.tokens, byClass[c]!.experts / Double(byClass[c]!.tokens))) }
+            for c in classes { print(String(format: "  %@ %8d tokens  %.3f", c.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0), byClass[c]!.tokens, byClass[c]!.experts / Double(byClass[c]!.tokens))) }
         }
         let compute = Dictionary(uniqueKeysWithValues: classes.map { c in
             (c.rawValue, ["tokens": byClass[c]!.tokens, "ffn_experts": byClass[c]!.experts / Double(byClass[c]!.tokens)] as [String: Any])

@@ -6,7 +6,7 @@ import LongCatTensor
 
 struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a copy of a checkpoint with q8 or q4 block-quantized weights that loads straight from the mapped file.")
+        abstract: "Write a copy of a checkpoint with q8 or q4 block-quantized weights that loads straight from the mapped file, or with bf16 weights.")
 
     @Option(name: .long, help: "Checkpoint directory to quantize.")
     var model: String
@@ -14,15 +14,22 @@ struct Quantize: ParsableCommand {
     @Option(name: .long, help: "Output directory (new or empty).")
     var out: String
 
-    @Option(name: .long, help: "q8 or q4 (32 weights per float16 scale).")
+    @Option(name: .long, help: "q8 or q4 (32 weights per float16 scale), or bf16 (a float checkpoint rounded to bfloat16, router biases kept float32).")
     var format: String
 
     @Option(name: .long, help: "Worker threads for quantizing (default: all cores).")
     var threads: Int?
 
     func run() throws {
+        if format.lowercased() == "bf16" {
+            try ModelOptions.checkDirectory(model)
+            let meter = ProgressMeter()
+            let bytes = try BF16Checkpoint.write(from: Checkpoint(directory: model, progress: meter.report), to: out, progress: meter.report)
+            Console.progress("wrote \(out): bf16, \(Formatting.bytes(bytes))")
+            return
+        }
         guard let quantization = WeightMatrix.Quantization(rawValue: format.lowercased()) else {
-            throw ValidationError("--format must be q8 or q4; got '\(format)'")
+            throw ValidationError("--format must be q8, q4 or bf16; got '\(format)'")
         }
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be at least 1") }

@@ -191,6 +191,29 @@ def test_the_chat_page_streams_a_reply_and_keeps_the_conversation(server):
         print(f"screenshot: {screenshot(browser, 'longcat-chat-page.png')}")
 
 
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+def test_show_compute_shades_each_token_by_its_ffn_experts(server):
+    with Browser(server.base_url + "/") as browser:
+        wait_ready(browser)
+        set_options(browser, 24)
+        ignore_eos(browser)
+        plain = wait_until_ended(browser, type_and_send(browser, "Shade me."))
+        browser.js("document.getElementById('reset').click()")
+        browser.js("document.getElementById('show_compute').checked = true")
+        index = type_and_send(browser, "Shade me.")
+        shaded = wait_until_ended(browser, index)
+        spans = browser.js(f"""Array.from(document.querySelectorAll('.msg.assistant')[{index}].querySelectorAll('.text span[data-experts]'))
+            .map(s => ({{ experts: Number(s.dataset.experts), background: s.style.background, text: s.textContent }}))""")
+        top_k = browser.js("topK")
+        print(f"screenshot: {screenshot(browser, 'longcat-chat-page-compute.png')}")
+    assert shaded["state"] == plain["state"] == "done"
+    assert shaded["text"] == plain["text"], "shading changes the look, not the reply"
+    assert len(spans) >= 10 and "".join(s["text"] for s in spans) == shaded["text"]
+    assert top_k == 3, "the page scales by the model's moe_topk, which the deltas carry"
+    assert all(0 <= s["experts"] <= top_k and s["background"] for s in spans), spans
+    assert len({s["experts"] for s in spans}) > 1, "identity experts make the compute vary from token to token"
+
+
 # The observer counts every mutation under #messages while a reply streams, and the text that whole nodes carry in
 # or out (childList records). Appending each delta to the reply's text node costs one characterData record and
 # moves no text through nodes; re-setting the whole reply per token would move the reply's whole text every token.

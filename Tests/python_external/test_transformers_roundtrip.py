@@ -49,3 +49,24 @@ def test_transformers_loads_the_trained_checkpoint_and_agrees(trained):
     assert worst <= 1e-4, worst
     # Training moved the weights: the trained logits are not the fixture's.
     assert untrained["logits"][0] != json.loads(lib.run_cli("logits", "--model", trained, "--prompt-ids", "5,17,42", "--json"))["logits"][0]
+
+
+def test_transformers_loads_the_shipped_default_model_and_agrees():
+    """models/longcat-tiny (bf16 weights, float32 router biases) read as float32 by both."""
+    directory = lib.ROOT / "models" / "longcat-tiny"
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch.float32)
+    model.eval()
+    if hasattr(model, "set_experts_implementation"):
+        model.set_experts_implementation("eager")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(directory))
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What does hacker mean?"}], add_generation_prompt=True)
+    if isinstance(prompt, dict):
+        prompt = prompt["input_ids"]
+    ours = json.loads(lib.run_cli("logits", "--model", directory, "--prompt-ids", ",".join(map(str, prompt)), "--json"))["logits"]
+    with torch.no_grad():
+        theirs = model(torch.tensor([prompt])).logits[0].double().tolist()
+    scale = max(abs(v) for row in theirs for v in row)
+    error = max(abs(a - b) for ra, rb in zip(ours, theirs) for a, b in zip(ra, rb))
+    print(f"default model, {len(prompt)} tokens: max |longcat - transformers| = {error:.3g} of max |logit| {scale:.3g}")
+    assert error / scale <= 1e-4
+    assert [max(range(len(r)), key=r.__getitem__) for r in ours] == [max(range(len(r)), key=r.__getitem__) for r in theirs]

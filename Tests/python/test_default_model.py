@@ -1,0 +1,142 @@
+"""The shipped default model (models/longcat-tiny): found without --model from the checkout, through LONGCAT_MODEL and
+after `install-model`; `longcat` alone answers; --show-compute and per-token compute; `longcat eval`; and its tool-call
+accuracy on held-out dialogues with unseen tools, repeated through `longcat serve` with the official openai client."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from openai import OpenAI
+
+import longcat_testlib as lib
+
+MODEL = lib.ROOT / "models" / "longcat-tiny"
+HELDOUT_DIALOGUES = 60  # of the model card's 600 (same seed and split): enough turns to hold the 80% bar, in seconds
+
+
+def longcat(*args, input="", env=None, binary=lib.BINARY):
+    return subprocess.run([str(binary), *map(str, args)], input=input, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
+
+
+def readable(text):
+    """Mostly letters and spaces in words: an answer, not token soup."""
+    words = re.findall(r"[A-Za-z]{2,}", text)
+    return len(words) >= 5 and sum(map(len, words)) >= 0.5 * len(text.strip())
+
+
+def test_the_checkout_binary_finds_the_default_model():
+    r = longcat("inspect", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["path"] == str(MODEL)
+    assert info["total_parameters"] > 10_000_000 and info["zero_computation_experts"] > 0
+    size = sum(f.stat().st_size for f in MODEL.glob("*.safetensors"))
+    assert size <= 30_000_000, f"the shipped weights are {size} bytes"
+
+
+def test_longcat_alone_answers_the_built_in_prompt_without_a_terminal():
+    r = longcat(input="")
+    assert r.returncode == 0, r.stderr
+    prompt, _, answer = r.stdout.partition("\n")
+    assert prompt.startswith("> ")
+    assert readable(answer), r.stdout
+    assert "FFN experts/token" in r.stderr
+
+
+def test_longcat_alone_answers_standard_input():
+    r = longcat(input="What does hacker mean?\n")
+    assert r.returncode == 0, r.stderr
+    assert not r.stdout.startswith("> ") and readable(r.stdout), r.stdout
+
+
+def test_longcat_model_and_install_model_serve_a_copied_binary(tmp_path):
+    copied = tmp_path / "bin" / "longcat"
+    copied.parent.mkdir()
+    shutil.copy(lib.BINARY, copied)
+    data_home = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    r = longcat("inspect", "--json", binary=copied, env=data_home)
+    assert r.returncode == 64 and "LONGCAT_MODEL" in r.stderr and "install-model" in r.stderr, r.stderr
+    r = longcat("inspect", "--json", binary=copied, env={**data_home, "LONGCAT_MODEL": str(MODEL)})
+    assert r.returncode == 0 and json.loads(r.stdout)["path"] == str(MODEL), r.stderr
+    r = longcat("install-model", env=data_home)
+    installed = tmp_path / "data" / "longcat" / "longcat-tiny"
+    assert r.returncode == 0 and r.stdout.strip() == str(installed), r.stderr
+    r = longcat("inspect", "--json", binary=copied, env=data_home)
+    assert r.returncode == 0 and json.loads(r.stdout)["path"] == str(installed), r.stderr
+    r = longcat("inspect", "--json", binary=copied, env={**data_home, "LONGCAT_MODEL": str(tmp_path / "nowhere")})
+    assert r.returncode == 64 and "nowhere" in r.stderr
+
+
+def test_generate_reports_and_colours_each_tokens_compute():
+    r = longcat("generate", "--prompt", "The hacker", "--max-tokens", "24", "--ignore-eos", "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert len(result["ffn_experts"]) == len(result["tokens"]) == 24
+    assert all(0 <= e <= 4 for e in result["ffn_experts"]) and len(set(result["ffn_experts"])) > 1
+    assert abs(sum(result["ffn_experts"]) / 24 - result["ffn_experts_per_token"]) < 4, "means of the same picks"
+    r = longcat("generate", "--prompt", "The hacker", "--max-tokens", "24", "--ignore-eos", "--show-compute")
+    assert r.returncode == 0, r.stderr
+    assert len(re.findall(r"\x1b\[38;5;\d+m", r.stdout)) >= 20, r.stdout
+    assert "FFN experts per layer" in r.stderr
+    plain = longcat("generate", "--prompt", "The hacker", "--max-tokens", "24", "--ignore-eos")
+    assert re.sub(r"\x1b\[[0-9;]*m", "", r.stdout) == plain.stdout, "colour only, same text"
+
+
+def test_tokenize_uses_the_default_tokenizer():
+    r = longcat("tokenize", "--text", "hello world", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["ids"]
+
+
+@pytest.fixture(scope="module")
+def heldout(tmp_path_factory):
+    path = tmp_path_factory.mktemp("heldout") / "agent-heldout.jsonl"
+    lib.run_cli("make-agent-data", "--seed", 2, "--count", 600, "--split", "heldout", "--out", path)
+    lines = path.read_text().splitlines()[:HELDOUT_DIALOGUES]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_eval_summarises_text_and_tool_calls(heldout, tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("The hacker ethic holds that information wants to be free. " * 20)
+    r = longcat("eval", "--text", text, "--dialogues", heldout, "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["tool_call_accuracy"] >= 0.8, summary
+    assert summary["valid_call_rate"] >= 0.95, summary
+    [entry] = summary["texts"]
+    assert summary["bits_per_byte"]["text.txt"] == entry["bits_per_byte"] < entry["gzip_bits_per_byte"]
+    assert set(summary["ffn_experts_by_token_class"]) >= {"function_word", "punctuation"}
+
+
+def expected_turns(path):
+    """(messages before the turn, tools, expected calls as (name, arguments)) for each answer to a user message."""
+    for line in path.read_text().splitlines():
+        dialogue = json.loads(line)
+        messages, tools = dialogue["messages"], dialogue.get("tools") or None
+        for i, m in enumerate(messages):
+            if m["role"] == "assistant" and messages[i - 1]["role"] == "user":
+                calls = sorted((c["function"]["name"], json.dumps(c["function"]["arguments"], sort_keys=True)) for c in m.get("tool_calls", []))
+                yield messages[:i], tools, calls
+
+
+def test_tool_call_accuracy_through_the_server(heldout):
+    server = lib.Server(MODEL, name="longcat-tiny")
+    try:
+        client = OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0, timeout=120)
+        right = total = 0
+        for messages, tools, expected in expected_turns(heldout):
+            reply = client.chat.completions.create(model="longcat-tiny", messages=messages, tools=tools, temperature=0, max_tokens=160)
+            calls = reply.choices[0].message.tool_calls or []
+            made = sorted((c.function.name, json.dumps(json.loads(c.function.arguments), sort_keys=True)) for c in calls)
+            right += made == expected
+            total += 1
+        assert total >= 80
+        assert right / total >= 0.8, f"{right}/{total} turns right"
+    finally:
+        assert server.stop() == 0
