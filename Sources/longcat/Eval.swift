@@ -138,6 +138,7 @@ struct Eval: AsyncParsableCommand {
                 group.addTask {
                     var request = GenerationRequest(prompt: prompt, maxTokens: max(1, min(maxTokens, context - prompt.count)))
                     request.sampling.temperature = 0
+                    request.skipSpecialTokens = false  // the tool-call tags are special tokens; the parser needs them
                     return (i, try await engine.generate(request).text)
                 }
             }
