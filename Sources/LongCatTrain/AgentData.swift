@@ -27,11 +27,16 @@ public struct AgentDataGenerator {
     public let split: Split
     /// Answers for dialogues of general requests (a quarter of them when given).
     public let answers: AnswerCorpus?
+    /// Share of dialogues that are copying drills about the offered tools: a tool's exact name for a task, its
+    /// parameters, the list of tools, a phrase repeated. Each drills a piece of a call (finding a name or a value in the
+    /// context and copying it exactly) with the whole answer trained.
+    public let drills: Double
 
-    public init(seed: UInt64, split: Split = .train, answers: AnswerCorpus? = nil) {
+    public init(seed: UInt64, split: Split = .train, answers: AnswerCorpus? = nil, drills: Double = 0) {
         self.seed = seed
         self.split = split
         self.answers = answers
+        self.drills = drills
     }
 
     // MARK: Schemas
@@ -162,6 +167,14 @@ public struct AgentDataGenerator {
         var messages: [JSONValue] = []
         if rng.next(3) == 0 { messages.append(message("system", rng.pick(["You are a helpful assistant.", "You are a concise assistant with tools.", "Answer briefly and use tools when they help."]))) }
         var callsPerTurn: [Int] = []
+        if drills > 0, rng.unit() < drills {
+            for _ in 0..<(1 + rng.next(3)) {
+                let (request, answer) = drill(tools: tools, rng: &rng)
+                messages += [message("user", request), message("assistant", answer)]
+                callsPerTurn.append(0)
+            }
+            return Dialogue(messages: messages, tools: tools, callsPerTurn: callsPerTurn)
+        }
         if let answers, rng.next(4) == 0 {  // general requests, answered from the corpus, with or without tools offered
             if rng.next(2) == 0 { tools = [] }
             for _ in 0..<(1 + rng.next(2)) {
@@ -225,6 +238,26 @@ public struct AgentDataGenerator {
             return (rng.pick(["Can you \(verb) a \(thing) for me?", "Please \(verb) the \(thing).", "I need to \(verb) my \(thing)."]),
                     rng.pick(["Sorry, none of my tools can \(verb) a \(thing). I can use \(list).",
                               "I cannot \(verb) a \(thing) with the tools I have (\(list))."]))
+        }
+    }
+
+    /// A copying drill about the offered tools, and its exact answer.
+    func drill(tools: [Tool], rng: inout SplitMix64) -> (String, String) {
+        let tool = rng.pick(tools)
+        let thing = tool.noun.replacingOccurrences(of: "_", with: " ")
+        switch rng.next(5) {
+        case 0, 1:
+            return (rng.pick(["Which tool would you use to \(tool.verb) a \(thing)?", "What is the name of the tool that can \(tool.verb) the \(thing)?",
+                              "Name the function for: \(tool.verb) \(thing)."]), tool.name)
+        case 2:
+            return (rng.pick(["Which parameters does \(tool.name) take?", "List the arguments of \(tool.name)."]),
+                    tool.parameters.map(\.name).joined(separator: ", "))
+        case 3:
+            return (rng.pick(["List your tools.", "Which tools do you have?"]), tools.map(\.name).joined(separator: ", "))
+        default:
+            let pool = Self.cities + Self.people + Self.topics + Self.nouns + Self.verbs + Self.parameterPool.map(\.0)
+            let words = (0..<(4 + rng.next(10))).map { _ in rng.next(4) == 0 ? String(rng.next(1000)) : rng.pick(pool) }.joined(separator: " ")
+            return (rng.pick(["Repeat after me: \(words)", "Say exactly this: \(words)", "Copy: \(words)"]), words)
         }
     }
 
@@ -312,5 +345,7 @@ public struct SplitMix64: RandomNumberGenerator {
     }
     /// Uniform in 0..<n.
     mutating func next(_ n: Int) -> Int { Int(nextUInt64() % UInt64(max(n, 1))) }
+    /// Uniform in [0, 1).
+    mutating func unit() -> Double { Double(nextUInt64() >> 11) / Double(1 << 53) }
     mutating func pick<T>(_ items: [T]) -> T { items[next(items.count)] }
 }

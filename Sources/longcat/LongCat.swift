@@ -15,6 +15,10 @@ struct LongCat: AsyncParsableCommand {
             Exit status: 0 success, 64 usage error (a bad option or argument), 65 bad input data (a config, \
             checkpoint, tokenizer, template or request file that is malformed or does not fit together), 1 anything \
             else (I/O, memory, a busy port).
+
+            Without --model (or --tokenizer), commands use the built-in model, LongCat-Tiny: $LONGCAT_MODEL if set, \
+            else models/longcat-tiny in a directory above this binary (a checkout), else the copy that `longcat \
+            install-model` puts in ~/.local/share/longcat (or $XDG_DATA_HOME/longcat).
             """,
         version: version,
         subcommands: [Demo.self, InstallModel.self, Generate.self, Eval.self, Chat.self, Serve.self, Bench.self, Logits.self, Inspect.self, Init.self, Quantize.self, Train.self, TrainReportCommand.self, Grow.self, Tokenize.self, TrainTokenizer.self, MakeAgentData.self, ChatTemplateCommand.self],

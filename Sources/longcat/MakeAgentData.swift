@@ -23,13 +23,16 @@ struct MakeAgentData: ParsableCommand {
     var out: String
     @Option(name: .long, parsing: .upToNextOption, help: "Fortune files and Jargon File text: a quarter of the dialogues then ask for a saying, a poem or a definition and get one of their records as the answer.")
     var answers: [String] = []
+    @Option(name: .long, help: "Share of dialogues (0-1) that are copying drills: a tool's exact name for a task, its parameters, the tool list, a phrase repeated.")
+    var drills: Double = 0
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard (0...1).contains(drills) else { throw ValidationError("--drills must be in [0, 1]") }
     }
 
     func run() throws {
-        let generator = AgentDataGenerator(seed: seed, split: split, answers: answers.isEmpty ? nil : try AnswerCorpus(files: answers))
+        let generator = AgentDataGenerator(seed: seed, split: split, answers: answers.isEmpty ? nil : try AnswerCorpus(files: answers), drills: drills)
         var lines: [String] = []
         var toolsOffered = 0, turns = 0, noCall = 0, multiCall = 0
         var kinds: [String: Int] = [:], schemas = Set<String>()

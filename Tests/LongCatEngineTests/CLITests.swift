@@ -217,17 +217,15 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(noTemplate.stderr.contains("tokenizer"), noTemplate.stderr)
     }
 
-    func testDefaultRunCreatesTheModelOnceAndSaysItIsUntrained() throws {
-        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-cache-\(UUID())").path
-        defer { try? FileManager.default.removeItem(atPath: cache) }
-        let first = try longcat(["--max-tokens", "4"], environment: ["LONGCAT_CACHE": cache])
-        XCTAssertEqual(first.status, 0, first.stderr)
-        XCTAssertTrue(first.stderr.contains("untrained"), first.stderr)
-        XCTAssertTrue(first.stderr.contains("creating the built-in default model"))
-        XCTAssertTrue(first.stdout.contains("generated token ids:"), first.stdout)
-        let second = try longcat([], environment: ["LONGCAT_CACHE": cache])
-        XCTAssertEqual(second.status, 0, second.stderr)
-        XCTAssertFalse(second.stderr.contains("creating"), "the default model is made only once")
+    func testLongcatAloneAnswersTheBuiltInPromptWithTheShippedModel() throws {
+        let r = try longcat([], input: "")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("> What does hacker mean?\n"), r.stdout)
+        XCTAssertGreaterThan(r.stdout.split(separator: " ").count, 8, "an answer in words: \(r.stdout)")
+        XCTAssertTrue(r.stderr.contains("FFN experts/token"), r.stderr)
+        let missing = try longcat(["inspect"], environment: ["LONGCAT_MODEL": "/nonexistent/model"])
+        XCTAssertEqual(missing.status, 64)
+        XCTAssertTrue(missing.stderr.contains("LONGCAT_MODEL=/nonexistent/model"), missing.stderr)
     }
 
     func testBadInputsGiveClearErrorsNotCrashes() throws {

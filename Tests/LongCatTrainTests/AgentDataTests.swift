@@ -127,4 +127,34 @@ final class AgentDataTests: XCTestCase {
         XCTAssertTrue(answered.allSatisfy { $0.callsPerTurn.allSatisfy { $0 == 0 } })
         XCTAssertThrowsError(try AnswerCorpus(files: [directory.appendingPathComponent("missing").path]))
     }
+
+    func testDrillsAnswerWithExactlyWhatTheContextHolds() throws {
+        let generator = AgentDataGenerator(seed: 8, drills: 1)
+        XCTAssertEqual(AgentDataGenerator(seed: 8).dialogue(0).jsonLine, AgentDataGenerator(seed: 8, drills: 0).dialogue(0).jsonLine)
+        var kinds = Set<String>()
+        for i in 0..<100 {
+            let dialogue = generator.dialogue(i)
+            let names = dialogue.tools.map(\.name)
+            XCTAssertTrue(dialogue.callsPerTurn.allSatisfy { $0 == 0 })
+            for (k, m) in dialogue.messages.enumerated() where m["role"]?.stringValue == "user" {
+                let request = try XCTUnwrap(m["content"]?.stringValue), answer = try XCTUnwrap(dialogue.messages[k + 1]["content"]?.stringValue)
+                if ["Which tool would", "What is the name", "Name the function"].contains(where: request.hasPrefix) {
+                    kinds.insert("name")
+                    let fitting = dialogue.tools.filter { request.contains($0.verb) && request.contains($0.noun.replacingOccurrences(of: "_", with: " ")) }
+                    XCTAssertTrue(fitting.map(\.name).contains(answer), "\(request) -> \(answer)")
+                } else if ["Which parameters", "List the arguments"].contains(where: request.hasPrefix) {
+                    kinds.insert("parameters")
+                    let tool = try XCTUnwrap(dialogue.tools.first { request.contains($0.name) })
+                    XCTAssertEqual(answer, tool.parameters.map(\.name).joined(separator: ", "))
+                } else if ["List your tools.", "Which tools do you have?"].contains(request) {
+                    kinds.insert("tools")
+                    XCTAssertEqual(answer, names.joined(separator: ", "))
+                } else {
+                    kinds.insert("repeat")
+                    XCTAssertTrue(request.hasSuffix(": " + answer), "\(request) -> \(answer)")
+                }
+            }
+        }
+        XCTAssertEqual(kinds.count, 4, "\(kinds)")
+    }
 }

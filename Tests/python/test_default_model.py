@@ -53,6 +53,19 @@ def test_longcat_alone_answers_standard_input():
     assert not r.stdout.startswith("> ") and readable(r.stdout), r.stdout
 
 
+def test_longcat_alone_on_a_terminal_opens_a_chat():
+    import pty
+
+    terminal, side = pty.openpty()
+    process = subprocess.Popen([str(lib.BINARY)], stdin=side, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    os.close(side)
+    os.write(terminal, b"What does hacker mean?\n/quit\n")
+    out, err = process.communicate(timeout=600)
+    os.close(terminal)
+    assert process.returncode == 0, err
+    assert "Type a message" in err and out.startswith("> ") and readable(out), (out, err)
+
+
 def test_longcat_model_and_install_model_serve_a_copied_binary(tmp_path):
     copied = tmp_path / "bin" / "longcat"
     copied.parent.mkdir()
