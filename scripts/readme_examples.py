@@ -107,7 +107,9 @@ class Binding:
         bin_dir = work / "bin"
         bin_dir.mkdir()
         (bin_dir / "longcat").symlink_to(binary)
-        self.env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", KEY=self.key)
+        # XDG_DATA_HOME: `longcat install-model` copies the built-in model into the scratch folder, not the home.
+        self.env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", KEY=self.key,
+                        XDG_DATA_HOME=str(work / "data"))
         self.env.pop("LONGCAT_API_KEY", None)
 
     def bind(self, text):

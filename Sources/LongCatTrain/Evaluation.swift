@@ -22,6 +22,14 @@ public enum ToolCallEvaluation {
         /// At least one call, each naming an offered tool with arguments the tool's schema admits (known keys, the
         /// required ones present, values of the declared types and enums).
         public var validCalls: Bool
+        /// At least one well-formed call (a tag holding a JSON object with a name), valid or not.
+        public var madeCall: Bool
+
+        public init(correct: Bool, validCalls: Bool, madeCall: Bool) {
+            self.correct = correct
+            self.validCalls = validCalls
+            self.madeCall = madeCall
+        }
     }
 
     /// The assistant turns that answer a user message, from chat JSONL (`make-agent-data`).
@@ -65,7 +73,7 @@ public enum ToolCallEvaluation {
             guard let tool = turn.tools?.first(where: { ($0["function"] ?? $0)["name"]?.stringValue == name }) else { return false }
             return admits(schema: (tool["function"] ?? tool)["parameters"], arguments: arguments)
         }
-        return Score(correct: correct, validCalls: valid)
+        return Score(correct: correct, validCalls: valid, madeCall: !calls.isEmpty)
     }
 
     /// Whether `arguments` is an object a JSON-schema `parameters` object (as `make-agent-data` writes them) admits.

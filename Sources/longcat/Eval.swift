@@ -159,11 +159,12 @@ struct Eval: AsyncParsableCommand {
             "turns": turns.count, "call_turns": callTurns.count, "no_call_turns": noCallTurns.count,
             "tool_call_accuracy": accuracy, "call_turn_accuracy": rate(callTurns, \.correct),
             "no_call_turn_accuracy": rate(noCallTurns, \.correct), "valid_call_rate": rate(callTurns, \.validCalls),
+            "call_made_rate": rate(callTurns, \.madeCall),
         ]
         if !json {
-            print(String(format: "%@: %d turns (%d should call a tool): accuracy %.1f%% (call turns %.1f%%, no-call turns %.1f%%), valid calls %.1f%% of call turns",
+            print(String(format: "%@: %d turns (%d should call a tool): accuracy %.1f%% (call turns %.1f%%, no-call turns %.1f%%); of call turns %.1f%% made a call, %.1f%% valid calls",
                          path, turns.count, callTurns.count, 100 * accuracy, 100 * rate(callTurns, \.correct), 100 * rate(noCallTurns, \.correct),
-                         100 * rate(callTurns, \.validCalls)))
+                         100 * rate(callTurns, \.madeCall), 100 * rate(callTurns, \.validCalls)))
         }
         return result
     }
