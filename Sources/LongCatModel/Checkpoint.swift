@@ -239,6 +239,14 @@ extension Checkpoint {
         }
     }
 
+    /// Refuses to write a copy of a checkpoint into a directory that already holds one.
+    public static func refuseExistingCheckpoint(in dir: URL) throws {
+        if let existing = try? FileManager.default.contentsOfDirectory(atPath: dir.path),
+           existing.contains(where: { $0.hasSuffix(".safetensors") || $0 == "model.safetensors.index.json" }) {
+            throw CheckpointError.cannotOpen(path: dir.path, reason: "it already holds a checkpoint; choose a new or empty directory")
+        }
+    }
+
     /// Writes `source`'s config.json into `dir` after `edit` (quantized, trained and grown copies of a checkpoint).
     public static func rewriteConfig(from source: URL, to dir: URL, _ edit: (inout [String: Any]) -> Void) throws {
         let path = source.appendingPathComponent("config.json").path

@@ -57,12 +57,8 @@ public enum QuantizedCheckpoint {
         try source.checkTensors()  // before the output directory is made
         let sourceDir = URL(fileURLWithPath: source.directory).standardizedFileURL
         let dir = URL(fileURLWithPath: directory).standardizedFileURL
-        let fm = FileManager.default
-        if let existing = try? fm.contentsOfDirectory(atPath: dir.path),
-           existing.contains(where: { $0.hasSuffix(".safetensors") || $0 == "model.safetensors.index.json" }) {
-            throw CheckpointError.cannotOpen(path: dir.path, reason: "it already holds a checkpoint; choose a new or empty directory")
-        }
-        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Checkpoint.refuseExistingCheckpoint(in: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try writeConfig(from: sourceDir, to: dir, format: format)
         try Checkpoint.copyFilesBesideWeights(from: sourceDir, to: dir)
 
@@ -132,11 +128,7 @@ public enum BF16Checkpoint {
         try source.checkTensors()
         let sourceDir = URL(fileURLWithPath: source.directory).standardizedFileURL
         let dir = URL(fileURLWithPath: directory).standardizedFileURL
-        let fm = FileManager.default
-        if let existing = try? fm.contentsOfDirectory(atPath: dir.path),
-           existing.contains(where: { $0.hasSuffix(".safetensors") || $0 == "model.safetensors.index.json" }) {
-            throw CheckpointError.cannotOpen(path: dir.path, reason: "it already holds a checkpoint; choose a new or empty directory")
-        }
+        try Checkpoint.refuseExistingCheckpoint(in: dir)
         var entries: [SafeTensorsWriter.Entry] = []
         for name in source.tensors.keys.sorted() {
             let view = source.tensors[name]!
@@ -145,8 +137,7 @@ public enum BF16Checkpoint {
             }
             if name.hasSuffix("e_score_correction_bias") || view.dtype == .bf16 {
                 entries.append(view.dtype == .bf16 ? SafeTensorsWriter.Entry(copying: view) : .init(name: name, dtype: .f32, shape: view.shape) { buffer in
-                    let values = (try? view.floats()) ?? []
-                    buffer.copyMemory(from: UnsafeRawBufferPointer(start: values, count: values.count * 4))
+                    ((try? view.floats()) ?? []).withUnsafeBytes { buffer.copyMemory(from: $0) }
                 })
                 continue
             }
@@ -155,7 +146,7 @@ public enum BF16Checkpoint {
                 for (i, v) in ((try? view.floats()) ?? []).enumerated() { out[i] = FloatConversion.floatToBF16(v) }
             })
         }
-        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try Checkpoint.rewriteConfig(from: sourceDir, to: dir) { object in
             object["torch_dtype"] = "bfloat16"
             object["dtype"] = nil

@@ -19,9 +19,7 @@ public struct AnswerCorpus: Sendable {
     /// Reads fortune files (records with CJK text count as Chinese) and Jargon File text (entries `:term: pos.`).
     public init(files: [String]) throws {
         for path in files {
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                throw TrainingError.badData("cannot read \(path) as UTF-8 text")
-            }
+            let text = try TrainingData.readText(path)
             if TrainingData.detect(text) == .fortune {
                 for record in TrainingData.fortunes(text) where record.utf8.count <= Self.maxBytes {
                     if record.unicodeScalars.contains(where: { (0x4E00...0x9FFF).contains($0.value) }) { chinese.append(record) } else { sayings.append(record) }

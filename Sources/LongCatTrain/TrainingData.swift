@@ -41,8 +41,7 @@ public enum TrainingData {
     public static func documents(files: [String], format: DataFormat, tokenizer: Tokenizer) throws -> [Document] {
         var out: [Document] = []
         for path in files {
-            guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badData("cannot read \(path)") }
-            guard let text = String(data: data, encoding: .utf8) else { throw TrainingError.badData("\(path) is not UTF-8 text") }
+            let text = try readText(path)
             switch format == .auto ? detect(text) : format {
             case .chat: out += try chats(text, path: path, tokenizer: tokenizer)
             case .fortune: out += fortunes(text).map { plain($0, tokenizer) }
@@ -57,8 +56,7 @@ public enum TrainingData {
     public static func texts(files: [String], format: DataFormat) throws -> [String] {
         var out: [String] = []
         for path in files {
-            guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badData("cannot read \(path)") }
-            guard let text = String(data: data, encoding: .utf8) else { throw TrainingError.badData("\(path) is not UTF-8 text") }
+            let text = try readText(path)
             switch format == .auto ? detect(text) : format {
             case .fortune: out += fortunes(text)
             case .text, .auto: out.append(text)
@@ -83,6 +81,13 @@ public enum TrainingData {
             }
         }
         return out.filter { !$0.isEmpty }
+    }
+
+    /// A data file's text, or an error naming the file.
+    static func readText(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badData("cannot read \(path)") }
+        guard let text = String(data: data, encoding: .utf8) else { throw TrainingError.badData("\(path) is not UTF-8 text") }
+        return text
     }
 
     static func detect(_ text: String) -> DataFormat {
