@@ -53,6 +53,36 @@ public struct TrainingReport {
         try Data(summary.utf8).write(to: dir.appendingPathComponent("summary.md"))
     }
 
+    /// Training compute spent up to and including each step (the log's per-step `flops`, summed).
+    var cumulativeFLOPs: [Double] {
+        var total = 0.0
+        return steps.map { total += $0.values["flops"] ?? 0; return total }
+    }
+
+    /// Runs side by side (e.g. with and without zero-computation experts): held-out loss and a running mean of the
+    /// training cross-entropy against the training FLOPs spent, as one SVG, and a markdown table of each run's totals.
+    public static func comparison(_ runs: [(name: String, report: TrainingReport)]) -> (svg: String, table: String) {
+        var series: [(String, [(Double, Double)])] = []
+        var table = "| run | steps | tokens | training FLOPs | FFN experts per token (last fifth) | last eval loss | last eval bits/byte |\n"
+        table += "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        for (name, report) in runs {
+            let flops = report.cumulativeFLOPs
+            let ce = report.steps.map { $0.values["ce_loss"] ?? .nan }
+            let window = 50
+            let smoothed = ce.indices.map { i in ce[max(0, i - window + 1)...i].reduce(0, +) / Double(i - max(0, i - window + 1) + 1) }
+            series.append(("\(name) train (mean of \(window))", Array(zip(flops, smoothed))))
+            series.append(("\(name) eval", zip(flops, report.steps).compactMap { f, s in s.values["eval_loss"].map { (f, $0) } }))
+            let tail = report.lastFifth.flatMap { $0.layers.compactMap { $0["ffn_experts_per_token"] } }
+            let experts = tail.isEmpty ? Double.nan : tail.reduce(0, +) / Double(tail.count)
+            let eval = report.steps.last { $0.values["eval_loss"] != nil }
+            table += String(format: "| %@ | %d | %.3g | %.3g | %.2f | %.4f | %.3f |\n", name, report.steps.count,
+                            report.steps.reduce(0) { $0 + ($1.values["tokens"] ?? 0) }, flops.last ?? .nan, experts,
+                            eval?.values["eval_loss"] ?? .nan, eval?.values["eval_bits_per_byte"] ?? .nan)
+        }
+        let plot = LinePlot(title: "Loss against training compute", y: "nats per token", series: series, x: "training FLOPs")
+        return (plot.svg, table)
+    }
+
     /// The last fifth of the run: where a controller's steady state is read.
     var lastFifth: ArraySlice<Step> { steps.suffix(max(1, steps.count / 5)) }
 
@@ -83,12 +113,13 @@ public struct TrainingReport {
     }
 }
 
-/// A small SVG line chart: steps on x, one polyline per series, an optional horizontal reference line.
+/// A small SVG line chart: steps (or another quantity) on x, one polyline per series, an optional horizontal reference line.
 struct LinePlot {
     var title: String
     var y: String
     var series: [(String, [(Double, Double)])]
     var reference: (String, Double)? = nil
+    var x = "step"
 
     static let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
@@ -112,9 +143,9 @@ struct LinePlot {
             let yv = y0 + (y1 - y0) * Double(i) / 4, xv = x0 + (x1 - x0) * Double(i) / 4
             s += "<line x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(py(yv)))\" y2=\"\(f(py(yv)))\" stroke=\"#e5e5e5\"/>\n"
             s += "<text x=\"\(f(left - 6))\" y=\"\(f(py(yv) + 4))\" text-anchor=\"end\">\(label(yv))</text>\n"
-            s += "<text x=\"\(f(px(xv)))\" y=\"\(f(height - bottom + 16))\" text-anchor=\"middle\">\(Int(xv.rounded()))</text>\n"
+            s += "<text x=\"\(f(px(xv)))\" y=\"\(f(height - bottom + 16))\" text-anchor=\"middle\">\(x == "step" ? String(Int(xv.rounded())) : label(xv))</text>\n"
         }
-        s += "<text x=\"\(f((left + width - right) / 2))\" y=\"\(f(height - 12))\" text-anchor=\"middle\">step</text>\n"
+        s += "<text x=\"\(f((left + width - right) / 2))\" y=\"\(f(height - 12))\" text-anchor=\"middle\">\(escape(x))</text>\n"
         s += "<text transform=\"translate(16 \(f(height / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(y))</text>\n"
         var legend = 0
         if let (name, value) = reference {

@@ -36,4 +36,25 @@ final class TrainingReportTests: XCTestCase {
         try Data("{\"step\": 0}\nnot json\n".utf8).write(to: log)
         XCTAssertThrowsError(try TrainingReport(log: log.path)) { XCTAssertTrue("\($0)".contains("log.jsonl:2"), "\($0)") }
     }
+
+    /// --compare: each run's totals (steps, tokens, FLOPs summed from the per-step figures, steady-state experts, the
+    /// last evaluation) in the table, and its curves plotted against cumulative FLOPs.
+    func testComparisonOfTwoRuns() throws {
+        func report(flopsPerStep: Double, experts: Double, eval: Double) throws -> TrainingReport {
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-compare-\(UUID()).jsonl")
+            defer { try? FileManager.default.removeItem(at: log) }
+            let lines = (0..<5).map { t in
+                let evalField = t == 4 ? ", \"eval_loss\": \(eval), \"eval_bits_per_byte\": \(eval / 2)" : ""
+                return "{\"step\": \(t), \"ce_loss\": 4, \"tokens\": 100, \"flops\": \(flopsPerStep)\(evalField), \"layers\": [{\"ffn_experts_per_token\": \(experts)}]}"
+            }
+            try Data(lines.joined(separator: "\n").utf8).write(to: log)
+            return try TrainingReport(log: log.path)
+        }
+        let (svg, table) = TrainingReport.comparison([("zc", try report(flopsPerStep: 1e9, experts: 2.5, eval: 3.25)),
+                                                       ("no-zc", try report(flopsPerStep: 2e9, experts: 4, eval: 3.125))])
+        XCTAssertTrue(table.contains("| zc | 5 | 500 | 5e+09 | 2.50 | 3.2500 | 1.625 |"), table)
+        XCTAssertTrue(table.contains("| no-zc | 5 | 500 | 1e+10 | 4.00 | 3.1250 | 1.562 |"), table)
+        XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 4, "train and eval curves of both runs")
+        XCTAssertTrue(svg.contains("training FLOPs") && svg.contains("no-zc eval"), svg)
+    }
 }
