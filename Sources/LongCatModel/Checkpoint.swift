@@ -34,6 +34,10 @@ public final class Checkpoint {
             let all = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
             fileNames = all.filter { $0.hasSuffix(".safetensors") }.sorted()
         }
+        // LongCat-Flash-Lite keeps its MTP head in a shard of its own, which the index may not list.
+        if !fileNames.contains(Self.auxiliaryShard) && fm.fileExists(atPath: dir.appendingPathComponent(Self.auxiliaryShard).path) {
+            fileNames.append(Self.auxiliaryShard)
+        }
         guard !fileNames.isEmpty else { throw CheckpointError.noWeights(directory: directory) }
 
         var files: [SafeTensorsFile] = []
@@ -67,14 +71,23 @@ public final class Checkpoint {
     /// first missing one after at most as many steps as the files have tensors. Block-quantized (I8/U8) matrices
     /// have their own shapes, checked with their scales when loaded.
     public func checkTensors() throws {
-        try config.forEachTensorSpec { spec in
-            guard let view = tensors[spec.name] else { throw CheckpointError.missingTensor(name: spec.name) }
-            if view.dtype == .i8 || view.dtype == .u8 { return }
-            guard view.shape == spec.shape else {
-                throw CheckpointError.wrongShape(tensor: spec.name, expected: spec.shape, actual: view.shape, because: config.reasonForShape(of: spec))
-            }
+        try config.forEachTensorSpec(check)
+        if hasMTP { try config.mtpSpecs.filter { $0.name != TensorName.MTP.embedding }.forEach(check) }
+    }
+
+    private func check(_ spec: TensorSpec) throws {
+        guard let view = tensors[spec.name] else { throw CheckpointError.missingTensor(name: spec.name) }
+        if view.dtype == .i8 || view.dtype == .u8 { return }
+        guard view.shape == spec.shape else {
+            throw CheckpointError.wrongShape(tensor: spec.name, expected: spec.shape, actual: view.shape, because: config.reasonForShape(of: spec))
         }
     }
+
+    /// The shard LongCat-Flash-Lite's release keeps its MTP layer in.
+    public static let auxiliaryShard = "model-auxiliary.safetensors"
+
+    /// Whether the files carry a multi-token-prediction layer (`model.mtp.*`); then all of it must be there.
+    public var hasMTP: Bool { tensors.keys.contains { $0.hasPrefix(TensorName.MTP.namePrefix) } }
 
     static func readIndex(path: String) throws -> [String: String] {
         let file = "model.safetensors.index.json"
@@ -207,7 +220,8 @@ extension ModelConfig {
         if n.contains("kv_a_layernorm") { return "kv_lora_rank=\(kvLoraRank)" }
         if n.contains("kv_b_proj") { return "num_attention_heads=\(numHeads) x (qk_nope_head_dim + v_head_dim)=\(qkNopeHeadDim + vHeadDim), kv_lora_rank=\(kvLoraRank)" }
         if n.contains("o_proj") { return "hidden_size=\(hiddenSize), num_attention_heads=\(numHeads) x v_head_dim=\(vHeadDim)" }
-        if n.contains("mlps.") { return "ffn_hidden_size=\(ffnHiddenSize), hidden_size=\(hiddenSize)" }
+        if n.contains("eh_proj") { return "hidden_size=\(hiddenSize), 2 x hidden_size" }
+        if n.contains("mlps.") || n.contains("transformer_layer.mlp") { return "ffn_hidden_size=\(ffnHiddenSize), hidden_size=\(hiddenSize)" }
         if n.contains("experts.") { return "expert_ffn_hidden_size=\(expertFFNHiddenSize), hidden_size=\(hiddenSize)" }
         if n.contains("router") { return "n_routed_experts=\(numExperts) + zero_expert_num=\(numZeroExperts), hidden_size=\(hiddenSize)" }
         return "hidden_size=\(hiddenSize)"

@@ -76,6 +76,9 @@ public struct ModelConfig: Equatable, Sendable {
     public var declaredDType: String?
     /// LongCat-Flash-Lite (`LongcatFlashNgramForCausalLM`) only.
     public var ngram: NgramConfig?
+    /// `num_nextn_predict_layers`: multi-token-prediction layers (0 or 1) that `init` writes. A loaded checkpoint has an
+    /// MTP head when its files hold `model.mtp.*`, whatever this says (the official configs leave the key out).
+    public var mtpLayers: Int
 
     public var qkHeadDim: Int { qkNopeHeadDim + qkRopeHeadDim }
     public var totalExperts: Int { numExperts + numZeroExperts }
@@ -131,6 +134,7 @@ public struct ModelConfig: Equatable, Sendable {
         declaredDType = (json["torch_dtype"] as? String) ?? (json["dtype"] as? String)
         rope = try Self.parseRope(r)
         ngram = try Self.parseNgram(r, vocabSize: vocabSize, hiddenSize: hiddenSize)
+        mtpLayers = try r.optionalInt("num_nextn_predict_layers") ?? 0
         (fp8BlockSize, blockQuantization) = try Self.parseQuantization(json["quantization_config"])
         try validate(r)
     }
@@ -138,6 +142,9 @@ public struct ModelConfig: Equatable, Sendable {
     /// Checks the fields against each other and rejects features this engine does not implement.
     private func validate(_ r: FieldReader) throws {
         if numZeroExperts < 0 { throw ConfigError.invalidValue(field: "zero_expert_num", reason: "must not be negative") }
+        if !(0...1).contains(mtpLayers) {
+            throw ConfigError.invalidValue(field: "num_nextn_predict_layers", reason: "is \(mtpLayers); LongCat-Flash has 0 or 1 multi-token-prediction layers")
+        }
         try checkSizes()  // first: the checks below add and multiply fields
         if let type = r.json["zero_expert_type"], !(type is NSNull) {
             guard let s = type as? String else { throw ConfigError.wrongType(field: "zero_expert_type", expected: "a string") }

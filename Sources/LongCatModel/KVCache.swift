@@ -46,12 +46,20 @@ public final class KVCache {
     let latents: [Rows]
     let ropes: [Rows]
 
-    public init(config: ModelConfig) {
+    /// The main model's cache: two attention sublayers per decoder layer.
+    public convenience init(config: ModelConfig) {
+        self.init(config: config, sublayers: 2 * config.numLayers)
+    }
+
+    /// The MTP head's cache: its one attention sublayer, one position behind the main model's.
+    public static func mtp(config: ModelConfig) -> KVCache { KVCache(config: config, sublayers: 1) }
+
+    init(config: ModelConfig, sublayers: Int) {
         latentWidth = config.kvLoraRank
         ropeWidth = config.qkRopeHeadDim
         capacity = config.maxPositionEmbeddings
-        latents = (0..<2 * config.numLayers).map { _ in Rows(width: config.kvLoraRank) }
-        ropes = (0..<2 * config.numLayers).map { _ in Rows(width: config.qkRopeHeadDim) }
+        latents = (0..<sublayers).map { _ in Rows(width: config.kvLoraRank) }
+        ropes = (0..<sublayers).map { _ in Rows(width: config.qkRopeHeadDim) }
     }
 
     /// Attention sublayers with a cache (two per decoder layer).

@@ -6,6 +6,7 @@ public enum InferenceError: Error, Equatable, CustomStringConvertible {
     case emptyInput
     case tokenOutOfRange(token: Int, vocabSize: Int)
     case contextOverflow(tokens: Int, contextLength: Int)
+    case noMTPHead
 
     public var description: String {
         switch self {
@@ -13,6 +14,7 @@ public enum InferenceError: Error, Equatable, CustomStringConvertible {
         case .tokenOutOfRange(let token, let vocab): return "token id \(token) is outside the vocabulary (0..<\(vocab))"
         case .contextOverflow(let tokens, let context):
             return "sequence of \(tokens) tokens exceeds the context length of \(context) (max_position_embeddings)"
+        case .noMTPHead: return "the checkpoint has no multi-token-prediction head (no model.mtp.* tensors)"
         }
     }
 }
@@ -80,9 +82,20 @@ public struct ForwardSchedule: Equatable, Sendable {
     public static let standard = ForwardSchedule()
 }
 
-/// Which positions' logits a forward pass returns.
+/// Which positions' logits (or hidden states) a forward pass returns.
 public enum LogitsSelection {
     case all, last, none
+}
+
+extension LogitsSelection {
+    /// The batch rows this selects of a segment.
+    func rows(of segment: LongCatModel.Segment) -> [Int] {
+        switch self {
+        case .none: return []
+        case .last: return [segment.row + segment.count - 1]
+        case .all: return Array(segment.row..<segment.row + segment.count)
+        }
+    }
 }
 
 /// A loaded LongCat-Flash model: weights stay memory-mapped in their file dtype.
@@ -94,6 +107,18 @@ public final class LongCatModel {
 
     struct FeedForward {
         var gate, up, down: WeightMatrix
+    }
+
+    /// The multi-token-prediction layer: a dense MLA + SwiGLU block over W_eh [RMSNorm(E[t_{p+1}]), RMSNorm(h_p)],
+    /// sharing the main model's embedding and lm_head.
+    struct MTPHead {
+        var embeddingNorm, hiddenNorm: [Float]
+        var projection: WeightMatrix
+        var inputNorm: [Float]
+        var attention: Attention
+        var postAttentionNorm: [Float]
+        var mlp: FeedForward
+        var finalNorm: [Float]
     }
 
     struct Layer {
@@ -117,6 +142,10 @@ public final class LongCatModel {
     let layers: [Layer]
     let finalNorm: [Float]
     let lmHead: WeightMatrix
+    let mtp: MTPHead?
+
+    /// Whether the checkpoint carries a multi-token-prediction head (a draft model for speculative decoding).
+    public var hasMTP: Bool { mtp != nil }
 
     /// Opens a checkpoint directory and checks every tensor the config needs against it.
     public convenience init(directory: String, quantize: WeightMatrix.Quantization? = nil, progress: ProgressHandler? = nil) throws {
@@ -134,9 +163,16 @@ public final class LongCatModel {
         try config.checkLoadFits(quantize: quantize)
         rope = Rope(config: config)
         var specs: [String: TensorSpec] = [:]
-        for spec in config.tensorSpecs { specs[spec.name] = spec }
+        for spec in config.tensorSpecs + (checkpoint.hasMTP ? config.mtpSpecs : []) { specs[spec.name] = spec }
         func matrix(_ name: String) throws -> WeightMatrix { try checkpoint.matrix(specs[name]!, quantizedTo: quantize) }
         func vector(_ name: String) throws -> [Float] { try checkpoint.vector(specs[name]!) }
+        func attention(_ a: TensorName.Attention) throws -> Attention {
+            Attention(qA: try matrix(a.qA), qB: try matrix(a.qB), kvA: try matrix(a.kvA), kvB: try matrix(a.kvB), o: try matrix(a.o),
+                      qANorm: try vector(a.qANorm), kvANorm: try vector(a.kvANorm))
+        }
+        func ffn(_ names: TensorName.FeedForward) throws -> FeedForward {
+            FeedForward(gate: try matrix(names.gate), up: try matrix(names.up), down: try matrix(names.down))
+        }
 
         embedding = try matrix(TensorName.embedding)
         ngramEmbedding = try config.ngram.map { try NgramEmbedding(model: config, ngram: $0, matrix: matrix) }
@@ -146,17 +182,8 @@ public final class LongCatModel {
         var layers: [Layer] = []
         for l in 0..<config.numLayers {
             let names = TensorName.layer(l)
-            let attention = try (0..<2).map { i -> Attention in
-                let a = names.attention(i)
-                return Attention(
-                    qA: try matrix(a.qA), qB: try matrix(a.qB), kvA: try matrix(a.kvA), kvB: try matrix(a.kvB), o: try matrix(a.o),
-                    qANorm: try vector(a.qANorm), kvANorm: try vector(a.kvANorm))
-            }
-            func ffn(_ names: TensorName.FeedForward) throws -> FeedForward {
-                FeedForward(gate: try matrix(names.gate), up: try matrix(names.up), down: try matrix(names.down))
-            }
             layers.append(Layer(
-                attention: attention,
+                attention: try (0..<2).map { try attention(names.attention($0)) },
                 mlps: try (0..<2).map { try ffn(names.mlp($0)) },
                 inputNorms: try (0..<2).map { try vector(names.inputNorm($0)) },
                 postAttentionNorms: try (0..<2).map { try vector(names.postAttentionNorm($0)) },
@@ -168,6 +195,12 @@ public final class LongCatModel {
         self.layers = layers
         finalNorm = try vector(TensorName.finalNorm)
         lmHead = config.tieWordEmbeddings ? embedding : try matrix(TensorName.lmHead)
+        typealias M = TensorName.MTP
+        mtp = checkpoint.hasMTP
+            ? MTPHead(embeddingNorm: try vector(M.embeddingNorm), hiddenNorm: try vector(M.hiddenNorm), projection: try matrix(M.projection),
+                      inputNorm: try vector(M.inputNorm), attention: try attention(M.attention),
+                      postAttentionNorm: try vector(M.postAttentionNorm), mlp: try ffn(M.mlp), finalNorm: try vector(M.finalNorm))
+            : nil
     }
 
     /// Bytes of weights by stored dtype (scales of FP8 blocks counted under F32).
@@ -180,12 +213,24 @@ public final class LongCatModel {
         public var tokens: [Int]
         public var cache: KVCache
         public var logits: LogitsSelection
+        /// Which positions' final hidden states to return (what the MTP head reads).
+        public var hidden: LogitsSelection
 
-        public init(tokens: [Int], cache: KVCache, logits: LogitsSelection = .last) {
+        public init(tokens: [Int], cache: KVCache, logits: LogitsSelection = .last, hidden: LogitsSelection = .none) {
             self.tokens = tokens
             self.cache = cache
             self.logits = logits
+            self.hidden = hidden
         }
+    }
+
+    /// One batch item's results.
+    public struct ForwardOutput {
+        /// Logits of the selected positions, [positions][vocab] flattened.
+        public var logits: [Float]
+        /// Final-norm hidden states h_p (the vectors lm_head reads) of the positions `BatchItem.hidden` selects,
+        /// [positions][hidden] flattened.
+        public var hidden: [Float]
     }
 
     /// Where a sequence's rows sit in the batch and where its new positions start.
@@ -209,6 +254,11 @@ public final class LongCatModel {
     /// steps of many sessions, or a prefill chunk beside them); attention stays per sequence. Nothing is
     /// written to any cache unless every item is valid.
     public func forward(batch: [BatchItem], routing: RoutingRecorder? = nil, schedule: ForwardSchedule = .standard) throws -> [[Float]] {
+        try forwardOutputs(batch: batch, routing: routing, schedule: schedule).map(\.logits)
+    }
+
+    /// `forward(batch:)` with the final hidden states the items ask for.
+    public func forwardOutputs(batch: [BatchItem], routing: RoutingRecorder? = nil, schedule: ForwardSchedule = .standard) throws -> [ForwardOutput] {
         var segments: [Segment] = []
         var row = 0
         for item in batch {
@@ -238,32 +288,97 @@ public final class LongCatModel {
         for l in layers.indices { x = pass.decoderLayer(x, layer: l) }
         for (item, segment) in zip(batch, segments) { segment.cache.commit(item.tokens) }
 
-        // One lm_head pass over every selected position of every sequence.
-        var selectedRows: [Int] = []
-        var counts: [Int] = []
-        for (item, segment) in zip(batch, segments) {
-            let rows: [Int]
-            switch item.logits {
-            case .none: rows = []
-            case .last: rows = [segment.row + segment.count - 1]
-            case .all: rows = Array(segment.row..<segment.row + segment.count)
-            }
-            selectedRows += rows
-            counts.append(rows.count)
+        let hidden = normedRows(x, zip(batch, segments).map { $0.hidden.rows(of: $1) }, weight: finalNorm)
+        let logits = logits(normedRows(x, zip(batch, segments).map { $0.logits.rows(of: $1) }, weight: finalNorm))
+        return zip(logits, hidden).map { ForwardOutput(logits: $0, hidden: $1) }
+    }
+
+    /// Each item's selected rows of `x`, RMS-normalised with `weight`.
+    func normedRows(_ x: [Float], _ rows: [[Int]], weight: [Float]) -> [[Float]] {
+        let h = config.hiddenSize
+        return rows.map { rows in
+            var selected = [Float](repeating: 0, count: rows.count * h)
+            for (i, r) in rows.enumerated() { selected.replaceSubrange(i * h..<(i + 1) * h, with: x[r * h..<(r + 1) * h]) }
+            VectorOps.rmsNorm(&selected, width: h, weight: weight, eps: config.rmsNormEps)
+            return selected
         }
-        guard !selectedRows.isEmpty else { return batch.map { _ in [] } }
-        var selected = [Float](repeating: 0, count: selectedRows.count * h)
-        for (i, r) in selectedRows.enumerated() { selected.replaceSubrange(i * h..<(i + 1) * h, with: x[r * h..<(r + 1) * h]) }
-        VectorOps.rmsNorm(&selected, width: h, weight: finalNorm, eps: config.rmsNormEps)
-        let logits = lmHead.multiply(selected, tokens: selectedRows.count)
-        let v = config.vocabSize
+    }
+
+    /// One lm_head pass over every item's final hidden states.
+    func logits(_ hidden: [[Float]]) -> [[Float]] {
+        let h = config.hiddenSize, v = config.vocabSize
+        let all = Array(hidden.joined())
+        guard !all.isEmpty else { return hidden.map { _ in [] } }
+        let logits = lmHead.multiply(all, tokens: all.count / h)
         var out: [[Float]] = []
         var offset = 0
-        for c in counts {
-            out.append(Array(logits[offset * v..<(offset + c) * v]))
-            offset += c
+        for item in hidden {
+            let n = item.count / h
+            out.append(Array(logits[offset * v..<(offset + n) * v]))
+            offset += n
         }
         return out
+    }
+
+    // MARK: Multi-token prediction
+
+    /// One sequence's share of an MTP pass: main-model hidden states h_p (rows x hidden, from `forwardOutputs`) with
+    /// the token t_{p+1} that followed each, for the positions after those already in the MTP cache.
+    public struct MTPItem {
+        public var hidden: [Float]
+        public var nextTokens: [Int]
+        /// The sequence's MTP cache (`KVCache.mtp`), one position behind its main cache.
+        public var cache: KVCache
+        public var logits: LogitsSelection
+
+        public init(hidden: [Float], nextTokens: [Int], cache: KVCache, logits: LogitsSelection = .last) {
+            self.hidden = hidden
+            self.nextTokens = nextTokens
+            self.cache = cache
+            self.logits = logits
+        }
+    }
+
+    /// The MTP head over each item's rows: x_p = W_eh [RMSNorm(E[t_{p+1}]), RMSNorm(h_p)], one dense MLA + SwiGLU
+    /// block (rope position p), then M_p = lm_head(RMSNorm(y_p)): the distribution of t_{p+2}. The draft embeds with
+    /// the plain word embedding (never Lite's N-gram embedding). Returns the selected rows' logits.
+    public func mtpForward(batch: [MTPItem]) throws -> [[Float]] {
+        guard let head = mtp else { throw InferenceError.noMTPHead }
+        let h = config.hiddenSize
+        var segments: [Segment] = []
+        var row = 0
+        for item in batch {
+            guard !item.nextTokens.isEmpty else { throw InferenceError.emptyInput }
+            if let bad = item.nextTokens.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+                throw InferenceError.tokenOutOfRange(token: bad, vocabSize: config.vocabSize)
+            }
+            guard item.cache.count + item.nextTokens.count <= item.cache.capacity else {
+                throw InferenceError.contextOverflow(tokens: item.cache.count + item.nextTokens.count, contextLength: item.cache.capacity)
+            }
+            precondition(item.cache.sublayers == 1 && item.hidden.count == item.nextTokens.count * h, "an MTP item needs an MTP cache and one hidden state per token")
+            precondition(!segments.contains { $0.cache === item.cache }, "a cache can appear only once in a batch")
+            segments.append(Segment(row: row, count: item.nextTokens.count, start: item.cache.count, cache: item.cache))
+            row += item.nextTokens.count
+        }
+        let n = row
+        var joined = [Float](repeating: 0, count: n * 2 * h)
+        joined.withUnsafeMutableBufferPointer { jp in
+            for (t, id) in batch.flatMap(\.nextTokens).enumerated() { embedding.dequantizeRows(id..<id + 1, into: jp.baseAddress! + 2 * t * h) }
+        }
+        let hidden = Array(batch.map(\.hidden).joined())
+        for t in 0..<n {
+            var e = Array(joined[2 * t * h..<(2 * t + 1) * h])
+            VectorOps.rmsNorm(&e, width: h, weight: head.embeddingNorm, eps: config.rmsNormEps)
+            var hp = Array(hidden[t * h..<(t + 1) * h])
+            VectorOps.rmsNorm(&hp, width: h, weight: head.hiddenNorm, eps: config.rmsNormEps)
+            joined.replaceSubrange(2 * t * h..<(2 * t + 2) * h, with: e + hp)
+        }
+        let norm = { (x: [Float], weight: [Float]) in VectorOps.rmsNormed(x, width: h, weight: weight, eps: self.config.rmsNormEps) }
+        var x = head.projection.multiply(joined, tokens: n)
+        VectorOps.add(&x, attention(head.attention, norm(x, head.inputNorm), segments: segments, sublayer: 0))
+        VectorOps.add(&x, feedForward(head.mlp, norm(x, head.postAttentionNorm), tokens: n))
+        for (item, segment) in zip(batch, segments) { segment.cache.commit(item.nextTokens) }
+        return logits(normedRows(x, zip(batch, segments).map { $0.logits.rows(of: $1) }, weight: head.finalNorm))
     }
 
     /// One forward pass's view of the layers: the decoder layer's operations on this pass's rows and caches.

@@ -74,6 +74,25 @@ public enum TensorName {
     }
 
     public static func layer(_ index: Int) -> Layer { Layer(index: index) }
+
+    /// The multi-token-prediction layer (`model.mtp.*`), with the official release's irregular names: norms inside an
+    /// extra `.m` module, the MLP under `transformer_layer.mlp`, the final norm outside `layers.0`.
+    public enum MTP {
+        /// A copy of the word embedding the serving stacks never read (the draft uses the main model's).
+        public static let embedding = "model.mtp.embed_tokens.weight"
+        static let prefix = "model.mtp.layers.0."
+        public static let embeddingNorm = prefix + "enorm.m.weight"
+        public static let hiddenNorm = prefix + "hnorm.m.weight"
+        /// W_eh: [hidden, 2 x hidden], reading [embedding, hidden state].
+        public static let projection = prefix + "eh_proj.weight"
+        public static let inputNorm = prefix + "input_layernorm.weight"
+        public static let attention = Attention(prefix: prefix + "self_attn.")
+        public static let postAttentionNorm = prefix + "post_attention_layernorm.weight"
+        public static let mlp = FeedForward(prefix: prefix + "transformer_layer.mlp.")
+        public static let finalNorm = "model.mtp.norm.weight"
+        /// Every MTP tensor starts with this.
+        public static let namePrefix = "model.mtp."
+    }
 }
 
 extension ModelConfig {
@@ -121,28 +140,50 @@ extension ModelConfig {
         let names = TensorName.layer(layer)
         var specs: [TensorSpec] = []
         for i in 0..<2 {
-            let a = names.attention(i)
-            specs += [
-                TensorSpec(name: a.qA, shape: [qLoraRank, hiddenSize], role: .denseMatrix),
-                TensorSpec(name: a.qANorm, shape: [qLoraRank], role: .norm),
-                TensorSpec(name: a.qB, shape: [numHeads * qkHeadDim, qLoraRank], role: .denseMatrix),
-                TensorSpec(name: a.kvA, shape: [kvLoraRank + qkRopeHeadDim, hiddenSize], role: .denseMatrix),
-                TensorSpec(name: a.kvANorm, shape: [kvLoraRank], role: .norm),
-                TensorSpec(name: a.kvB, shape: [numHeads * (qkNopeHeadDim + vHeadDim), kvLoraRank], role: .denseMatrix),
-                TensorSpec(name: a.o, shape: [hiddenSize, numHeads * vHeadDim], role: .denseMatrix),
-            ]
-            let m = names.mlp(i)
-            specs += [
-                TensorSpec(name: m.gate, shape: [ffnHiddenSize, hiddenSize], role: .denseMatrix),
-                TensorSpec(name: m.up, shape: [ffnHiddenSize, hiddenSize], role: .denseMatrix),
-                TensorSpec(name: m.down, shape: [hiddenSize, ffnHiddenSize], role: .denseMatrix),
-            ]
+            specs += attentionSpecs(names.attention(i)) + denseMLPSpecs(names.mlp(i))
             specs.append(TensorSpec(name: names.inputNorm(i), shape: [hiddenSize], role: .norm))
             specs.append(TensorSpec(name: names.postAttentionNorm(i), shape: [hiddenSize], role: .norm))
         }
         specs.append(TensorSpec(name: names.router, shape: [totalExperts, hiddenSize], role: .routerWeight))
         specs.append(TensorSpec(name: names.routerBias, shape: [totalExperts], role: .routerBias))
         return specs
+    }
+
+    /// One MLA sublayer's tensors.
+    func attentionSpecs(_ a: TensorName.Attention) -> [TensorSpec] {
+        [
+            TensorSpec(name: a.qA, shape: [qLoraRank, hiddenSize], role: .denseMatrix),
+            TensorSpec(name: a.qANorm, shape: [qLoraRank], role: .norm),
+            TensorSpec(name: a.qB, shape: [numHeads * qkHeadDim, qLoraRank], role: .denseMatrix),
+            TensorSpec(name: a.kvA, shape: [kvLoraRank + qkRopeHeadDim, hiddenSize], role: .denseMatrix),
+            TensorSpec(name: a.kvANorm, shape: [kvLoraRank], role: .norm),
+            TensorSpec(name: a.kvB, shape: [numHeads * (qkNopeHeadDim + vHeadDim), kvLoraRank], role: .denseMatrix),
+            TensorSpec(name: a.o, shape: [hiddenSize, numHeads * vHeadDim], role: .denseMatrix),
+        ]
+    }
+
+    /// A dense SwiGLU MLP of width ffn_hidden_size.
+    func denseMLPSpecs(_ m: TensorName.FeedForward) -> [TensorSpec] {
+        [
+            TensorSpec(name: m.gate, shape: [ffnHiddenSize, hiddenSize], role: .denseMatrix),
+            TensorSpec(name: m.up, shape: [ffnHiddenSize, hiddenSize], role: .denseMatrix),
+            TensorSpec(name: m.down, shape: [hiddenSize, ffnHiddenSize], role: .denseMatrix),
+        ]
+    }
+
+    /// The 17 tensors of the multi-token-prediction layer: one dense MLA + SwiGLU block that reads the main model's
+    /// final hidden state beside the next token's embedding. Not part of `tensorSpecs`: a checkpoint may leave it out.
+    public var mtpSpecs: [TensorSpec] {
+        typealias M = TensorName.MTP
+        return [TensorSpec(name: M.embedding, shape: [vocabSize, hiddenSize], role: .embedding),
+                TensorSpec(name: M.embeddingNorm, shape: [hiddenSize], role: .norm),
+                TensorSpec(name: M.hiddenNorm, shape: [hiddenSize], role: .norm),
+                TensorSpec(name: M.projection, shape: [hiddenSize, 2 * hiddenSize], role: .denseMatrix),
+                TensorSpec(name: M.inputNorm, shape: [hiddenSize], role: .norm)]
+            + attentionSpecs(M.attention)
+            + [TensorSpec(name: M.postAttentionNorm, shape: [hiddenSize], role: .norm)]
+            + denseMLPSpecs(M.mlp)
+            + [TensorSpec(name: M.finalNorm, shape: [hiddenSize], role: .norm)]
     }
 
     /// The three matrices of one FFN expert (`expert` may be an identity expert's id: transformers' files carry
