@@ -89,6 +89,9 @@ public final class Checkpoint {
     /// Whether the files carry a multi-token-prediction layer (`model.mtp.*`); then all of it must be there.
     public var hasMTP: Bool { tensors.keys.contains { $0.hasPrefix(TensorName.MTP.namePrefix) } }
 
+    /// The tensors the engine reads from these files: the config's, and the MTP layer's where the files carry one.
+    public var specs: [TensorSpec] { config.tensorSpecs + (hasMTP ? config.mtpSpecs : []) }
+
     static func readIndex(path: String) throws -> [String: String] {
         let file = "model.safetensors.index.json"
         guard let data = FileManager.default.contents(atPath: path),

@@ -163,7 +163,7 @@ public final class LongCatModel {
         try config.checkLoadFits(quantize: quantize)
         rope = Rope(config: config)
         var specs: [String: TensorSpec] = [:]
-        for spec in config.tensorSpecs + (checkpoint.hasMTP ? config.mtpSpecs : []) { specs[spec.name] = spec }
+        for spec in checkpoint.specs { specs[spec.name] = spec }
         func matrix(_ name: String) throws -> WeightMatrix { try checkpoint.matrix(specs[name]!, quantizedTo: quantize) }
         func vector(_ name: String) throws -> [Float] { try checkpoint.vector(specs[name]!) }
         func attention(_ a: TensorName.Attention) throws -> Attention {

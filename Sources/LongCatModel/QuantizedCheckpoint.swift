@@ -65,7 +65,7 @@ public enum QuantizedCheckpoint {
         var entries: [SafeTensorsWriter.Entry] = []
         var summary = Summary(quantized: 0, keptUnquantized: [], bytes: 0)
         var written = Set<String>()
-        let specs = source.config.tensorSpecs
+        let specs = source.specs
         // The scales entry follows its quants entry; the writer fills entries in order, one at a time, so a
         // matrix is quantized once and held only until its scales are written.
         final class Pending { var matrix: WeightMatrix? }

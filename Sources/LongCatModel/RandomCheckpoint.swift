@@ -90,9 +90,16 @@ public enum RandomCheckpoint {
         try JSONSerialization.data(withJSONObject: generation, options: [.prettyPrinted, .sortedKeys])
             .write(to: dir.appendingPathComponent("generation_config.json"))
 
-        var entries = config.tensorSpecs.enumerated().flatMap { index, spec in
+        let specs = config.tensorSpecs
+        func randomEntries(_ spec: TensorSpec, index: Int) -> [SafeTensorsWriter.Entry] {
             self.entries(for: spec, weightType: weightType, seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15,
                          std: initialization.standardDeviation(of: spec))
+        }
+        var entries = specs.enumerated().flatMap { randomEntries($1, index: $0) }
+        // The MTP layer: its embedding a copy of the word embedding (same seed), its other tensors seeded after the
+        // model's. LongCat-Flash-Lite's release keeps it in a shard of its own.
+        let mtp = config.mtpLayers == 0 ? [] : config.mtpSpecs.enumerated().flatMap { i, spec in
+            randomEntries(spec, index: spec.name == TensorName.MTP.embedding ? 0 : specs.count + i)
         }
         for layer in 0..<config.numLayers {
             for expert in config.numExperts..<config.totalExperts {
@@ -101,7 +108,12 @@ public enum RandomCheckpoint {
                 }
             }
         }
-        try SafeTensorsWriter.writeCheckpoint(entries, to: dir, shardBytes: shardBytes, progress: progress)
+        if config.ngram != nil && !mtp.isEmpty {
+            try SafeTensorsWriter.writeCheckpoint(entries, to: dir, shardBytes: shardBytes, progress: progress)
+            try SafeTensorsWriter.write(path: dir.appendingPathComponent(Checkpoint.auxiliaryShard).path, entries: mtp)
+        } else {
+            try SafeTensorsWriter.writeCheckpoint(entries + mtp, to: dir, shardBytes: shardBytes, progress: progress)
+        }
     }
 
     static func entries(for spec: TensorSpec, weightType: WeightType, seed: UInt64, std: Float) -> [SafeTensorsWriter.Entry] {

@@ -155,25 +155,37 @@ struct Logits: ParsableCommand {
     @Flag(name: .long, help: "Print {\"logits\": [[...] per position]} on stdout.")
     var json = false
 
+    @Flag(name: .long, help: "Also the MTP head's logits (`mtp_logits` with --json): row p embeds prompt token p+1, the last row the main model's greedy next token; each is the head's distribution of the token after that one.")
+    var mtp = false
+
     func run() throws {
         let prompt = try parseTokenIds(promptIds, option: "--prompt-ids")
         let model = try modelOptions.load()
         let vocab = model.config.vocabSize
-        let logits = try model.forward(tokens: prompt, cache: KVCache(config: model.config), logits: .all)
+        let out = try model.forwardOutputs(batch: [.init(tokens: prompt, cache: KVCache(config: model.config), logits: .all, hidden: mtp ? .all : .none)])[0]
+        var rows = [("logits", out.logits)]
+        if mtp {
+            guard model.hasMTP else { throw ValidationError("--mtp: \(InferenceError.noMTPHead)") }
+            let greedy = TokenSampler.argmax(Array(out.logits[((prompt.count - 1) * vocab)...]))
+            rows.append(("mtp_logits", try model.mtpForward(batch: [.init(hidden: out.hidden, nextTokens: Array(prompt.dropFirst()) + [greedy],
+                                                                          cache: .mtp(config: model.config), logits: .all)])[0]))
+        }
         if json {
-            var out = "{\"logits\": ["
-            for t in 0..<prompt.count {
-                if t > 0 { out += ", " }
-                out += "[" + logits[t * vocab..<(t + 1) * vocab].map(Console.jsonNumber).joined(separator: ", ") + "]"
+            let fields = rows.map { name, logits in
+                "\"\(name)\": [" + (0..<prompt.count).map { t in
+                    "[" + logits[t * vocab..<(t + 1) * vocab].map(Console.jsonNumber).joined(separator: ", ") + "]"
+                }.joined(separator: ", ") + "]"
             }
-            out += "]}\n"
-            FileHandle.standardOutput.write(Data(out.utf8))
+            FileHandle.standardOutput.write(Data(("{" + fields.joined(separator: ", ") + "}\n").utf8))
             return
         }
-        for t in 0..<prompt.count {
-            let row = Array(logits[t * vocab..<(t + 1) * vocab])
-            let best = row.indices.sorted { row[$0] > row[$1] }.prefix(max(1, top))
-            print("position \(t) (token \(prompt[t])): " + best.map { "\($0)=\(row[$0])" }.joined(separator: " "))
+        for (name, logits) in rows {
+            for t in 0..<prompt.count {
+                let row = Array(logits[t * vocab..<(t + 1) * vocab])
+                let best = row.indices.sorted { row[$0] > row[$1] }.prefix(max(1, top))
+                let label = name == "logits" ? "position \(t) (token \(prompt[t]))" : "MTP position \(t)"
+                print(label + ": " + best.map { "\($0)=\(row[$0])" }.joined(separator: " "))
+            }
         }
     }
 }

@@ -32,6 +32,9 @@ struct Init: ParsableCommand {
     @Option(name: .long, help: "With --proxy-config and --proxy-lr: write the transferred learning rates as a `longcat train --recipe` file here.")
     var recipeOut: String?
 
+    @Flag(name: .long, help: "Add a multi-token-prediction head (model.mtp.*; num_nextn_predict_layers = 1): a draft model for --speculative mtp, to be fitted with `longcat train --train-only mtp`.")
+    var mtp = false
+
     @Option(name: .long, help: "A directory whose tokenizer files (tokenizer.json, tokenizer_config.json, ...) are copied in; its vocabulary must fit the config's.")
     var tokenizer: String?
 
@@ -39,8 +42,12 @@ struct Init: ParsableCommand {
         guard let weightType = RandomCheckpoint.WeightType(rawValue: dtype.lowercased()) else {
             throw ValidationError("--dtype must be one of \(RandomCheckpoint.WeightType.allCases.map(\.rawValue).joined(separator: ", ")); got '\(dtype)'")
         }
-        guard let data = FileManager.default.contents(atPath: config) else {
+        guard var data = FileManager.default.contents(atPath: config) else {
             throw ValidationError("--config: cannot read \(config)")
+        }
+        if mtp, var object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            object["num_nextn_predict_layers"] = 1
+            data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         }
         let target = try ModelConfig(json: try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:])
         var initialization = RandomCheckpoint.Initialization.standard

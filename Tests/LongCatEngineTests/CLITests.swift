@@ -76,6 +76,27 @@ final class CLITests: XCTestCase {
         XCTAssertLessThanOrEqual(maxErr, 1e-3 * maxRef)
     }
 
+    /// `logits --mtp --json`: the MTP head's rows for every case of tiny-mtp, the last one drafted after the main
+    /// model's greedy token, as the fixture computes them; a model without a head is refused with a clear error.
+    func testLogitsMTPJSONMatchesReference() throws {
+        let expected = try XCTUnwrap(try Fixtures.json("tiny-mtp/expected.json")["cases"] as? [[String: Any]])
+        for c in expected {
+            let ids = (c["input_ids"] as! [Int]).map(String.init).joined(separator: ",")
+            let r = try longcat(["logits", "--model", try Fixtures.path("tiny-mtp"), "--prompt-ids", ids, "--mtp", "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let json = try jsonObject(r.stdout)
+            for key in ["logits", "mtp_logits"] {
+                let ours = try XCTUnwrap(json[key] as? [[Double]]).flatMap { $0 }, reference = (c[key] as! [[Double]]).flatMap { $0 }
+                XCTAssertEqual(ours.count, reference.count, key)
+                let maxErr = zip(ours, reference).map { abs($0 - $1) }.max()!
+                XCTAssertLessThanOrEqual(maxErr, 1e-3 * reference.map(abs).max()!, key)
+            }
+        }
+        let r = try longcat(["logits", "--model", tinyFP32, "--prompt-ids", "1,2", "--mtp"])
+        XCTAssertEqual(r.status, 64)
+        XCTAssertTrue(r.stderr.contains("no multi-token-prediction head"), r.stderr)
+    }
+
     func testInspectOfficialConfig() throws {
         let path = try Fixtures.path("official-configs/longcat-flash-chat.config.json")
         let r = try longcat(["inspect", "--model", path, "--json"])

@@ -61,4 +61,61 @@ final class MTPTests: XCTestCase {
             XCTAssertEqual($0 as? InferenceError, .noMTPHead)
         }
     }
+
+    /// `init --mtp` writes the head in the FP8 layout (block scales beside each projection) and in Lite's (a shard of
+    /// its own, found by name); each gives the same main and MTP logits as the same weights dequantized to float32.
+    func testFP8AndLiteHeadsMatchTheirWeightsInFloat32() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-mtp-layouts-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for (fixture, weightType) in [("tiny-mtp", RandomCheckpoint.WeightType.fp8), ("tiny-ngram", .bf16)] {
+            var config = try Fixtures.json(fixture + "/config.json")
+            config["num_nextn_predict_layers"] = 1
+            let dir = root.appendingPathComponent(fixture), f32 = root.appendingPathComponent(fixture + "-f32")
+            try RandomCheckpoint.write(configJSON: try JSONSerialization.data(withJSONObject: config), to: dir.path, weightType: weightType, seed: 3)
+            if fixture == "tiny-ngram" {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(Checkpoint.auxiliaryShard).path))
+            }
+            let source = try Checkpoint(directory: dir.path)
+            XCTAssertTrue(source.hasMTP, fixture)
+            try writeFloat32Copy(of: source, to: f32)
+            let stored = try LongCatModel(checkpoint: source), widened = try LongCatModel(directory: f32.path)
+            let prompt = [1, 17, 300, 42, 17, 300, 99, 5]
+            var outputs: [[Float]] = []
+            for model in [stored, widened] {
+                let out = try model.forwardOutputs(batch: [.init(tokens: prompt, cache: KVCache(config: model.config), logits: .all, hidden: .all)])[0]
+                let mtp = try model.mtpForward(batch: [.init(hidden: out.hidden, nextTokens: Array(prompt.dropFirst()) + [7],
+                                                             cache: .mtp(config: model.config), logits: .all)])[0]
+                outputs += [out.logits, mtp]
+            }
+            let scale = outputs[3].map(abs).max()!
+            XCTAssertGreaterThan(scale, 0)
+            let error = zip(outputs[1], outputs[3]).map { abs($0 - $1) }.max()!
+            XCTAssertLessThanOrEqual(error, 1e-5 * scale, "\(fixture): MTP logits, \(weightType) against float32")
+            XCTAssertLessThanOrEqual(zip(outputs[0], outputs[2]).map { abs($0 - $1) }.max()!, 1e-5 * outputs[2].map(abs).max()!, fixture)
+        }
+    }
+
+    /// Every tensor the engine reads, dequantized to float32, in one file.
+    func writeFloat32Copy(of source: Checkpoint, to dir: URL) throws {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source.directory).appendingPathComponent("config.json"))) as! [String: Any]
+        config["quantization_config"] = nil
+        config["torch_dtype"] = "float32"
+        try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("config.json"))
+        let entries = try source.specs.map { spec -> SafeTensorsWriter.Entry in
+            let values: [Float]
+            if spec.shape.count == 2 {
+                let m = try source.matrix(spec)
+                var rows = [Float](repeating: 0, count: spec.elementCount)
+                rows.withUnsafeMutableBufferPointer { m.dequantizeRows(0..<m.rows, into: $0.baseAddress!) }
+                values = rows
+            } else {
+                values = try source.vector(spec)
+            }
+            return SafeTensorsWriter.Entry(name: spec.name, dtype: .f32, shape: spec.shape) { buffer in
+                values.withUnsafeBytes { buffer.copyMemory(from: $0) }
+            }
+        }
+        try SafeTensorsWriter.writeCheckpoint(entries, to: dir, shardBytes: 1 << 30)
+    }
 }
