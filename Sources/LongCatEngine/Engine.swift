@@ -43,6 +43,24 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// Speculative decoding: `mtp` drafts one token per step with the checkpoint's multi-token-prediction head and
+/// verifies it in the same forward pass that computes the next token, so an accepted draft yields two tokens for one
+/// pass over the weights. The output follows the same distribution (greedy: the same tokens) as without it.
+public enum Speculation: String, Sendable, CaseIterable {
+    case none, mtp
+}
+
+/// Drafts verified and accepted so far in one generation.
+public struct SpeculationCounts: Sendable, Equatable {
+    public var drafted = 0
+    public var accepted = 0
+
+    public init(drafted: Int = 0, accepted: Int = 0) {
+        self.drafted = drafted
+        self.accepted = accepted
+    }
+}
+
 public enum FinishReason: String, Sendable {
     /// End of sequence, a stop token or a stop string.
     case stop
@@ -61,6 +79,7 @@ public struct GenerationRequest: Sendable {
     public var stopTokenIds: Set<Int> = []
     public var ignoreEOS = false
     public var skipSpecialTokens = true
+    public var speculation = Speculation.none
 
     public init(prompt: [Int], sampling: SamplingParameters = SamplingParameters(), maxTokens: Int = 256) {
         self.prompt = prompt
@@ -92,6 +111,11 @@ public struct GenerationChunk: Sendable {
     /// Per new token: FFN experts per layer (mean over layers) of the pass that produced it, i.e. the compute the
     /// model spent on the position before it (identity experts cost nothing).
     public var ffnExperts: [Double] = []
+    /// The generation's drafts so far, when it decodes speculatively.
+    public var speculation: SpeculationCounts?
+    /// The draft that the step producing these tokens verified (its first token is the verdict: the draft itself when
+    /// accepted); nil when the step verified none.
+    public var verifiedDraft: Int?
 }
 
 /// A snapshot of the engine's own accounting.
@@ -115,6 +139,9 @@ public struct EngineMetrics: Sendable {
     /// weights once for all the step's tokens that chose it.
     public var moePasses = 0
     public var expertRuns = 0
+    /// Speculative decoding: drafts verified, and of those accepted.
+    public var draftsVerified = 0
+    public var draftsAccepted = 0
 }
 
 /// Runs many generations on one model: continuous batching (requests join between steps and leave as soon
@@ -173,6 +200,13 @@ private final class Scheduler: @unchecked Sendable {
         /// touched by the scheduler thread).
         var cachedPositions = 0
         var firstTokenSeconds: Double?
+        /// Speculative decoding's state: the MTP head's cache (which trails the main cache by one position while the
+        /// prompt is read, and holds as many rows once decoding), the final hidden state waiting for the token after
+        /// it, and the draft for the position after `nextToken`.
+        var mtpCache: KVCache?
+        var pendingHidden: [Float]?
+        var draft: Int?
+        var speculation = SpeculationCounts()
 
         init(request: GenerationRequest, continuation: AsyncThrowingStream<GenerationChunk, Error>.Continuation, model: LongCatModel, tokenizer: Tokenizer?) {
             self.request = request
@@ -184,6 +218,9 @@ private final class Scheduler: @unchecked Sendable {
         }
 
         var reservation: Int { request.prompt.count + request.maxTokens }
+        /// Whether a verification step's two positions fit in the cache (the last step verifies too, as the reference
+        /// stacks do: its second token is then dropped).
+        var canVerify: Bool { cache.count + 2 <= cache.capacity }
         var usage: Usage { Usage(promptTokens: request.prompt.count, completionTokens: generated.count, cachedPromptTokens: cachedPrompt) }
     }
 
@@ -237,6 +274,9 @@ private final class Scheduler: @unchecked Sendable {
                 reason: "is \(request.maxTokens) but the prompt has \(request.prompt.count) tokens and the context length is \(context): at most \(context - request.prompt.count)")
         }
         try request.sampling.validate(vocabularySize: model.config.vocabSize)
+        if request.speculation == .mtp && !model.hasMTP {
+            throw GenerationError.invalidOption(field: "speculative", reason: "is 'mtp' but the model has no multi-token-prediction head (model.mtp.*)")
+        }
         let reservation = request.prompt.count + request.maxTokens
         guard reservation <= options.maxCacheTokens else { throw EngineError.cannotFit(tokens: reservation, budget: options.maxCacheTokens) }
 
@@ -291,7 +331,10 @@ private final class Scheduler: @unchecked Sendable {
         waiting.removeAll { $0.cancelled }
         running.removeAll { $0.cancelled }
         counters.requestsCancelled += gone.count
-        for s in gone { s.cache.reset() }  // the memory goes with the session object now
+        for s in gone {  // the memory goes with the session object now
+            s.cache.reset()
+            s.mtpCache?.reset()
+        }
     }
 
     /// Moves waiting requests into the running set while slots and cache budget allow (in order, so a
@@ -303,49 +346,58 @@ private final class Scheduler: @unchecked Sendable {
             next.cachedPrompt = prefixes.restore(next.request.prompt, into: next.cache)
             next.prefilled = next.cachedPrompt
             next.cachedPositions = next.cachedPrompt
+            // The head attends to the rows it computes itself: after a reused prefix, from there on.
+            if next.request.speculation == .mtp { next.mtpCache = .mtp(config: model.config, firstPosition: next.cachedPrompt) }
             counters.cachedPromptTokens += next.cachedPrompt
             running.append(next)
             reserved += next.reservation
         }
     }
 
-    /// One batched forward pass: every decoding session's next token plus prompt chunks of sessions
-    /// still prefilling, within the prefill budget.
+    /// One batched forward pass: every decoding session's next token (with its draft, when it speculates) plus prompt
+    /// chunks of sessions still prefilling, within the prefill budget; then one MTP pass for the new drafts.
     private func step(_ sessions: [Session]) {
         var items: [LongCatModel.BatchItem] = []
         var members: [(session: Session, completesPrompt: Bool)] = []
         var prefillBudget = options.prefillChunk
         for s in sessions {
+            let hidden: LogitsSelection = s.mtpCache == nil ? .none : .all
             if let token = s.nextToken {
-                items.append(.init(tokens: [token], cache: s.cache, logits: .last))
+                if let draft = s.draft, s.canVerify {
+                    items.append(.init(tokens: [token, draft], cache: s.cache, logits: .all, hidden: .all))
+                } else {
+                    items.append(.init(tokens: [token], cache: s.cache, logits: .last, hidden: hidden))
+                }
                 members.append((s, true))
             } else if prefillBudget > 0 {
                 let remaining = s.request.prompt.count - s.prefilled
                 let take = min(remaining, prefillBudget)
                 prefillBudget -= take
                 let completes = take == remaining
-                items.append(.init(tokens: Array(s.request.prompt[s.prefilled..<s.prefilled + take]), cache: s.cache, logits: completes ? .last : .none))
+                items.append(.init(tokens: Array(s.request.prompt[s.prefilled..<s.prefilled + take]), cache: s.cache,
+                                   logits: completes ? .last : .none, hidden: hidden))
                 members.append((s, completes))
             }
         }
         guard !items.isEmpty else { return }
-        let logits: [[Float]]
+        let outputs: [LongCatModel.ForwardOutput]
         do {
-            logits = try model.forward(batch: items, routing: routing, schedule: options.schedule)
+            outputs = try model.forwardOutputs(batch: items, routing: routing, schedule: options.schedule)
         } catch {
-            // Requests were validated on submission; a failure here is a bug, reported to each caller.
-            lock.lock()
-            running.removeAll { s in members.contains { $0.session === s } }
-            lock.unlock()
-            for m in members { m.session.continuation.finish(throwing: error) }
+            fail(members.map(\.session), error)
             return
         }
         var finished: [Session] = []
-        var promptTokensDone = 0, generatedNow = 0, lastRow = -1
+        var drafting: [(session: Session, item: LongCatModel.MTPItem)] = []
+        var promptTokensDone = 0, generatedNow = 0, row = 0, draftsVerified = 0, draftsAccepted = 0
         let picks = routing.ffnPicksOfLastPass, layers = Double(model.config.numLayers)
-        for ((session, completesPrompt), (item, rowLogits)) in zip(members, zip(items, logits)) {
-            lastRow += item.tokens.count
+        func ffnExperts(_ row: Int) -> Double { row < picks.count ? Double(picks[row]) / layers : 0 }
+        for ((session, completesPrompt), (item, output)) in zip(members, zip(items, outputs)) {
+            let firstRow = row
+            row += item.tokens.count
+            var mtp = MTPRows(hiddenSize: model.config.hiddenSize)
             if session.nextToken == nil {
+                let start = session.prefilled
                 session.prefilled += item.tokens.count
                 promptTokensDone += item.tokens.count
                 if completesPrompt && options.prefixCacheTokens > 0 {
@@ -353,11 +405,72 @@ private final class Scheduler: @unchecked Sendable {
                     prefixes.insert(session.request.prompt, from: session.cache, model: model)
                     lock.unlock()
                 }
+                if session.mtpCache != nil {
+                    // Every row whose next token the prompt holds; the last row waits for the token after it.
+                    let prompt = session.request.prompt
+                    if let pending = session.pendingHidden { mtp.append(pending, next: prompt[start]) }
+                    for t in 0..<item.tokens.count - 1 { mtp.append(output.hidden, row: t, next: prompt[start + t + 1]) }
+                    session.pendingHidden = mtp.row(output.hidden, item.tokens.count - 1)
+                }
+                if !completesPrompt {
+                    if let item = mtp.item(cache: session.mtpCache, logits: .none) { drafting.append((session, item)) }
+                    continue
+                }
+                generatedNow += 1
+                let sampled = session.sampler.sample(output.logits)
+                if emit(session, sampled: sampled, ffnExperts: ffnExperts(firstRow)) {
+                    finished.append(session)
+                } else if let pending = session.pendingHidden {
+                    mtp.append(pending, next: sampled.token)
+                    session.pendingHidden = nil
+                }
+            } else if item.tokens.count == 2, let draft = session.draft {
+                // Verification: the draft stands for the token after `nextToken`.
+                let v = model.config.vocabSize
+                let (sampled, accepted) = session.sampler.verify(draft: draft, logits: Array(output.logits[..<v]))
+                session.speculation.drafted += 1
+                draftsVerified += 1
+                if accepted {
+                    session.speculation.accepted += 1
+                    draftsAccepted += 1
+                }
+                generatedNow += 1
+                if emit(session, sampled: sampled, ffnExperts: ffnExperts(firstRow), verifiedDraft: draft) {
+                    finished.append(session)
+                } else if accepted {
+                    let next = session.sampler.sample(Array(output.logits[v...]))
+                    generatedNow += 1
+                    if emit(session, sampled: next, ffnExperts: ffnExperts(firstRow + 1)) {
+                        finished.append(session)
+                    } else {
+                        mtp.append(output.hidden, row: 0, next: draft)
+                        mtp.append(output.hidden, row: 1, next: next.token)
+                    }
+                } else {
+                    session.cache.truncate(to: session.cache.count - 1)  // the rejected draft's position
+                    mtp.append(output.hidden, row: 0, next: sampled.token)
+                }
+            } else {
+                generatedNow += 1
+                let sampled = session.sampler.sample(output.logits)
+                if emit(session, sampled: sampled, ffnExperts: ffnExperts(firstRow)) {
+                    finished.append(session)
+                } else if session.mtpCache != nil {
+                    mtp.append(output.hidden, row: 0, next: sampled.token)
+                }
             }
-            guard completesPrompt else { continue }
-            generatedNow += 1
-            let ffnExperts = lastRow < picks.count ? Double(picks[lastRow]) / layers : 0
-            if emit(session, sampled: session.sampler.sample(rowLogits), ffnExperts: ffnExperts) { finished.append(session) }
+            session.draft = nil
+            if session.nextToken != nil, let item = mtp.item(cache: session.mtpCache, logits: .last) { drafting.append((session, item)) }
+        }
+        if !drafting.isEmpty {
+            do {
+                let logits = try model.mtpForward(batch: drafting.map(\.item))
+                for ((session, item), row) in zip(drafting, logits) where item.logits == .last {
+                    session.draft = TokenSampler.argmax(row)
+                }
+            } catch {
+                fail(drafting.map(\.session).filter { s in !finished.contains { $0 === s } }, error)
+            }
         }
         lock.lock()
         counters.steps += 1
@@ -367,6 +480,8 @@ private final class Scheduler: @unchecked Sendable {
         counters.moePasses = routing.moePasses
         counters.expertRuns = routing.expertRuns
         counters.requestsFinished += finished.count
+        counters.draftsVerified += draftsVerified
+        counters.draftsAccepted += draftsAccepted
         running.removeAll { s in finished.contains { $0 === s } }
         for m in members { m.session.cachedPositions = m.session.cache.count }
         lock.unlock()
@@ -374,9 +489,17 @@ private final class Scheduler: @unchecked Sendable {
         for s in finished { s.continuation.finish() }
     }
 
+    /// Ends sessions whose pass failed. Requests were validated on submission, so this is a bug, reported to each caller.
+    private func fail(_ sessions: [Session], _ error: Error) {
+        lock.lock()
+        running.removeAll { s in sessions.contains { $0 === s } }
+        lock.unlock()
+        for s in sessions { s.continuation.finish(throwing: error) }
+    }
+
     /// Handles one sampled token: stop rules, text, the chunk to the caller. Returns true when the
     /// generation is over (the caller ends the stream).
-    private func emit(_ s: Session, sampled: SampledToken, ffnExperts: Double) -> Bool {
+    private func emit(_ s: Session, sampled: SampledToken, ffnExperts: Double, verifiedDraft: Int? = nil) -> Bool {
         let token = sampled.token
         s.generated.append(token)
         if s.firstTokenSeconds == nil { s.firstTokenSeconds = secondsSince(s.submitted) }
@@ -405,7 +528,32 @@ private final class Scheduler: @unchecked Sendable {
         let wantsLogprobs = s.request.sampling.logprobs != nil
         s.continuation.yield(GenerationChunk(
             text: text, tokens: [token], logprobs: wantsLogprobs ? [sampled] : [], finishReason: finish,
-            usage: s.usage, timeToFirstToken: s.firstTokenSeconds, ffnExperts: [ffnExperts]))
+            usage: s.usage, timeToFirstToken: s.firstTokenSeconds, ffnExperts: [ffnExperts],
+            speculation: s.mtpCache == nil ? nil : s.speculation, verifiedDraft: verifiedDraft))
         return finish != nil
+    }
+}
+
+/// The rows of one session's MTP pass: final hidden states of the main model, each with the token that followed it.
+private struct MTPRows {
+    let hiddenSize: Int
+    var hidden: [Float] = []
+    var next: [Int] = []
+
+    init(hiddenSize: Int) { self.hiddenSize = hiddenSize }
+
+    /// Row `r` of a pass's hidden states.
+    func row(_ rows: [Float], _ r: Int) -> [Float] { Array(rows[r * hiddenSize..<(r + 1) * hiddenSize]) }
+
+    mutating func append(_ h: [Float], next token: Int) {
+        hidden += h
+        next.append(token)
+    }
+
+    mutating func append(_ rows: [Float], row r: Int, next token: Int) { append(row(rows, r), next: token) }
+
+    func item(cache: KVCache?, logits: LogitsSelection) -> LongCatModel.MTPItem? {
+        guard let cache, !next.isEmpty else { return nil }
+        return LongCatModel.MTPItem(hidden: hidden, nextTokens: next, cache: cache, logits: logits)
     }
 }

@@ -29,6 +29,8 @@ public struct GenerationResult: Sendable {
     public var timeToFirstToken = 0.0
     /// Submission to last token.
     public var totalSeconds = 0.0
+    /// Drafts verified and accepted, when the request decoded speculatively.
+    public var speculation: SpeculationCounts?
 
     /// Computed prompt tokens (not the ones reused from the prefix cache) per second of time to first token.
     public var prefillTokensPerSecond: Double {
@@ -55,6 +57,7 @@ extension Engine {
             result.logprobs += chunk.logprobs
             result.usage = chunk.usage
             result.timeToFirstToken = chunk.timeToFirstToken ?? result.timeToFirstToken
+            result.speculation = chunk.speculation ?? result.speculation
             if let reason = chunk.finishReason { result.finishReason = reason }
         }
         result.totalSeconds = secondsSince(start)

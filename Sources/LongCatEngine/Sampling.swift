@@ -133,6 +133,20 @@ public struct TokenSampler {
 
     /// Picks the next token from `logits` (one per vocabulary entry) and records it as output.
     public mutating func sample(_ logits: [Float]) -> SampledToken {
+        pick(logits, draft: nil)
+    }
+
+    /// Verifies a draft token (speculative decoding with a one-hot draft distribution): the draft is accepted with
+    /// probability p(draft) under the distribution `sample` draws from (after bias, penalties, temperature and
+    /// truncation), otherwise a token is drawn from that distribution without the draft, renormalised; so the token
+    /// returned follows exactly the distribution `sample` would draw from. Greedy: accepted when the draft is the
+    /// argmax. Records the token as output.
+    public mutating func verify(draft: Int, logits: [Float]) -> (token: SampledToken, accepted: Bool) {
+        let token = pick(logits, draft: draft)
+        return (token, token.token == draft)
+    }
+
+    private mutating func pick(_ logits: [Float], draft: Int?) -> SampledToken {
         precondition(!logits.isEmpty, "no logits to sample from")
         let adjusted = adjustedLogits(logits)
         let token: Int
@@ -140,7 +154,7 @@ public struct TokenSampler {
         if parameters.isGreedy {
             token = Self.argmax(adjusted ?? logits)
         } else {
-            let drawn = draw(from: adjusted ?? logits)
+            let drawn = draw(from: adjusted ?? logits, draft: draft)
             token = drawn.token
             // With untouched logits at temperature 1 the draw already summed the raw exponentials.
             if adjusted == nil && parameters.temperature == 1 { logNormalizer = drawn.logNormalizer }
@@ -173,23 +187,26 @@ public struct TokenSampler {
         return scores
     }
 
-    /// Draws a token; also returns log(sum(exp(scores / temperature))) when it summed over every score.
-    private mutating func draw(from scores: [Float]) -> (token: Int, logNormalizer: Float?) {
+    /// Draws a token (verifying `draft` first when given); also returns log(sum(exp(scores / temperature))) when it
+    /// summed over every score.
+    private mutating func draw(from scores: [Float], draft: Int?) -> (token: Int, logNormalizer: Float?) {
         // Top-k only needs the order of the scores, and leaves the rest a short list to work on.
         if let k = parameters.topK, k > 0, k < scores.count {
             let kth = scores[Self.largest(scores, count: k)[k - 1]]
             let survivors = Self.indices(scores, from: kth)  // ties with the k-th stay, as in vLLM
             if !survivors.isEmpty {
-                let drawn = drawWithoutTopK(from: survivors.map { scores[$0] })
+                // A draft outside the top k has probability 0: it is rejected without a draw.
+                let drawn = drawWithoutTopK(from: survivors.map { scores[$0] }, draft: draft.flatMap { survivors.firstIndex(of: $0) })
                 return (survivors[drawn.token], nil)
             }
         }
-        let drawn = drawWithoutTopK(from: scores)
+        let drawn = drawWithoutTopK(from: scores, draft: draft)
         return (drawn.token, drawn.logNormalizer)
     }
 
-    /// Temperature, top-p, min-p and the draw.
-    private mutating func drawWithoutTopK(from scores: [Float]) -> (token: Int, logNormalizer: Float) {
+    /// Temperature, top-p, min-p and the draw; with a draft, first its acceptance test, and on rejection a draw
+    /// that leaves it out.
+    private mutating func drawWithoutTopK(from scores: [Float], draft: Int?) -> (token: Int, logNormalizer: Float) {
         let best = Self.maximum(scores)
         // Only NaN and infinite logits get here; there are no probabilities to draw from.
         guard best.isFinite else { return (Self.argmax(scores), best) }
@@ -204,13 +221,22 @@ public struct TokenSampler {
         if parameters.topP < 1 {
             cutoff = max(cutoff, Self.nucleusCutoff(weights, goal: Double(parameters.topP) * all))
         }
-        let mass = cutoff > 0 ? Self.sum(weights, from: cutoff) : all
+        var mass = cutoff > 0 ? Self.sum(weights, from: cutoff) : all
+        var excluded = -1
+        if let draft {
+            let weight = weights[draft] >= cutoff ? Double(weights[draft]) : 0
+            if Double(rng.next() >> 11) * 0x1p-53 * mass < weight { return (draft, logNormalizer) }
+            // Rejected: the rest, renormalised (when the draft held all the mass, rounding: the draft after all).
+            guard mass - weight > 0 else { return (draft, logNormalizer) }
+            mass -= weight
+            excluded = draft
+        }
 
         let u = Double(rng.next() >> 11) * 0x1p-53 * mass
         let token = weights.withUnsafeBufferPointer { w -> Int in
             var cumulative = 0.0
             var last = 0
-            for i in 0..<w.count where w[i] >= cutoff && w[i] > 0 {
+            for i in 0..<w.count where w[i] >= cutoff && w[i] > 0 && i != excluded {
                 cumulative += Double(w[i])
                 if u < cumulative { return i }
                 last = i

@@ -36,10 +36,13 @@ public final class KVCache {
 
     public let latentWidth: Int
     public let ropeWidth: Int
-    /// Longest sequence this cache accepts (the model's max_position_embeddings).
+    /// Most rows this cache accepts (the model's max_position_embeddings).
     public let capacity: Int
     /// Positions written by completed forward passes.
     public private(set) var count = 0
+    /// The sequence position of the first cached row: 0, except for an MTP cache started after a reused prompt prefix
+    /// (the head attends only to the rows it computed; rope still sees true positions).
+    public let firstPosition: Int
     /// The token of each cached position: the history an N-gram embedding reads, kept with the positions (truncated
     /// and copied with them, so a reused prefix brings its own history).
     public private(set) var tokens: [Int] = []
@@ -51,10 +54,14 @@ public final class KVCache {
         self.init(config: config, sublayers: 2 * config.numLayers)
     }
 
-    /// The MTP head's cache: its one attention sublayer, one position behind the main model's.
-    public static func mtp(config: ModelConfig) -> KVCache { KVCache(config: config, sublayers: 1) }
+    /// The MTP head's cache: its one attention sublayer, one position behind the main model's; its first row is
+    /// sequence position `firstPosition`.
+    public static func mtp(config: ModelConfig, firstPosition: Int = 0) -> KVCache {
+        KVCache(config: config, sublayers: 1, firstPosition: firstPosition)
+    }
 
-    init(config: ModelConfig, sublayers: Int) {
+    init(config: ModelConfig, sublayers: Int, firstPosition: Int = 0) {
+        self.firstPosition = firstPosition
         latentWidth = config.kvLoraRank
         ropeWidth = config.qkRopeHeadDim
         capacity = config.maxPositionEmbeddings

@@ -237,8 +237,11 @@ public final class LongCatModel {
     struct Segment {
         var row: Int
         var count: Int
+        /// Rows already in the cache.
         var start: Int
         var cache: KVCache
+        /// The sequence position of the first new token (what rope sees).
+        var position: Int { cache.firstPosition + start }
     }
 
     /// Runs `tokens` through the model after the positions already in `cache`, appending theirs to it.
@@ -352,9 +355,8 @@ public final class LongCatModel {
             if let bad = item.nextTokens.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
                 throw InferenceError.tokenOutOfRange(token: bad, vocabSize: config.vocabSize)
             }
-            guard item.cache.count + item.nextTokens.count <= item.cache.capacity else {
-                throw InferenceError.contextOverflow(tokens: item.cache.count + item.nextTokens.count, contextLength: item.cache.capacity)
-            }
+            let end = item.cache.firstPosition + item.cache.count + item.nextTokens.count
+            guard end <= item.cache.capacity else { throw InferenceError.contextOverflow(tokens: end, contextLength: item.cache.capacity) }
             precondition(item.cache.sublayers == 1 && item.hidden.count == item.nextTokens.count * h, "an MTP item needs an MTP cache and one hidden state per token")
             precondition(!segments.contains { $0.cache === item.cache }, "a cache can appear only once in a batch")
             segments.append(Segment(row: row, count: item.nextTokens.count, start: item.cache.count, cache: item.cache))
@@ -494,7 +496,7 @@ public final class LongCatModel {
                 VectorOps.rmsNorm(&latent, width: kvRank, weight: a.kvANorm, eps: c.latentNormEps)
                 for i in 0..<kvRank { latents[t * kvRank + i] = latent[i] * kvScale }
                 for i in 0..<ropeDim { ropes[t * ropeDim + i] = compressed[r * width + kvRank + i] }
-                ropes.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress! + t * ropeDim, position: segment.start + t) }
+                ropes.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress! + t * ropeDim, position: segment.position + t) }
             }
             segment.cache.latents[sublayer].append(latents, rows: segment.count)
             segment.cache.ropes[sublayer].append(ropes, rows: segment.count)
@@ -505,7 +507,7 @@ public final class LongCatModel {
                     for head in 0..<heads {
                         let base = qp.baseAddress! + ((segment.row + t) * heads + head) * qkDim
                         for i in 0..<qkDim { base[i] *= qScale }
-                        rope.apply(base + nope, position: segment.start + t)
+                        rope.apply(base + nope, position: segment.position + t)
                     }
                 }
             }

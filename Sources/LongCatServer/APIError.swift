@@ -113,6 +113,7 @@ extension APIError {
             case .tokenOutOfRange, .emptyInput: return invalid("\(promptParam): \(error.description)", param: promptParam)
             case .contextOverflow:
                 return invalid("\(promptParam): \(error.description)", param: promptParam, code: "context_length_exceeded")
+            case .noMTPHead: return invalid(error.description, param: "speculative")
             }
         case is CancellationError:
             return unavailable("the request was cancelled", code: "cancelled")

@@ -1,0 +1,129 @@
+import Foundation
+import LongCatEngine
+import LongCatModel
+import LongCatTestSupport
+import XCTest
+
+/// MTP speculative decoding: the tiny-mtp fixture's trace (drafts, verdicts, emitted tokens), the same tokens as plain
+/// greedy decoding however sessions are batched, chunked or reuse a prefix, and sampling that follows the target
+/// distribution.
+final class SpeculativeTests: XCTestCase {
+    struct Step: Equatable {
+        var draft: Int
+        var accepted: Bool
+        var emitted: [Int]
+    }
+
+    struct SpecCase {
+        let prompt: [Int]
+        let tokens: [Int]
+        let steps: [Step]
+        let drafted: Int
+        let accepted: Int
+    }
+
+    static func cases() throws -> [SpecCase] {
+        let json = try Fixtures.json("tiny-mtp/expected.json")
+        return try XCTUnwrap(json["cases"] as? [[String: Any]]).map { c in
+            SpecCase(
+                prompt: c["input_ids"] as! [Int], tokens: c["spec_new_tokens"] as! [Int],
+                steps: (c["spec_steps"] as! [[String: Any]]).map {
+                    Step(draft: $0["draft"] as! Int, accepted: $0["accepted"] as! Bool, emitted: $0["emitted"] as! [Int])
+                },
+                drafted: c["spec_drafted"] as! Int, accepted: c["spec_accepted"] as! Int)
+        }
+    }
+
+    func mtpModel() throws -> LongCatModel { try LongCatModel(directory: Fixtures.path("tiny-mtp")) }
+
+    func speculative(_ prompt: [Int], maxTokens: Int) -> GenerationRequest {
+        var request = greedyRequest(prompt, maxTokens: maxTokens)
+        request.speculation = .mtp
+        return request
+    }
+
+    /// The steps as the chunks tell them: a chunk with `verifiedDraft` opens a step, an accepted step's second token
+    /// follows in the next chunk.
+    func steps(_ chunks: [GenerationChunk]) -> [Step] {
+        var steps: [Step] = []
+        for chunk in chunks.dropFirst() {
+            if let draft = chunk.verifiedDraft {
+                steps.append(Step(draft: draft, accepted: chunk.tokens == [draft], emitted: chunk.tokens))
+            } else if !steps.isEmpty {
+                steps[steps.count - 1].emitted += chunk.tokens
+            }
+        }
+        return steps
+    }
+
+    func testFixtureTraceOfDraftsVerdictsAndTokens() async throws {
+        let engine = Engine(model: try mtpModel())
+        for (i, c) in try Self.cases().enumerated() {
+            var chunks: [GenerationChunk] = []
+            let result = try await engine.generate(speculative(c.prompt, maxTokens: c.tokens.count)) { chunks.append($0) }
+            XCTAssertEqual(result.tokens, c.tokens, "case \(i)")
+            var expected = c.steps
+            // The reference cuts a last accepted step's second token at 24; so does max_tokens.
+            let total = 1 + expected.reduce(0) { $0 + $1.emitted.count }
+            if total > c.tokens.count { expected[expected.count - 1].emitted.removeLast(total - c.tokens.count) }
+            XCTAssertEqual(steps(chunks), expected, "case \(i)")
+            XCTAssertEqual(result.speculation, SpeculationCounts(drafted: c.drafted, accepted: c.accepted), "case \(i)")
+            XCTAssertTrue(chunks.allSatisfy { $0.tokens.count == 1 }, "each token streams as soon as it is known")
+        }
+        let metrics = engine.metrics
+        XCTAssertEqual(metrics.draftsVerified, try Self.cases().reduce(0) { $0 + $1.drafted })
+        XCTAssertEqual(metrics.draftsAccepted, try Self.cases().reduce(0) { $0 + $1.accepted })
+    }
+
+    /// Sessions with and without speculation in one batch, prompts split into chunks beside others' decoding, and
+    /// prefixes reused from the cache: every session gets plain greedy's tokens.
+    func testBatchedChunkedAndPrefixReusingSessionsMatchPlainGreedy() async throws {
+        var options = EngineOptions()
+        options.prefillChunk = 3
+        options.prefixBlock = 4
+        let engine = Engine(model: try mtpModel(), options: options)
+        let cases = try Self.cases()
+        let shared = [1, 40, 41, 42, 43, 44, 45, 46, 47]
+        let prompts = cases.map(\.prompt) + [shared + [5, 6], shared + [7], shared + [8, 9, 10]]
+        let plain = Engine(model: try mtpModel())
+        var reference: [[Int]] = []
+        for p in prompts { reference.append(try await plain.generate(greedyRequest(p, maxTokens: 30)).tokens) }
+        for round in 0..<2 {  // the second round reuses every prompt's prefix blocks
+            try await withThrowingTaskGroup(of: (Int, [Int]).self) { group in
+                for (i, p) in prompts.enumerated() {
+                    group.addTask {
+                        let request = i % 2 == 0 ? self.speculative(p, maxTokens: 30) : greedyRequest(p, maxTokens: 30)
+                        return (i, try await engine.generate(request).tokens)
+                    }
+                }
+                for try await (i, tokens) in group { XCTAssertEqual(tokens, reference[i], "round \(round) prompt \(i)") }
+            }
+        }
+        XCTAssertGreaterThan(engine.metrics.cachedPromptTokens, 0)
+        XCTAssertGreaterThan(engine.metrics.draftsAccepted, 0)
+    }
+
+    /// Stop strings and stop tokens end a speculative generation where a plain one ends, also when the stop falls on
+    /// the first token of an accepted step.
+    func testStopTokensEndWhereGreedyEnds() async throws {
+        let engine = Engine(model: try mtpModel())
+        for c in try Self.cases() {
+            for stopAt in [1, 3, 7, 12] {
+                var plain = greedyRequest(c.prompt, maxTokens: 24)
+                plain.stopTokenIds = [c.tokens[stopAt]]
+                var spec = plain
+                spec.speculation = .mtp
+                let a = try await engine.generate(plain), b = try await engine.generate(spec)
+                XCTAssertEqual(b.tokens, a.tokens)
+                XCTAssertEqual(b.finishReason, .stop)
+            }
+        }
+    }
+
+    func testAModelWithoutHeadRefusesSpeculation() throws {
+        let engine = Engine(model: try LongCatModel(directory: Fixtures.path("tiny-fp32")))
+        XCTAssertThrowsError(try engine.submit(speculative([1, 2, 3], maxTokens: 4))) {
+            XCTAssertTrue("\($0)".contains("no multi-token-prediction head"), "\($0)")
+        }
+    }
+}
