@@ -18,7 +18,7 @@ extension Routes {
             try chat.options.sampling.validate(vocabularySize: model.limits.vocabularySize)
             let prompt = try chatPrompt(chat, model)
             let requests = (0..<chat.options.n).map { index in
-                var r = chat.options.engineRequest(prompt: prompt, index: index, limits: model.limits, defaultMaxTokens: config.defaultMaxTokens)
+                var r = chat.options.engineRequest(prompt: prompt, index: index, limits: model.limits, config: config)
                 // The tool-call tags are special tokens in LongCat's vocabulary; they must reach the parser.
                 if chat.toolMode == .auto { r.skipSpecialTokens = false }
                 return r

@@ -29,7 +29,7 @@ extension Routes {
                 }
                 for index in 0..<completion.options.n {
                     requests.append(completion.options.engineRequest(
-                        prompt: prompt, index: index, limits: model.limits, defaultMaxTokens: config.defaultMaxTokens))
+                        prompt: prompt, index: index, limits: model.limits, config: config))
                     promptIndex.append(p)
                 }
             }

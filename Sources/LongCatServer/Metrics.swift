@@ -131,6 +131,8 @@ public final class ServerMetrics: @unchecked Sendable {
                 ("longcat_engine_cached_prompt_tokens_total", "Prompt tokens reused from the prefix cache.", e.cachedPromptTokens),
                 ("longcat_engine_generated_tokens_total", "Tokens sampled by the engine.", e.generatedTokens),
                 ("longcat_engine_steps_total", "Batched forward passes.", e.steps),
+                ("longcat_spec_drafted_total", "Speculative decoding: MTP drafts verified.", e.draftsVerified),
+                ("longcat_spec_accepted_total", "Speculative decoding: MTP drafts accepted.", e.draftsAccepted),
             ]
             for (name, help, value) in counters {
                 out.family(name, "counter", help)

@@ -14,6 +14,8 @@ struct GenerationOptions {
     var stop: [String] = []
     var stopTokenIds: Set<Int> = []
     var ignoreEOS = false
+    /// nil: the server's default.
+    var speculation: Speculation?
     var stream = false
     var includeUsage = false
 
@@ -71,6 +73,12 @@ struct GenerationOptions {
             })
         }
         ignoreEOS = try f.bool("ignore_eos") ?? false
+        if let mode = try f.string("speculative") {
+            guard let s = Speculation(rawValue: mode) else {
+                throw APIError.invalid("speculative must be one of \(Speculation.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")), got '\(mode)'", param: "speculative")
+            }
+            speculation = s
+        }
         stream = try f.bool("stream") ?? false
         if let options = try f.object("stream_options") { includeUsage = try options.bool("include_usage") ?? false }
         if let format = try f.object("response_format") {
@@ -88,16 +96,17 @@ struct GenerationOptions {
 
     /// The engine request for choice `index` of a prompt. Choices of one request get seeds seed, seed+1, ... so
     /// they differ from each other and still repeat from call to call.
-    func engineRequest(prompt: [Int], index: Int, limits: ModelLimits, defaultMaxTokens: Int) -> GenerationRequest {
+    func engineRequest(prompt: [Int], index: Int, limits: ModelLimits, config: ServerConfiguration) -> GenerationRequest {
         var sampling = self.sampling
         if let seed = sampling.seed { sampling.seed = seed &+ UInt64(index) }
         // Without max_tokens: what fits in the context and the cache budget, up to the server's default. Never
         // below 1, so that a prompt that is itself too long gets the engine's precise error.
         let room = min(limits.contextLength, limits.cacheBudget) - prompt.count
-        var request = GenerationRequest(prompt: prompt, sampling: sampling, maxTokens: maxTokens ?? max(1, min(room, defaultMaxTokens)))
+        var request = GenerationRequest(prompt: prompt, sampling: sampling, maxTokens: maxTokens ?? max(1, min(room, config.defaultMaxTokens)))
         request.stop = stop
         request.stopTokenIds = stopTokenIds
         request.ignoreEOS = ignoreEOS
+        request.speculation = speculation ?? config.defaultSpeculation
         return request
     }
 }

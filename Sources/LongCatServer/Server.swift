@@ -19,6 +19,8 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes = 4 << 20
     /// max_tokens when a request gives none (and the context and cache budget allow that much).
     public var defaultMaxTokens = 1024
+    /// Speculative decoding for requests that do not choose (`"speculative": "mtp"` or `"none"`).
+    public var defaultSpeculation = Speculation.none
     /// Highest n (choices per prompt).
     public var maxChoices = 16
     /// On SIGINT/SIGTERM, in-flight requests may finish for this long; then they are cancelled.

@@ -39,6 +39,9 @@ struct SamplingOptions: ParsableArguments {
     @Flag(name: .long, help: "Keep generating past end-of-sequence tokens.")
     var ignoreEos = false
 
+    @Option(name: .long, help: "Speculative decoding: mtp drafts a token per step with the model's MTP head and verifies it in the same pass (same tokens when greedy, same distribution when sampling); none decodes one token per pass. (values: none, mtp)")
+    var speculative: Speculation = .none
+
     func request(prompt: [Int]) -> GenerationRequest {
         var sampling = SamplingParameters()
         sampling.temperature = temperature
@@ -52,6 +55,7 @@ struct SamplingOptions: ParsableArguments {
         var request = GenerationRequest(prompt: prompt, sampling: sampling, maxTokens: maxTokens)
         request.stop = stop
         request.ignoreEOS = ignoreEos
+        request.speculation = speculative
         return request
     }
 }
@@ -114,6 +118,7 @@ struct Generate: AsyncParsableCommand {
                 "ffn_experts": result.ffnExperts,
             ]
             if tokenizer != nil { object["text"] = result.text }
+            if let counts = result.speculation { object["speculative"] = ["drafted": counts.drafted, "accepted": counts.accepted] }
             try Console.printJSON(object)
         } else {
             print()
@@ -135,11 +140,18 @@ extension EngineOptions {
 
 extension GenerationResult {
     func figuresLine(ffnExpertsPerToken: Double) -> String {
-        String(
+        var line = String(
             format: "%d prompt tokens, %d generated (%@) | prefill %.1f tok/s | decode %.1f tok/s | %.2f FFN experts/token",
             usage.promptTokens, tokens.count, finishReason.rawValue, prefillTokensPerSecond, decodeTokensPerSecond, ffnExpertsPerToken)
+        if let counts = speculation, counts.drafted > 0 {
+            line += String(format: " | MTP: %d of %d drafts accepted (%.0f%%)", counts.accepted, counts.drafted,
+                           100 * Double(counts.accepted) / Double(counts.drafted))
+        }
+        return line
     }
 }
+
+extension Speculation: ExpressibleByArgument {}
 
 struct Logits: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the logits of every position of a prompt (no cache reuse).")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LongCatEngine
+import LongCatModel
 import LongCatServer
 import LongCatTokenizer
 
@@ -34,6 +35,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "KV-cache budget in positions over all running requests (default: 64K, at least the context length).")
     var maxCacheTokens: Int?
 
+    @Option(name: .long, help: "Speculative decoding for requests that do not set \"speculative\" themselves: mtp (the model's MTP head drafts, same outputs) or none. (values: none, mtp)")
+    var speculative: Speculation = .none
+
     @Option(name: .long, help: "max_tokens for requests that give none.")
     var defaultMaxTokens = ServerConfiguration().defaultMaxTokens
 
@@ -65,9 +69,13 @@ struct Serve: AsyncParsableCommand {
         config.apiKey = apiKey ?? ProcessInfo.processInfo.environment["LONGCAT_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         config.maxBodyBytes = maxBodyBytes
         config.defaultMaxTokens = defaultMaxTokens
+        config.defaultSpeculation = speculative
         config.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
         // The tokenizer is checked before listening: without one there is nothing to serve text with.
         let tokenizer = try modelOptions.requireTokenizer(for: "serve")
+        if speculative == .mtp, try !Checkpoint(directory: modelOptions.directory()).hasMTP {
+            throw ValidationError("--speculative mtp: the model has no multi-token-prediction head (model.mtp.*)")
+        }
         let modelOptions = self.modelOptions
         let (maxConcurrent, maxQueued, maxCacheTokens) = (self.maxConcurrent, self.maxQueued, self.maxCacheTokens)
         let state = ServerState(configuration: config)

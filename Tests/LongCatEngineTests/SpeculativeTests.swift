@@ -126,4 +126,78 @@ final class SpeculativeTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("no multi-token-prediction head"), "\($0)")
         }
     }
+
+    /// Sampling with a draft follows the distribution `sample` draws from: 20,000 verifications of one draft against
+    /// the same logits, under temperature with top-k or top-p, give token counts that pass a chi-square test against
+    /// the target probabilities (computed here independently), and accept the draft at its probability.
+    func testVerifiedTokensFollowTheTargetDistribution() throws {
+        let model = try mtpModel()
+        let logits = try model.forward(tokens: try Self.cases()[0].prompt, cache: KVCache(config: model.config))
+        let order = logits.indices.sorted { logits[$0] > logits[$1] }
+        let settings: [(name: String, parameters: SamplingParameters)] = [
+            ("temperature 0.5", SamplingParameters(temperature: 0.5, seed: 11)),
+            ("temperature 0.7, top-k 40", SamplingParameters(temperature: 0.7, topK: 40, seed: 12)),
+            ("temperature 0.4, top-p 0.8", SamplingParameters(temperature: 0.4, topP: 0.8, seed: 13)),
+        ]
+        for (name, parameters) in settings {
+            let target = Self.targetProbabilities(logits, parameters)
+            // A likely draft, an unlikely one, and one the truncation removes (where there is one).
+            for draft in [order[0], order[30], order[300]] {
+                var sampler = TokenSampler(parameters: parameters, prompt: [])
+                let draws = 20_000
+                var counts = [Int](repeating: 0, count: logits.count)
+                var accepted = 0
+                for _ in 0..<draws {
+                    let (token, ok) = sampler.verify(draft: draft, logits: logits)
+                    counts[token.token] += 1
+                    if ok { accepted += 1 }
+                }
+                XCTAssertTrue(counts.indices.allSatisfy { target[$0] > 0 || counts[$0] == 0 }, "\(name): a truncated token was drawn")
+                let p = target[draft], sigma = (p * (1 - p) / Double(draws)).squareRoot()
+                XCTAssertEqual(Double(accepted) / Double(draws), p, accuracy: 5 * sigma + 1e-9, "\(name), draft \(draft)")
+                // Bins expected to hold at least 5 draws, the rest pooled.
+                var chi2 = 0.0, bins = 0, pooledExpected = 0.0, pooledObserved = 0.0
+                for t in counts.indices where target[t] > 0 {
+                    let expected = target[t] * Double(draws)
+                    if expected >= 5 {
+                        chi2 += (Double(counts[t]) - expected) * (Double(counts[t]) - expected) / expected
+                        bins += 1
+                    } else {
+                        pooledExpected += expected
+                        pooledObserved += Double(counts[t])
+                    }
+                }
+                if pooledExpected >= 5 {
+                    chi2 += (pooledObserved - pooledExpected) * (pooledObserved - pooledExpected) / pooledExpected
+                    bins += 1
+                }
+                // The 0.999 quantile of chi-square with bins - 1 degrees of freedom (Wilson-Hilferty).
+                let df = Double(bins - 1), z = 3.09
+                let critical = df * pow(1 - 2 / (9 * df) + z * (2 / (9 * df)).squareRoot(), 3)
+                XCTAssertGreaterThan(bins, 10, name)
+                XCTAssertLessThan(chi2, critical, "\(name), draft \(draft): chi-square \(chi2) over \(bins) bins")
+            }
+        }
+    }
+
+    /// softmax(logits / T), with top-k (ties with the k-th kept) or top-p (the most likely tokens whose probabilities
+    /// first reach p) applied and renormalised.
+    static func targetProbabilities(_ logits: [Float], _ parameters: SamplingParameters) -> [Double] {
+        let scaled = logits.map { Double($0) / Double(parameters.temperature) }
+        let best = scaled.max()!
+        var weights = scaled.map { exp($0 - best) }
+        if let k = parameters.topK {
+            let kth = scaled.sorted(by: >)[k - 1]
+            for i in weights.indices where scaled[i] < kth { weights[i] = 0 }
+        }
+        if parameters.topP < 1 {
+            let total = weights.reduce(0, +)
+            var kept = 0.0
+            for i in weights.indices.sorted(by: { weights[$0] > weights[$1] }) {
+                if kept >= Double(parameters.topP) * total { weights[i] = 0 } else { kept += weights[i] }
+            }
+        }
+        let total = weights.reduce(0, +)
+        return weights.map { $0 / total }
+    }
 }
