@@ -131,6 +131,18 @@ public enum RandomCheckpoint {
         }
     }
 
+    /// The values `write` gives a tensor, as float32: norms 1, router biases 0, other tensors normal with `std`.
+    public static func initialValues(of spec: TensorSpec, seed: UInt64, std: Float = standardDeviation) -> [Float] {
+        switch spec.role {
+        case .norm: return [Float](repeating: 1, count: spec.elementCount)
+        case .routerBias: return [Float](repeating: 0, count: spec.elementCount)
+        default:
+            var values = [Float](repeating: 0, count: spec.elementCount)
+            values.withUnsafeMutableBufferPointer { p in forEachNormal(count: spec.elementCount, seed: seed, std: std) { p[$0] = $1 } }
+            return values
+        }
+    }
+
     static func zero(_ spec: TensorSpec, dtype: DType) -> SafeTensorsWriter.Entry {
         SafeTensorsWriter.Entry(name: spec.name, dtype: dtype, shape: spec.shape) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
     }

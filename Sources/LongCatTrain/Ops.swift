@@ -81,6 +81,24 @@ extension Tape {
         return y
     }
 
+    /// Each row of `a` followed by the same row of `b`.
+    func concatColumns(_ a: Value, _ b: Value, widths: (Int, Int)) -> Value {
+        let (wa, wb) = widths, n = a.count / wa, w = wa + wb
+        var out = [Float](repeating: 0, count: n * w)
+        for t in 0..<n {
+            out.replaceSubrange(t * w..<t * w + wa, with: a.value[t * wa..<(t + 1) * wa])
+            out.replaceSubrange(t * w + wa..<(t + 1) * w, with: b.value[t * wb..<(t + 1) * wb])
+        }
+        let y = Value(out)
+        record {
+            guard y.hasGradient else { return }
+            let dy = y.grad
+            a.accumulate { da in for t in 0..<n { for i in 0..<wa { da[t * wa + i] += dy[t * w + i] } } }
+            b.accumulate { db in for t in 0..<n { for i in 0..<wb { db[t * wb + i] += dy[t * w + wa + i] } } }
+        }
+        return y
+    }
+
     /// Columns `range` of each row.
     func columns(_ x: Value, width: Int, _ range: Range<Int>) -> Value {
         let n = x.count / width

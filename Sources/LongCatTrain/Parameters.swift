@@ -31,13 +31,20 @@ public struct Parameters {
     public var routerBiases: [[Float]]
     let index: [String: Int]
 
-    public init(checkpoint: Checkpoint) throws {
+    /// The checkpoint's weights, with its MTP head when it has one; `addingMTPHead` gives a checkpoint without one a
+    /// new head, initialised as `init` would (norms 1, matrices normal with σ 0.02, from `seed`).
+    public init(checkpoint: Checkpoint, addingMTPHead: Bool = false, seed: UInt64 = 0) throws {
         let config = checkpoint.config
         guard config.ngram == nil else { throw TrainingError.unsupported("N-gram embedding models (LongCat-Flash-Lite)") }
         self.config = config
         let all = config.tensorSpecs
-        specs = all.filter { $0.role != .routerBias }
-        values = try specs.map { try checkpoint.tensor($0.name).floats() }
+        // The head's copy of the embedding is not trained: it is written as a copy of the embedding (Parameters.saved).
+        let head = checkpoint.hasMTP || addingMTPHead ? config.mtpSpecs.filter { $0.name != TensorName.MTP.embedding } : []
+        specs = all.filter { $0.role != .routerBias } + head
+        values = try all.filter { $0.role != .routerBias }.map { try checkpoint.tensor($0.name).floats() }
+            + head.enumerated().map { i, spec in
+                checkpoint.hasMTP ? try checkpoint.tensor(spec.name).floats() : RandomCheckpoint.initialValues(of: spec, seed: seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
+            }
         routerBiases = try all.filter { $0.role == .routerBias }.map { try checkpoint.tensor($0.name).floats() }
         var index: [String: Int] = [:]
         for (i, spec) in specs.enumerated() { index[spec.name] = i }
@@ -51,6 +58,21 @@ public struct Parameters {
     }
 
     public subscript(name: String) -> [Float] { values[id(name)] }
+
+    /// Whether the weights include an MTP head.
+    public var hasMTP: Bool { index[TensorName.MTP.projection] != nil }
+
+    /// Whether tensor `k` belongs to the MTP head.
+    func isMTP(_ k: Int) -> Bool { specs[k].name.hasPrefix(TensorName.MTP.namePrefix) }
+
+    /// Every tensor a checkpoint of these weights holds, by name: the trained ones, the router biases, and the MTP
+    /// head's copy of the embedding.
+    public var saved: [(name: String, shape: [Int], values: [Float])] {
+        var out = specs.enumerated().map { ($1.name, $1.shape, values[$0]) }
+        out += routerBiases.enumerated().map { (TensorName.layer($0).routerBias, [$1.count], $1) }
+        if hasMTP { out.append((TensorName.MTP.embedding, [config.vocabSize, config.hiddenSize], self[TensorName.embedding])) }
+        return out
+    }
 
     /// Zeros shaped like every trained tensor.
     public func zeros() -> [[Float]] { values.map { [Float](repeating: 0, count: $0.count) } }

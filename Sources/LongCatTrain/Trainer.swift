@@ -10,14 +10,31 @@ public struct TrainingOptions: Equatable, Sendable, Codable {
     /// The embedding table's peak learning rate when it differs from the schedule's (hyperparameter transfer keeps the
     /// proxy's rate for the embedding and divides the others by the width ratio); it follows the same schedule.
     public var embeddingLR: Double?
+    /// Fit only the MTP head to the model (`--train-only mtp`): the objective is the head's cross-entropy, the model's
+    /// weights and expert biases stay as they are, and the model's forward pass runs without backward.
+    public var trainsOnlyMTP = false
 
     public init(objective: Objective = Objective(), optimizer: AdamW = AdamW(), schedule: LearningRateSchedule = LearningRateSchedule(lr: 1e-3),
-                biasController: BiasController = BiasController(), embeddingLR: Double? = nil) {
+                biasController: BiasController = BiasController(), embeddingLR: Double? = nil, trainsOnlyMTP: Bool = false) {
         self.objective = objective
         self.optimizer = optimizer
         self.schedule = schedule
         self.biasController = biasController
         self.embeddingLR = embeddingLR
+        self.trainsOnlyMTP = trainsOnlyMTP
+    }
+
+    enum CodingKeys: String, CodingKey { case objective, optimizer, schedule, biasController, embeddingLR, trainsOnlyMTP }
+
+    /// Runs saved before `trainsOnlyMTP` existed trained the whole model.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        objective = try c.decode(Objective.self, forKey: .objective)
+        optimizer = try c.decode(AdamW.self, forKey: .optimizer)
+        schedule = try c.decode(LearningRateSchedule.self, forKey: .schedule)
+        biasController = try c.decode(BiasController.self, forKey: .biasController)
+        embeddingLR = try c.decodeIfPresent(Double.self, forKey: .embeddingLR)
+        trainsOnlyMTP = try c.decodeIfPresent(Bool.self, forKey: .trainsOnlyMTP) ?? false
     }
 }
 
@@ -86,6 +103,7 @@ public final class Trainer {
     /// `trained[s][t]` says which tokens the loss predicts (default: every token after the first).
     public func gradients(_ sequences: [[Int]], trained: [[Bool]]? = nil) throws -> (stats: ForwardStats, grads: [[Float]]) {
         try check(sequences, trained)
+        if options.trainsOnlyMTP { return headOnly(sequences, trained: trained, backward: true) }
         let tape = Tape(parameters: parameters)
         let forward = TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences, tape: tape,
                                       recomputes: recomputesActivations)
@@ -98,8 +116,27 @@ public final class Trainer {
     /// The losses on `sequences` at the current weights, without backward (evaluation).
     public func evaluate(_ sequences: [[Int]], trained: [[Bool]]? = nil) throws -> ForwardStats {
         try check(sequences, trained)
+        if options.trainsOnlyMTP { return headOnly(sequences, trained: trained, backward: false).stats }
         return TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences,
                                tape: Tape(parameters: parameters)).run(sequences, trained: trained)
+    }
+
+    /// `--train-only mtp`: the model's forward pass on a tape that is dropped, then the head on its final hidden
+    /// states (a constant: nothing flows back into the model) with the head's cross-entropy as the whole objective.
+    /// Only the head's gradients are kept.
+    func headOnly(_ sequences: [[Int]], trained: [[Bool]]?, backward: Bool) -> (stats: ForwardStats, grads: [[Float]]) {
+        let trunk = TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences, tape: Tape(parameters: parameters))
+        var (stats, hidden) = trunk.runTrunk(sequences, trained: trained)
+        let tape = Tape(parameters: parameters)
+        let head = TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences, tape: tape)
+        let mtp = head.mtpLoss(Value(hidden.value), sequences, trained: trained, weight: 1)
+        stats.mtpLoss = mtp
+        stats.totalLoss = mtp
+        guard backward else { return (stats, []) }
+        tape.backward()
+        var grads = tape.grads
+        for k in grads.indices where !parameters.isMTP(k) { grads[k] = [Float](repeating: 0, count: grads[k].count) }
+        return (stats, grads)
     }
 
     /// One optimizer step on `sequences` (the step's whole batch).
@@ -110,12 +147,16 @@ public final class Trainer {
         let clip = options.optimizer.clipScale(norm: norm)
         let lr = options.schedule.rate(step: step)
         let embeddingLR = lr * (options.embeddingLR.map { $0 / options.schedule.lr } ?? 1)
-        let rates = parameters.specs.map { $0.role == .embedding || $0.role == .ngramTable ? embeddingLR : lr }
+        var rates = parameters.specs.map { $0.role == .embedding || $0.role == .ngramTable ? embeddingLR : lr }
+        // Fitting the head alone: the model's tensors move at rate 0 (their gradients are zero too), biases stay.
+        if options.trainsOnlyMTP { for k in rates.indices where !parameters.isMTP(k) { rates[k] = 0 } }
         options.optimizer.update(&parameters.values, grads: grads, scale: clip, decays: decays, m: &m, v: &v, step: step, lr: rates)
         let c = parameters.config
-        options.biasController.update(&parameters.routerBiases, state: &controller, counts: stats.layers.map(\.expertCounts),
-                                      numExperts: c.numExperts, topK: c.topK, target: options.objective.targetFFNExperts,
-                                      tokens: sequences.reduce(0) { $0 + $1.count })
+        if !options.trainsOnlyMTP {
+            options.biasController.update(&parameters.routerBiases, state: &controller, counts: stats.layers.map(\.expertCounts),
+                                          numExperts: c.numExperts, topK: c.topK, target: options.objective.targetFFNExperts,
+                                          tokens: sequences.reduce(0) { $0 + $1.count })
+        }
         defer { step += 1 }
         var report = StepReport(step: step, lr: lr, stats: stats, gradNorm: norm, clipScale: clip, biasesAfter: parameters.routerBiases, eval: nil)
         report.routerGradientBalance = stats.layers.map(routerGradientBalance)
@@ -155,21 +196,29 @@ public final class Trainer {
     }
 
     /// FLOPs of a training step: 3 x the forward's 2 x multiply-adds (every dense matrix, the router and lm_head per
-    /// token, the chosen FFN experts per layer, causal attention over each sequence).
+    /// token, the chosen FFN experts per layer, causal attention over each sequence), and the MTP head's (its dense
+    /// matrices and lm_head again) when it runs; fitting the head alone runs the model forward only.
     func stepFLOPs(_ sequences: [[Int]], stats: ForwardStats) -> Double {
         let c = parameters.config
-        let dense = parameters.specs.reduce(0.0) { sum, spec in
-            switch spec.role {
-            case .denseMatrix, .routerWeight, .lmHead: return sum + Double(spec.elementCount)
-            default: return sum
+        func dense(_ mtp: Bool) -> Double {
+            parameters.specs.indices.reduce(0.0) { sum, k in
+                guard parameters.isMTP(k) == mtp else { return sum }
+                switch parameters.specs[k].role {
+                case .denseMatrix, .routerWeight, .lmHead: return sum + Double(parameters.specs[k].elementCount)
+                default: return sum
+                }
             }
-        } + (c.tieWordEmbeddings ? Double(c.vocabSize * c.hiddenSize) : 0)
+        }
+        let lmHead = c.tieWordEmbeddings ? Double(c.vocabSize * c.hiddenSize) : 0
         let expert = Double(3 * c.expertFFNHiddenSize * c.hiddenSize)
         let tokens = Double(sequences.reduce(0) { $0 + $1.count })
         let experts = stats.layers.reduce(0.0) { $0 + $1.ffnExpertsPerToken } * expert
         let pairs = sequences.reduce(0.0) { $0 + Double($1.count * ($1.count + 1) / 2) }
-        let attention = pairs * Double(2 * c.numLayers * c.numHeads * (c.qkHeadDim + c.vHeadDim))
-        return 3 * 2 * (tokens * (dense + experts) + attention)
+        let perLayerAttention = pairs * Double(2 * c.numHeads * (c.qkHeadDim + c.vHeadDim))
+        let model = 2 * (tokens * (dense(false) + lmHead + experts) + perLayerAttention * Double(c.numLayers))
+        guard stats.mtpLoss != nil else { return 3 * model }
+        let head = 2 * (tokens * (dense(true) + Double(c.vocabSize * c.hiddenSize)) + perLayerAttention)
+        return (options.trainsOnlyMTP ? 1 : 3) * model + 3 * head
     }
 
     func check(_ sequences: [[Int]], _ trained: [[Bool]]?) throws {

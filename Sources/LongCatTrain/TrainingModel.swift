@@ -3,7 +3,7 @@ import LongCatModel
 import LongCatTensor
 
 /// The terms of the objective besides cross-entropy (Tests/Fixtures/train-tiny/README.md, part 1 (b) and (c)):
-/// total = CE + λ·Z + α·B.
+/// total = CE + λ·Z + α·B (+ λ_MTP · CE of the MTP head).
 public struct Objective: Equatable, Sendable, Codable {
     /// λ of the hidden z-loss on the last decoder layer's output.
     public var zLoss: Float = 0
@@ -13,12 +13,30 @@ public struct Objective: Equatable, Sendable, Codable {
     public var balanceGroups: Int = 1
     /// K_e: the target number of FFN experts per token (also the bias controller's).
     public var targetFFNExperts: Double = 0
+    /// λ_MTP: weight of the MTP head's cross-entropy (row p reads h_p and t_{p+1} and predicts t_{p+2}). The head reads
+    /// the trunk's final hidden state without detaching it, so the trunk learns from this term too, as in DeepSeek-V3's
+    /// multi-token prediction: that is what makes λ a weight (a detached head's gradient would reach only its own
+    /// tensors, where Adam's normalisation cancels any constant factor).
+    public var mtpLoss: Float = 0
 
-    public init(zLoss: Float = 0, balanceLoss: Float = 0, balanceGroups: Int = 1, targetFFNExperts: Double = 0) {
+    public init(zLoss: Float = 0, balanceLoss: Float = 0, balanceGroups: Int = 1, targetFFNExperts: Double = 0, mtpLoss: Float = 0) {
         self.zLoss = zLoss
         self.balanceLoss = balanceLoss
         self.balanceGroups = balanceGroups
         self.targetFFNExperts = targetFFNExperts
+        self.mtpLoss = mtpLoss
+    }
+
+    enum CodingKeys: String, CodingKey { case zLoss, balanceLoss, balanceGroups, targetFFNExperts, mtpLoss }
+
+    /// Runs saved before the MTP term existed have no `mtpLoss`: 0.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        zLoss = try c.decode(Float.self, forKey: .zLoss)
+        balanceLoss = try c.decode(Float.self, forKey: .balanceLoss)
+        balanceGroups = try c.decode(Int.self, forKey: .balanceGroups)
+        targetFFNExperts = try c.decode(Double.self, forKey: .targetFFNExperts)
+        mtpLoss = try c.decodeIfPresent(Float.self, forKey: .mtpLoss) ?? 0
     }
 }
 
@@ -46,6 +64,8 @@ public struct ForwardStats: Sendable {
     /// RMS and largest magnitude of the last decoder layer's output (what the hidden z-loss holds down).
     public var hiddenRMS: Double
     public var hiddenMax: Double
+    /// The MTP head's cross-entropy, when it was computed (unweighted).
+    public var mtpLoss: Double?
 }
 
 /// LongCat-Flash in training form over whole sequences: the decoder layer of DecoderLayer.swift on the tape, MLA
@@ -98,9 +118,26 @@ struct TrainingForward: DecoderLayerOperations {
         self.recordsRouting = recordsRouting
     }
 
-    /// Runs the forward pass on the tape (then `tape.backward()` gives the gradients of the total loss).
-    /// `trained[s][t]`: whether token t of sequence s is predicted (nil: every token after the first).
+    /// Runs the forward pass on the tape (then `tape.backward()` gives the gradients of the total loss), with the MTP
+    /// head when the objective weighs it. `trained[s][t]`: whether token t of sequence s is predicted (nil: every token
+    /// after the first).
     func run(_ sequences: [[Int]], trained: [[Bool]]? = nil) -> ForwardStats {
+        let (stats, hidden) = runTrunk(sequences, trained: trained)
+        guard objective.mtpLoss > 0 else { return stats }
+        return withMTP(stats, mtpLoss(hidden, sequences, trained: trained, weight: objective.mtpLoss), weight: objective.mtpLoss)
+    }
+
+    /// The stats with the MTP head's cross-entropy added to the total with `weight`.
+    func withMTP(_ stats: ForwardStats, _ mtp: Double, weight: Float) -> ForwardStats {
+        var stats = stats
+        stats.mtpLoss = mtp
+        stats.totalLoss += Double(weight) * mtp
+        return stats
+    }
+
+    /// The model's own forward pass and losses; also returns the final-norm hidden states (what lm_head and the MTP
+    /// head read).
+    func runTrunk(_ sequences: [[Int]], trained: [[Bool]]? = nil) -> (stats: ForwardStats, hidden: Value) {
         let targets = sequences.enumerated().flatMap { s, tokens in
             (1..<tokens.count).map { t in trained.map { $0[s][t] } ?? true ? Optional(tokens[t]) : nil } + [nil]
         }
@@ -125,7 +162,28 @@ struct TrainingForward: DecoderLayerOperations {
         let layers = routings.layers
         let balance = layers.reduce(0) { $0 + $1.balanceLoss }
         let total = ce + Double(objective.zLoss) * z + Double(objective.balanceLoss) * balance
-        return ForwardStats(ceLoss: ce, zLoss: z, balanceLoss: balance, totalLoss: total, layers: layers, hiddenRMS: hiddenRMS, hiddenMax: hiddenMax)
+        return (ForwardStats(ceLoss: ce, zLoss: z, balanceLoss: balance, totalLoss: total, layers: layers, hiddenRMS: hiddenRMS, hiddenMax: hiddenMax),
+                normed)
+    }
+
+    /// The MTP head's mean cross-entropy: row p of each sequence joins RMSNorm(E[t_{p+1}]) and RMSNorm(h_p) through
+    /// W_eh, runs the dense MLA + SwiGLU block (rope position p) and predicts t_{p+2} with the shared lm_head. A
+    /// sequence's last row has no next token: it embeds token 0 and has no target, and causal attention keeps it out
+    /// of the other rows. Its gradient, times `weight`, goes on the tape.
+    func mtpLoss(_ hidden: Value, _ sequences: [[Int]], trained: [[Bool]]?, weight: Float) -> Double {
+        typealias M = TensorName.MTP
+        let c = config, eps = c.rmsNormEps
+        let next = sequences.flatMap { Array($0.dropFirst()) + [0] }
+        let targets = sequences.enumerated().flatMap { s, tokens in
+            tokens.indices.map { p in p + 2 < tokens.count && (trained?[s][p + 2] ?? true) ? Optional(tokens[p + 2]) : nil }
+        }
+        let embedded = tape.rmsNorm(tape.embed(next, TensorName.embedding), M.embeddingNorm, eps: eps)
+        let joined = tape.concatColumns(embedded, tape.rmsNorm(hidden, M.hiddenNorm, eps: eps), widths: (c.hiddenSize, c.hiddenSize))
+        var x = tape.linear(joined, M.projection)
+        x = add(x, attention(tape.rmsNorm(x, M.inputNorm, eps: eps), names: M.attention))
+        x = add(x, feedForward(M.mlp, tape.rmsNorm(x, M.postAttentionNorm, eps: eps)))
+        let logits = tape.linear(tape.rmsNorm(x, M.finalNorm, eps: eps), c.tieWordEmbeddings ? TensorName.embedding : TensorName.lmHead)
+        return crossEntropy(logits, targets: targets, weight: weight)
     }
 
     // MARK: The decoder layer's operations
@@ -143,9 +201,11 @@ struct TrainingForward: DecoderLayerOperations {
         return tape.linear(tape.siluMultiply(gate, up), names.down)
     }
 
+    func attention(_ x: Value, layer: Int, _ i: Int) -> Value { attention(x, names: TensorName.layer(layer).attention(i)) }
+
     /// MLA, unabsorbed: q from the q latent, per-head keys and values from kv_b of the kv latent, a shared rotary key.
-    func attention(_ x: Value, layer: Int, _ i: Int) -> Value {
-        let c = config, names = TensorName.layer(layer).attention(i)
+    func attention(_ x: Value, names: TensorName.Attention) -> Value {
+        let c = config
         let (heads, nope, ropeDim, kvRank) = (c.numHeads, c.qkNopeHeadDim, c.qkRopeHeadDim, c.kvLoraRank)
         let qk = c.qkHeadDim
         var q = tape.linear(tape.rmsNorm(tape.linear(x, names.qA), names.qANorm, eps: c.latentNormEps), names.qB)
@@ -240,10 +300,10 @@ struct TrainingForward: DecoderLayerOperations {
         }
     }
 
-    /// Mean next-token cross-entropy over the positions that have a target.
-    func crossEntropy(_ logits: Value, targets: [Int?]) -> Double {
+    /// Mean cross-entropy over the positions that have a target; its gradient goes on the tape times `weight`.
+    func crossEntropy(_ logits: Value, targets: [Int?], weight: Float = 1) -> Double {
         let count = max(1, targets.compactMap { $0 }.count)
-        let (losses, gradient) = TrainingKernels.crossEntropy(logits.value, targets: targets, gradientScale: 1 / Float(count))
+        let (losses, gradient) = TrainingKernels.crossEntropy(logits.value, targets: targets, gradientScale: weight / Float(count))
         tape.record {
             logits.accumulate(adding: gradient)
         }

@@ -101,7 +101,10 @@ public final class TrainingRun {
         if fm.fileExists(atPath: self.out.appendingPathComponent(Self.stateDirectory).path) {
             throw TrainingError.outputInUse(out)
         }
-        trainer = Trainer(parameters: try Parameters(checkpoint: Checkpoint(directory: source.path)), options: options)
+        let parameters = try Parameters(checkpoint: Checkpoint(directory: source.path),
+                                        addingMTPHead: options.objective.mtpLoss > 0 || options.trainsOnlyMTP)
+        if options.trainsOnlyMTP && !parameters.hasMTP { throw TrainingError.unsupported("training only the MTP head of a model without one") }
+        trainer = Trainer(parameters: parameters, options: options)
         self.batches = batches
         self.totalSteps = totalSteps
         try fm.createDirectory(at: self.out, withIntermediateDirectories: true)
@@ -112,6 +115,7 @@ public final class TrainingRun {
                 object["quantization_config"] = nil
                 object["dtype"] = nil
                 object["torch_dtype"] = "float32"
+                if parameters.hasMTP { object["num_nextn_predict_layers"] = 1 }
             }
         }
     }
@@ -195,9 +199,7 @@ public final class TrainingRun {
         let stateDir = saving.appendingPathComponent(Self.stateDirectory)
         try fm.createDirectory(at: stateDir, withIntermediateDirectories: true)
         let p = trainer.parameters
-        var entries = p.specs.enumerated().map { i, spec in Self.entry(spec.name, shape: spec.shape, p.values[i]) }
-        entries += p.routerBiases.enumerated().map { l, b in Self.entry(TensorName.layer(l).routerBias, shape: [b.count], b) }
-        entries.sort { $0.name < $1.name }
+        let entries = p.saved.map { Self.entry($0.name, shape: $0.shape, $0.values) }.sorted { $0.name < $1.name }
         try SafeTensorsWriter.writeCheckpoint(entries, to: saving, shardBytes: Self.shardBytes,
                                               metadata: ["format": "pt", "step": String(trainer.step)])
         let state = trainer.state
@@ -318,6 +320,7 @@ extension StepReport {
             "tokens": tokens, "tokens_per_second": Double(tokens) / max(seconds, 1e-9), "seconds": seconds,
             "hidden_rms": stats.hiddenRMS, "hidden_max": stats.hiddenMax, "flops": flops,
         ]
+        if let mtp = stats.mtpLoss { object["mtp_loss"] = mtp }
         if let matmulFLOPs { object["mfu"] = flops / max(seconds, 1e-9) / matmulFLOPs }
         if let targetFFNExperts { object["target_ffn_experts"] = targetFFNExperts }
         if let eval {

@@ -75,6 +75,10 @@ struct Train: ParsableCommand {
     var balanceGroups: Int = 1
     @Option(name: .customLong("target-ffn-experts"), help: "K_e: target FFN experts per token (default: moe_topk · N / (N + Z)).")
     var targetFFNExperts: Double?
+    @Option(name: .long, help: "λ of the MTP head's cross-entropy (t_{p+2} from h_p and t_{p+1}; its gradient reaches the model too); a model without a head gets a new one.")
+    var mtpLoss: Double = 0
+    @Option(name: .long, help: "mtp: fit only the MTP head (a new one for a model without) to the model, whose weights and expert biases stay as they are.")
+    var trainOnly: TrainedPart?
     @Option(name: .long, help: "μ of the expert-bias update (Eq. 2).")
     var biasRate: Double = 1e-3
     @Option(name: .long, help: "integral (Eq. 2) or pid (with --kp, --ki, --kd).")
@@ -100,9 +104,10 @@ struct Train: ParsableCommand {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         guard lr > 0, minLr >= 0, warmupSteps >= 0 else { throw ValidationError("--lr must be positive, --min-lr and --warmup-steps not negative") }
         guard (0..<1).contains(beta1), (0..<1).contains(beta2), eps > 0 else { throw ValidationError("--beta1 and --beta2 must be in [0, 1), --eps positive") }
-        guard weightDecay >= 0, gradClip >= 0, zLoss >= 0, balanceLoss >= 0, biasRate >= 0 else {
-            throw ValidationError("--weight-decay, --grad-clip, --z-loss, --balance-loss and --bias-rate must not be negative")
+        guard weightDecay >= 0, gradClip >= 0, zLoss >= 0, balanceLoss >= 0, biasRate >= 0, mtpLoss >= 0, mtpLoss.isFinite else {
+            throw ValidationError("--weight-decay, --grad-clip, --z-loss, --balance-loss, --mtp-loss and --bias-rate must not be negative")
         }
+        if trainOnly == .mtp && mtpLoss > 0 { throw ValidationError("--train-only mtp trains the head on its own loss; leave out --mtp-loss") }
         guard balanceGroups >= 1, saveEvery >= 0 else { throw ValidationError("--balance-groups must be at least 1, --save-every not negative") }
         if let stopAfter, stopAfter < 1 { throw ValidationError("--stop-after must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -122,11 +127,12 @@ struct Train: ParsableCommand {
             throw ValidationError("--target-ffn-experts must be in (0, moe_topk\(config.numZeroExperts > 0 ? ")" : "]") = \(config.topK)")
         }
         return TrainingOptions(
-            objective: Objective(zLoss: Float(zLoss), balanceLoss: Float(balanceLoss), balanceGroups: balanceGroups, targetFFNExperts: target),
+            objective: Objective(zLoss: Float(zLoss), balanceLoss: Float(balanceLoss), balanceGroups: balanceGroups, targetFFNExperts: target,
+                                 mtpLoss: Float(mtpLoss)),
             optimizer: AdamW(beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, gradClip: gradClip),
             schedule: LearningRateSchedule(lr: lr, warmupSteps: warmupSteps, shape: lrSchedule, minLR: minLr, totalSteps: steps),
             biasController: BiasController(kind: biasController, rate: biasRate, kp: kp, ki: ki, kd: kd),
-            embeddingLR: lrEmbedding)
+            embeddingLR: lrEmbedding, trainsOnlyMTP: trainOnly == .mtp)
     }
 
     /// Every option of this run under its recipe name: what --out/recipe.json records.
@@ -138,6 +144,8 @@ struct Train: ParsableCommand {
             "bias_controller": biasController.rawValue, "kp": kp, "ki": ki, "kd": kd, "recompute": recompute, "save_every": saveEvery,
         ]
         if let lrEmbedding { r["lr_embedding"] = lrEmbedding }
+        if mtpLoss > 0 { r["mtp_loss"] = mtpLoss }
+        if let trainOnly { r["train_only"] = trainOnly.rawValue }
         if let targetFFNExperts { r["target_ffn_experts"] = targetFFNExperts }
         if let model { r["model"] = model }
         if let batches { r["batches"] = batches }
@@ -190,8 +198,9 @@ struct Train: ParsableCommand {
                                                   targetFFNExperts: options.objective.targetFFNExperts))
             elapsed += seconds
             let done = report.step + 1 - first, left = Double(steps - report.step - 1) * elapsed / Double(done)
-            let line = String(format: "step %d/%d: loss %.4f (ce %.4f), grad norm %.3f, lr %.2e, %.0f tok/s, MFU %.0f%%, %.2f FFN experts/token, ETA %@",
-                              report.step + 1, steps, report.stats.totalLoss, report.stats.ceLoss, report.gradNorm, report.lr,
+            let mtp = report.stats.mtpLoss.map { String(format: ", MTP %.4f", $0) } ?? ""
+            let line = String(format: "step %d/%d: loss %.4f (ce %.4f%@), grad norm %.3f, lr %.2e, %.0f tok/s, MFU %.0f%%, %.2f FFN experts/token, ETA %@",
+                              report.step + 1, steps, report.stats.totalLoss, report.stats.ceLoss, mtp, report.gradNorm, report.lr,
                               Double(tokens) / seconds, 100 * report.flops / seconds / matmul,
                               report.stats.layers.map(\.ffnExpertsPerToken).reduce(0, +) / Double(max(1, report.stats.layers.count)),
                               Formatting.duration(left))
@@ -263,6 +272,11 @@ final class TrainingLog {
     }
 
     deinit { try? handle.close() }
+}
+
+/// What `--train-only` trains.
+enum TrainedPart: String, ExpressibleByArgument {
+    case mtp
 }
 
 extension LearningRateSchedule.Shape: ExpressibleByArgument {}
