@@ -238,57 +238,112 @@ LC_AVX2 static float q4_offset_avx2(const uint16_t *ws, const float *off, int64_
 // ahead (one group's lines) was measured on bench-1b shapes, one thread: q4 ~215 us for 4096x1536 against
 // ~440 without; q8 ~10% faster. Two rows at a time (sharing activation loads) measured slower for q4.
 #define LC_PREFETCH_BYTES 2048
-LC_AVX2 static float dot_q8_avx2(const int8_t *w, const uint16_t *ws, const int16_t *x, const float *xd, int64_t nb) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+// Written for T = 1 or 2 tokens (always inlined with a constant T): each token keeps the same accumulators in
+// the same order whatever T is, and the weight blocks are loaded once for both, so a token's result does not
+// depend on the other tokens of its product (products of fewer than LC_QTILE_MIN_TOKENS tokens go two at a time;
+// see kernels.c on batch invariance).
+__attribute__((always_inline)) LC_AVX2 static inline void dot_q8_tokens_avx2(const int8_t *w, const uint16_t *ws, const lc_qact *a,
+                                                                           const int T, int64_t nb, float *out) {
+    __m256 acc[2][4];
+    for (int j = 0; j < T; j++)
+        for (int k = 0; k < 4; k++) acc[j][k] = _mm256_setzero_ps();
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
         for (int p = 0; p < 8 * QB; p += 64) _mm_prefetch((const char *)(w + b * QB + LC_PREFETCH_BYTES + p), _MM_HINT_T0);
-        const __m256 s = _mm256_mul_ps(load_wscales(ws + b, 8), load_floats(xd + b, 8));
-        for (int k = 0; k < 8; k += 4) {
+        const __m256 dw = load_wscales(ws + b, 8);
+        __m256 s[2];
+        for (int j = 0; j < T; j++) s[j] = _mm256_mul_ps(dw, load_floats(a[j].d + b, 8));
+        for (int k = 0; k < 8; k++) {
             const int64_t o = (b + k) * QB;
-            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_q8(w + o, x + o)), lane(s, k), acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_q8(w + o + QB, x + o + QB)), lane(s, k + 1), acc1);
-            acc2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_q8(w + o + 2 * QB, x + o + 2 * QB)), lane(s, k + 2), acc2);
-            acc3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_q8(w + o + 3 * QB, x + o + 3 * QB)), lane(s, k + 3), acc3);
+            const __m256i lo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + o)));
+            const __m256i hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + o + 16)));
+            for (int j = 0; j < T; j++) {
+                const int16_t *x = (const int16_t *)a[j].q + o;
+                const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256((const __m256i *)x)),
+                                                   _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 16))));
+                acc[j][k & 3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), lane(s[j], k), acc[j][k & 3]);
+            }
         }
     }
     if (b < nb) {
         const int g = (int)(nb - b);
-        const __m256 s = _mm256_mul_ps(load_wscales(ws + b, g), load_floats(xd + b, g));
+        const __m256 dw = load_wscales(ws + b, g);
+        __m256 s[2];
+        for (int j = 0; j < T; j++) s[j] = _mm256_mul_ps(dw, load_floats(a[j].d + b, g));
         for (int k = 0; k < g; k++) {
             const int64_t o = (b + k) * QB;
-            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_q8(w + o, x + o)), lane(s, k), acc0);
+            for (int j = 0; j < T; j++)
+                acc[j][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_q8(w + o, (const int16_t *)a[j].q + o)), lane(s[j], k), acc[j][0]);
         }
     }
-    return hsum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    for (int j = 0; j < T; j++) out[j] = hsum256(_mm256_add_ps(_mm256_add_ps(acc[j][0], acc[j][1]), _mm256_add_ps(acc[j][2], acc[j][3])));
 }
 
-LC_AVX2 static float dot_q4_avx2(const uint8_t *w, const uint16_t *ws, const int8_t *x, const float *xd,
-                                 const float *off, int64_t nb) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-#define LC_PAIR(i) \
-    _mm256_cvtepi32_ps(pair_q4(unpack_pair_lo(_mm256_loadu_si256((const __m256i *)(w + (i) * 16))), \
-                               unpack_pair_hi(_mm256_loadu_si256((const __m256i *)(w + (i) * 16))), x + (i) * QB))
+__attribute__((always_inline)) LC_AVX2 static inline void dot_q4_tokens_avx2(const uint8_t *w, const uint16_t *ws, const lc_qact *a,
+                                                                           const int T, int64_t nb, float *out) {
+    __m256 acc[2][4];
+    for (int j = 0; j < T; j++)
+        for (int k = 0; k < 4; k++) acc[j][k] = _mm256_setzero_ps();
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
         _mm_prefetch((const char *)(w + b * 16 + LC_PREFETCH_BYTES), _MM_HINT_T0);
         _mm_prefetch((const char *)(w + b * 16 + LC_PREFETCH_BYTES + 64), _MM_HINT_T0);
-        const __m256 s = _mm256_mul_ps(load_wscales(ws + b, 8), load_floats(xd + b, 8));
-        acc0 = _mm256_fmadd_ps(LC_PAIR(b), lanes2(s, 0), acc0);
-        acc1 = _mm256_fmadd_ps(LC_PAIR(b + 2), lanes2(s, 2), acc1);
-        acc2 = _mm256_fmadd_ps(LC_PAIR(b + 4), lanes2(s, 4), acc2);
-        acc3 = _mm256_fmadd_ps(LC_PAIR(b + 6), lanes2(s, 6), acc3);
+        const __m256 dw = load_wscales(ws + b, 8);
+        __m256 s[2];
+        for (int j = 0; j < T; j++) s[j] = _mm256_mul_ps(dw, load_floats(a[j].d + b, 8));
+        for (int k = 0; k < 8; k += 2) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(w + (b + k) * 16));
+            const __m256i lo = unpack_pair_lo(v), hi = unpack_pair_hi(v);
+            for (int j = 0; j < T; j++)
+                acc[j][k / 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_q4(lo, hi, (const int8_t *)a[j].q + (b + k) * QB)),
+                                                lanes2(s[j], k), acc[j][k / 2]);
+        }
     }
     if (b < nb) {
         const int g = (int)(nb - b);
-        const __m256 s = _mm256_mul_ps(load_wscales(ws + b, g), load_floats(xd + b, g));
+        const __m256 dw = load_wscales(ws + b, g);
+        __m256 s[2];
+        for (int j = 0; j < T; j++) s[j] = _mm256_mul_ps(dw, load_floats(a[j].d + b, g));
         int k = 0;
-        for (; k + 2 <= g; k += 2) acc0 = _mm256_fmadd_ps(LC_PAIR(b + k), lanes2(s, k), acc0);
-        if (k < g) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_q4(w + (b + k) * 16, x + (b + k) * QB)), lane(s, k), acc1);
+        for (; k + 2 <= g; k += 2) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(w + (b + k) * 16));
+            const __m256i lo = unpack_pair_lo(v), hi = unpack_pair_hi(v);
+            for (int j = 0; j < T; j++)
+                acc[j][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_q4(lo, hi, (const int8_t *)a[j].q + (b + k) * QB)), lanes2(s[j], k), acc[j][0]);
+        }
+        if (k < g)
+            for (int j = 0; j < T; j++)
+                acc[j][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_q4(w + (b + k) * 16, (const int8_t *)a[j].q + (b + k) * QB)),
+                                            lane(s[j], k), acc[j][1]);
     }
-#undef LC_PAIR
-    return hsum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3))) - q4_offset_avx2(ws, off, nb);
+    for (int j = 0; j < T; j++)
+        out[j] = hsum256(_mm256_add_ps(_mm256_add_ps(acc[j][0], acc[j][1]), _mm256_add_ps(acc[j][2], acc[j][3]))) - q4_offset_avx2(ws, a[j].off, nb);
 }
+
+// Rows [r0, r1) for tokens [0, n), two at a time.
+LC_AVX2 static void pairs_avx2(const lc_qmatrix *m, const void *xq, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t nb = m->cols / QB, row_bytes = lc_quant_row_bytes(m->format, m->cols);
+    const int q8 = m->format == LC_QUANT_Q8;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *q = (const uint8_t *)m->quants + r * row_bytes;
+        const uint16_t *ws = m->scales + r * nb;
+        for (int64_t t = 0; t < n; t += 2) {
+            const lc_qact a[2] = {act_at(m->format, xq, m->cols, t), act_at(m->format, xq, m->cols, t + 1 < n ? t + 1 : t)};
+            float out[2];
+            if (n - t >= 2) {
+                if (q8) dot_q8_tokens_avx2((const int8_t *)q, ws, a, 2, nb, out);
+                else dot_q4_tokens_avx2(q, ws, a, 2, nb, out);
+            } else {
+                if (q8) dot_q8_tokens_avx2((const int8_t *)q, ws, a, 1, nb, out);
+                else dot_q4_tokens_avx2(q, ws, a, 1, nb, out);
+            }
+            for (int j = 0; j < 2 && t + j < n; j++) y[(t + j) * ldy + r] = out[j];
+        }
+    }
+}
+
+// From this many tokens on (prefill), products use the tiles below; fewer go through pairs_avx2.
+enum { LC_QTILE_MIN_TOKENS = 32 };
 
 // Matrix-matrix tile: one row x 4 tokens (measured faster than 2 or 4 rows, whose accumulators and scale
 // products spill). Each weight block is loaded and unpacked once for four tokens. Tokens past the end
@@ -570,18 +625,8 @@ void lc_qmatmul(const lc_qmatrix *w, const void *xq, int64_t n, float *y, int64_
     const int level = lc_simd_level();
 #if LC_X86
     if (level == 1) {
-        if (n > 1) {
-            tile_avx2(w, xq, n, y, ldy, row_begin, row_end);
-            return;
-        }
-        const lc_qact a = act_at(w->format, xq, w->cols, 0);
-        const int64_t nb = w->cols / QB, row_bytes = lc_quant_row_bytes(w->format, w->cols);
-        for (int64_t r = row_begin; r < row_end; r++) {
-            const uint8_t *q = (const uint8_t *)w->quants + r * row_bytes;
-            y[r] = w->format == LC_QUANT_Q8
-                       ? dot_q8_avx2((const int8_t *)q, w->scales + r * nb, (const int16_t *)a.q, a.d, nb)
-                       : dot_q4_avx2(q, w->scales + r * nb, (const int8_t *)a.q, a.d, a.off, nb);
-        }
+        if (n >= LC_QTILE_MIN_TOKENS) tile_avx2(w, xq, n, y, ldy, row_begin, row_end);
+        else pairs_avx2(w, xq, n, y, ldy, row_begin, row_end);
         return;
     }
 #endif

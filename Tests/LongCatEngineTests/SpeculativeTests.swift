@@ -1,6 +1,7 @@
 import Foundation
 import LongCatEngine
 import LongCatModel
+import LongCatTensor
 import LongCatTestSupport
 import XCTest
 
@@ -116,6 +117,25 @@ final class SpeculativeTests: XCTestCase {
                 let a = try await engine.generate(plain), b = try await engine.generate(spec)
                 XCTAssertEqual(b.tokens, a.tokens)
                 XCTAssertEqual(b.finishReason, .stop)
+            }
+        }
+    }
+
+    /// Exact greedy speculation needs the two-row verification pass to give each row the bits a one-row step gives
+    /// it: checked on every weight type (float32, bf16, FP8, q8, q4) after prompts of several lengths.
+    func testTwoRowPassesGiveTheBitsOfOneRowSteps() throws {
+        for (name, quantize) in [("tiny-mtp", nil), ("tiny-bf16-sharded", nil), ("small-fp8", nil), ("tiny-fp32", WeightMatrix.Quantization.q8),
+                                 ("tiny-fp32", .q4)] as [(String, WeightMatrix.Quantization?)] {
+            let model = try LongCatModel(directory: Fixtures.path(name), quantize: quantize)
+            for length in [1, 5, 17] {
+                let prompt = (0..<length).map { ($0 * 37 + 11) % model.config.vocabSize }
+                let (a, b) = (7 % model.config.vocabSize, 123 % model.config.vocabSize)
+                let one = KVCache(config: model.config), two = KVCache(config: model.config)
+                _ = try model.forward(tokens: prompt, cache: one)
+                _ = try model.forward(tokens: prompt, cache: two)
+                let first = try model.forward(tokens: [a], cache: one), second = try model.forward(tokens: [b], cache: one)
+                let both = try model.forward(tokens: [a, b], cache: two, logits: .all)
+                XCTAssertEqual(both, first + second, "\(name) \(quantize.map { "\($0)" } ?? ""), after \(length) tokens")
             }
         }
     }
