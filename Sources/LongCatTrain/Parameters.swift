@@ -38,7 +38,7 @@ public struct Parameters {
         guard config.ngram == nil else { throw TrainingError.unsupported("N-gram embedding models (LongCat-Flash-Lite)") }
         self.config = config
         let all = config.tensorSpecs
-        // The head's copy of the embedding is not trained: it is written as a copy of the embedding (Parameters.saved).
+        // The head's copy of the embedding is not read (the draft embeds with the model's): not trained, not saved.
         let head = checkpoint.hasMTP || addingMTPHead ? config.mtpSpecs.filter { $0.name != TensorName.MTP.embedding } : []
         specs = all.filter { $0.role != .routerBias } + head
         values = try all.filter { $0.role != .routerBias }.map { try checkpoint.tensor($0.name).floats() }
@@ -65,13 +65,12 @@ public struct Parameters {
     /// Whether tensor `k` belongs to the MTP head.
     func isMTP(_ k: Int) -> Bool { specs[k].name.hasPrefix(TensorName.MTP.namePrefix) }
 
-    /// Every tensor a checkpoint of these weights holds, by name: the trained ones, the router biases, and the MTP
-    /// head's copy of the embedding.
+    /// Every tensor a checkpoint of these weights holds, by name: the trained ones and the router biases. An MTP
+    /// head's copy of the embedding (`model.mtp.embed_tokens`, which neither this engine nor SGLang reads) is left
+    /// out: it would add a vocabulary-sized table to a small model's files.
     public var saved: [(name: String, shape: [Int], values: [Float])] {
-        var out = specs.enumerated().map { ($1.name, $1.shape, values[$0]) }
-        out += routerBiases.enumerated().map { (TensorName.layer($0).routerBias, [$1.count], $1) }
-        if hasMTP { out.append((TensorName.MTP.embedding, [config.vocabSize, config.hiddenSize], self[TensorName.embedding])) }
-        return out
+        specs.enumerated().map { ($1.name, $1.shape, values[$0]) }
+            + routerBiases.enumerated().map { (TensorName.layer($0).routerBias, [$1.count], $1) }
     }
 
     /// Zeros shaped like every trained tensor.

@@ -148,8 +148,10 @@ public final class Trainer {
         let lr = options.schedule.rate(step: step)
         let embeddingLR = lr * (options.embeddingLR.map { $0 / options.schedule.lr } ?? 1)
         var rates = parameters.specs.map { $0.role == .embedding || $0.role == .ngramTable ? embeddingLR : lr }
-        // Fitting the head alone: the model's tensors move at rate 0 (their gradients are zero too), biases stay.
+        // Fitting the head alone: the model's tensors move at rate 0 (their gradients are zero too), biases stay. An
+        // objective without the head's loss leaves a head the checkpoint has as it is (no decay without gradient).
         if options.trainsOnlyMTP { for k in rates.indices where !parameters.isMTP(k) { rates[k] = 0 } }
+        if !options.trainsOnlyMTP && options.objective.mtpLoss == 0 { for k in rates.indices where parameters.isMTP(k) { rates[k] = 0 } }
         options.optimizer.update(&parameters.values, grads: grads, scale: clip, decays: decays, m: &m, v: &v, step: step, lr: rates)
         let c = parameters.config
         if !options.trainsOnlyMTP {

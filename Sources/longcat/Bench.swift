@@ -49,6 +49,15 @@ struct Bench: AsyncParsableCommand {
     @Flag(name: .long, help: "N-gram models: drop the tables from the page cache after loading and before the table measurement, so that new rows are read from the disk.")
     var coldTables = false
 
+    @Option(name: .long, help: "mtp: also decode one session with and without MTP speculation in alternating --rounds (acceptance, tokens per verification step, speed-up beside the cost model). (values: none, mtp)")
+    var speculative: Speculation = .none
+
+    @Option(name: .long, help: "With --speculative: a text whose consecutive pieces of --prompt-tokens are the rounds' prompts (default: random ids).")
+    var promptFile: String?
+
+    @Option(name: .long, help: "With --speculative: alternating rounds (each a plain and a speculative decode of the same prompt).")
+    var rounds: Int = 3
+
     @Flag(name: .long, help: "Print one JSON object on stdout.")
     var json = false
 
@@ -245,6 +254,10 @@ struct Bench: AsyncParsableCommand {
             contextRuns.append(r)
             Console.progress(String(format: "context %d: decode %.1f tok/s", length, r.decodeTokensPerSecond))
         }
+        if speculative == .mtp && !model.hasMTP { throw ValidationError("--speculative mtp: \(InferenceError.noMTPHead)") }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+        let speculation = speculative == .mtp
+            ? try await measureSpeculation(model: model, prompts: speculationPrompts(model: model, modelPath: modelPath, rounds: rounds)) : nil
         let schedules = compareSchedules ? try compare(model: model) : []
         let tables = try measureTables(model: model)
         if let tables { Console.progress(tables.summary) }
@@ -259,6 +272,9 @@ struct Bench: AsyncParsableCommand {
         machine.matmulFLOPs = max(machine.matmulFLOPs, after.matmulFLOPs)
         let limits = runs.map { Limits(run: $0, machine: machine, model: model, promptTokens: promptTokens, single: runs.first { $0.concurrency == 1 }) }
         for l in limits { Console.progress(l.summary) }
+        let oneTokenLimit = limits.first { $0.run.concurrency == 1 }?.bandwidthLimit
+            ?? machine.bandwidth.best / model.activeWeightBytesPerToken(ffnExpertsPerToken: Double(model.config.topK))
+        if let speculation { Console.progress(speculation.summary(bandwidthLimit: oneTokenLimit)) }
         for r in contextRuns {
             Console.progress(String(format: "context %d: decode %.1f tok/s, %.1f MB/token with the cache, %.0f%% of the bandwidth limit",
                                     r.context, r.decodeTokensPerSecond, r.bytesPerToken / 1e6, 100 * r.decodeTokensPerSecond * r.bytesPerToken / machine.bandwidth.best))
@@ -297,6 +313,7 @@ struct Bench: AsyncParsableCommand {
                 },
             ]
             if let paired { report["paired"] = paired.json }
+            if let speculation { report["speculation"] = speculation.json(bandwidthLimit: oneTokenLimit) }
             if let tables { report["ngram_tables"] = tables.json }
             try Console.printJSON(report)
         }

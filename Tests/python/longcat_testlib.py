@@ -27,8 +27,8 @@ def run_cli(*args):
 
 
 def write_random_model(directory, vocab_size=4006, context=1024, seed=3):
-    """The tiny-fp32 fixture's shape with random weights, the fixture tokenizer's vocabulary and a longer context,
-    beside the fixture tokenizer (whose chat template renders tools)."""
+    """The tiny-fp32 fixture's shape with random weights and an MTP head, the fixture tokenizer's vocabulary and a
+    longer context, beside the fixture tokenizer (whose chat template renders tools)."""
     config = json.loads((FIXTURES / "tiny-fp32" / "config.json").read_text())
     config["vocab_size"] = vocab_size
     config["max_position_embeddings"] = context
@@ -36,7 +36,7 @@ def write_random_model(directory, vocab_size=4006, context=1024, seed=3):
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory.parent / (directory.name + ".config.json")
     config_path.write_text(json.dumps(config))
-    run_cli("init", "--config", config_path, "--out", directory, "--dtype", "f32", "--seed", seed)
+    run_cli("init", "--config", config_path, "--out", directory, "--dtype", "f32", "--seed", seed, "--mtp")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(TOKENIZER_DIR / name, directory / name)
     return directory

@@ -1,6 +1,7 @@
 """The official `openai` client against `longcat serve`: chat and completions, streamed and not, stop strings,
 seeded sampling, logprobs, and usage counts checked against an independent tokenizer (Hugging Face `tokenizers`
-and the chat template rendered by jinja2 the way transformers renders it)."""
+and the chat template rendered by jinja2 the way transformers renders it). Every check runs against a server
+decoding plainly and one decoding with MTP speculation (`--speculative mtp`)."""
 
 import json
 
@@ -10,6 +11,14 @@ from tokenizers import Tokenizer
 import longcat_testlib as lib
 
 GREEDY = {"temperature": 0, "extra_body": {"ignore_eos": True}}
+
+
+@pytest.fixture(scope="module", params=["none", "mtp"], ids=["plain", "speculative"])
+def server(request, random_model):
+    s = lib.Server(random_model, "--speculative", request.param)
+    s.speculative = request.param
+    yield s
+    assert s.stop() == 0, "the server must exit cleanly on SIGTERM"
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +160,24 @@ def test_penalties_bias_and_sampling_fields_are_accepted(client):
     forced = client.completions.create(model="test-model", prompt="Fields", max_tokens=3, temperature=0, logit_bias={"1871": 100},
                                        extra_body={"ignore_eos": True})
     assert forced.choices[0].text == "namenamename"
+
+
+def test_speculation_per_request_keeps_greedy_replies_and_counts_drafts(client, server):
+    """A request may choose speculation itself; greedy replies are the same either way, and /metrics counts the drafts
+    verified and accepted."""
+    def metric(name):
+        status, _, body = server.request("GET", "/metrics")
+        assert status == 200
+        return float(next(line.split()[-1] for line in body.decode().splitlines() if line.startswith(name + " ")))
+
+    drafted = metric("longcat_spec_drafted_total")
+    replies = {}
+    for mode in ("none", "mtp"):
+        r = client.completions.create(model="test-model", prompt="The quick brown fox", max_tokens=60, temperature=0,
+                                      extra_body={"ignore_eos": True, "speculative": mode})
+        replies[mode] = r.choices[0].text
+    assert replies["none"] == replies["mtp"]
+    assert metric("longcat_spec_drafted_total") >= drafted + 30, "a speculative request verifies a draft per step"
+    assert metric("longcat_spec_accepted_total") <= metric("longcat_spec_drafted_total")
+    status, _, body = server.request("POST", "/v1/completions", body={"model": "m", "prompt": "x", "speculative": "eagle"})
+    assert status == 400 and b"speculative" in body
