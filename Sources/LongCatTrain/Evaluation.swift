@@ -102,8 +102,14 @@ public enum TextEvaluation {
         public var nats = 0.0
         public var tokens = 0
         public var bytes = 0
+        /// With an MTP head: scored positions p whose draft (the head at p - 2, reading t_{p-1}) was compared with the
+        /// model's greedy choice for p, and how many agreed.
+        public var drafts = 0
+        public var draftsAgreed = 0
         public var lossPerToken: Double { tokens == 0 ? 0 : nats / Double(tokens) }
         public var bitsPerByte: Double { bytes == 0 ? 0 : nats / log(2) / Double(bytes) }
+        /// Teacher-forced draft acceptance: what greedy MTP speculation would accept if the model wrote this text.
+        public var draftAcceptance: Double? { drafts == 0 ? nil : Double(draftsAgreed) / Double(drafts) }
     }
 
     /// Scores each document as the model sees one in training: after an EOS (the separator of packed documents), each
@@ -122,13 +128,23 @@ public enum TextEvaluation {
             while scoredUpTo < sequence.count {
                 let end = min(sequence.count, start + window)
                 let tokens = Array(sequence[start..<end])
-                let logits = try model.forward(tokens: tokens, cache: KVCache(config: model.config), logits: .all, routing: routing)
-                let picks = routing.ffnPicksOfLastPass
+                let out = try model.forwardOutputs(batch: [.init(tokens: tokens, cache: KVCache(config: model.config), logits: .all,
+                                                                  hidden: model.hasMTP ? .all : .none)], routing: routing)[0]
+                let logits = out.logits, picks = routing.ffnPicksOfLastPass
+                // The head's drafts: row r reads h_r and t_{r+1} and guesses t_{r+2}.
+                let drafts = model.hasMTP && tokens.count >= 2
+                    ? try model.mtpForward(batch: [.init(hidden: Array(out.hidden[..<((tokens.count - 1) * model.config.hiddenSize)]),
+                                                         nextTokens: Array(tokens.dropFirst()), cache: .mtp(config: model.config), logits: .all)])[0]
+                    : []
                 for p in max(scoredUpTo, start + 1)..<end {
                     let row = p - 1 - start, target = sequence[p]
                     score.nats += Double(negativeLogLikelihood(logits[row * vocab..<(row + 1) * vocab], target: target))
                     score.tokens += 1
                     onToken?(target, Double(picks[row]) / layers)
+                    if !drafts.isEmpty && row >= 1 {
+                        score.drafts += 1
+                        if argmax(drafts[(row - 1) * vocab..<row * vocab]) == argmax(logits[row * vocab..<(row + 1) * vocab]) { score.draftsAgreed += 1 }
+                    }
                 }
                 scoredUpTo = end
                 start = end - window / 2
@@ -136,6 +152,13 @@ public enum TextEvaluation {
             score.bytes += document.trainedBytes
         }
         return score
+    }
+
+    /// Index (from 0) of the largest value, the first on ties.
+    static func argmax(_ row: ArraySlice<Float>) -> Int {
+        var best = row.startIndex
+        for i in row.indices where row[i] > row[best] { best = i }
+        return best - row.startIndex
     }
 
     /// −log softmax(row)[target], in float64 over the row's floats.

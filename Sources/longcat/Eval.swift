@@ -75,10 +75,12 @@ struct Eval: AsyncParsableCommand {
             var entry: [String: Any] = ["file": path, "documents": documents.count, "tokens": score.tokens, "bytes": score.bytes,
                                         "loss": score.lossPerToken, "bits_per_byte": score.bitsPerByte]
             entry["gzip_bits_per_byte"] = gzip ?? NSNull()
+            if let acceptance = score.draftAcceptance { entry["mtp_draft_acceptance"] = acceptance }
             files.append(entry)
             if !json {
-                print(String(format: "%@: %d tokens, %d bytes: loss %.4f nats/token, %.4f bits/byte (gzip -9: %@)", path, score.tokens, score.bytes,
-                             score.lossPerToken, score.bitsPerByte, gzip.map { String(format: "%.4f", $0) } ?? "n/a"))
+                print(String(format: "%@: %d tokens, %d bytes: loss %.4f nats/token, %.4f bits/byte (gzip -9: %@)%@", path, score.tokens, score.bytes,
+                             score.lossPerToken, score.bitsPerByte, gzip.map { String(format: "%.4f", $0) } ?? "n/a",
+                             score.draftAcceptance.map { String(format: "; MTP drafts agree with greedy at %.1f%% of positions", 100 * $0) } ?? ""))
             }
         }
         let classes = TokenClass.allCases.filter { byClass[$0] != nil }
@@ -129,7 +131,10 @@ struct Eval: AsyncParsableCommand {
         let context = model.config.maxPositionEmbeddings
         // Up to eight turns in flight: the engine batches them; greedy answers do not depend on the batch.
         var answers = [String](repeating: "", count: turns.count)
-        try await withThrowingTaskGroup(of: (Int, String).self) { group in
+        // With an MTP head the answers are decoded speculatively (the same greedy text), which measures its acceptance.
+        var drafts = SpeculationCounts()
+        let speculation: Speculation = model.hasMTP ? .mtp : .none
+        try await withThrowingTaskGroup(of: (Int, GenerationResult).self) { group in
             var next = 0
             func submitNext() {
                 guard next < prompts.count else { return }
@@ -139,12 +144,15 @@ struct Eval: AsyncParsableCommand {
                     var request = GenerationRequest(prompt: prompt, maxTokens: max(1, min(maxTokens, context - prompt.count)))
                     request.sampling.temperature = 0
                     request.skipSpecialTokens = false  // the tool-call tags are special tokens; the parser needs them
-                    return (i, try await engine.generate(request).text)
+                    request.speculation = speculation
+                    return (i, try await engine.generate(request))
                 }
             }
             for _ in 0..<8 { submitNext() }
             for try await (i, answer) in group {
-                answers[i] = answer
+                answers[i] = answer.text
+                drafts.drafted += answer.speculation?.drafted ?? 0
+                drafts.accepted += answer.speculation?.accepted ?? 0
                 submitNext()
             }
         }
@@ -155,12 +163,16 @@ struct Eval: AsyncParsableCommand {
             indices.isEmpty ? 0 : Double(indices.filter { ok(scores[$0]) }.count) / Double(indices.count)
         }
         let accuracy = rate(Array(turns.indices), \.correct)
-        let result: [String: Any] = [
+        var result: [String: Any] = [
             "turns": turns.count, "call_turns": callTurns.count, "no_call_turns": noCallTurns.count,
             "tool_call_accuracy": accuracy, "call_turn_accuracy": rate(callTurns, \.correct),
             "no_call_turn_accuracy": rate(noCallTurns, \.correct), "valid_call_rate": rate(callTurns, \.validCalls),
             "call_made_rate": rate(callTurns, \.madeCall),
         ]
+        if drafts.drafted > 0 {
+            result["mtp_drafted"] = drafts.drafted
+            result["mtp_acceptance"] = Double(drafts.accepted) / Double(drafts.drafted)
+        }
         if !json {
             print(String(format: "%@: %d turns (%d should call a tool): accuracy %.1f%% (call turns %.1f%%, no-call turns %.1f%%); of call turns %.1f%% made a call, %.1f%% valid calls",
                          path, turns.count, callTurns.count, 100 * accuracy, 100 * rate(callTurns, \.correct), 100 * rate(noCallTurns, \.correct),

@@ -83,4 +83,24 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(TokenClass(text: "明月"), .chinese)
         XCTAssertEqual(TokenClass(text: "，"), .chinese)
     }
+
+    /// With an MTP head, each scored position from the third on compares the head's draft (row p - 2) with the
+    /// model's greedy choice (row p - 1): counted here from the tiny-mtp fixture's reference logits.
+    func testDraftAcceptanceCountsTheReferenceAgreements() throws {
+        let model = try LongCatModel(directory: Fixtures.path("tiny-mtp"))
+        let json = try Fixtures.json("tiny-mtp/expected.json")
+        func argmax(_ row: [Double]) -> Int { row.indices.max { row[$0] < row[$1] }! }
+        for c in try XCTUnwrap(json["cases"] as? [[String: Any]]) {
+            let ids = c["input_ids"] as! [Int], logits = c["logits"] as! [[Double]], mtp = c["mtp_logits"] as! [[Double]]
+            guard ids.count >= 3 else { continue }
+            let document = Document(tokens: Array(ids.dropFirst()), trained: Array(repeating: true, count: ids.count - 1), trainedBytes: 1)
+            let score = try TextEvaluation.score(model: model, documents: [document], eos: ids[0], window: 64)
+            let agreed = (0..<ids.count - 2).filter { argmax(mtp[$0]) == argmax(logits[$0 + 1]) }.count
+            XCTAssertEqual(score.drafts, ids.count - 2)
+            XCTAssertEqual(score.draftsAgreed, agreed)
+        }
+        let plain = try TextEvaluation.score(model: LongCatModel(directory: Fixtures.path("tiny-fp32")),
+                                             documents: [Document(tokens: [5, 6, 7], trained: [true, true, true], trainedBytes: 3)], eos: 2, window: 8)
+        XCTAssertNil(plain.draftAcceptance)
+    }
 }
