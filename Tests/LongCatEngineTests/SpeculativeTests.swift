@@ -140,6 +140,44 @@ final class SpeculativeTests: XCTestCase {
         }
     }
 
+    /// Penalties and logprobs see the same history in the same order: greedy tokens with repetition, presence and
+    /// frequency penalties, and every token's logprobs, equal plain decoding's.
+    func testPenaltiesAndLogprobsMatchPlainDecoding() async throws {
+        let engine = Engine(model: try mtpModel())
+        for c in try Self.cases() {
+            var plain = greedyRequest(c.prompt, maxTokens: 30)
+            plain.sampling.repetitionPenalty = 1.3
+            plain.sampling.presencePenalty = 0.5
+            plain.sampling.frequencyPenalty = 0.25
+            plain.sampling.logprobs = 3
+            var spec = plain
+            spec.speculation = .mtp
+            let a = try await engine.generate(plain), b = try await engine.generate(spec)
+            XCTAssertEqual(b.tokens, a.tokens)
+            XCTAssertEqual(b.logprobs, a.logprobs)
+            XCTAssertGreaterThan(b.speculation?.drafted ?? 0, 0)
+        }
+    }
+
+    /// LongCat-Flash-Lite: the N-gram history grows with an accepted draft and loses a rejected one, and the head
+    /// embeds with the plain word embedding; greedy tokens equal plain decoding's.
+    func testLiteLayoutDecodesLikePlainGreedy() async throws {
+        var config = try Fixtures.json("tiny-ngram/config.json")
+        config["num_nextn_predict_layers"] = 1
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-lite-mtp-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try RandomCheckpoint.write(configJSON: try JSONSerialization.data(withJSONObject: config), to: dir.path, weightType: .bf16, seed: 9)
+        let engine = Engine(model: try LongCatModel(directory: dir.path))
+        var drafted = 0
+        for prompt in [[1, 17, 300, 42, 17, 300], [5, 2, 9], [400]] {
+            let plain = try await engine.generate(greedyRequest(prompt, maxTokens: 40))
+            let spec = try await engine.generate(speculative(prompt, maxTokens: 40))
+            XCTAssertEqual(spec.tokens, plain.tokens, "prompt \(prompt)")
+            drafted += spec.speculation?.drafted ?? 0
+        }
+        XCTAssertGreaterThan(drafted, 0)
+    }
+
     func testAModelWithoutHeadRefusesSpeculation() throws {
         let engine = Engine(model: try LongCatModel(directory: Fixtures.path("tiny-fp32")))
         XCTAssertThrowsError(try engine.submit(speculative([1, 2, 3], maxTokens: 4))) {
