@@ -418,7 +418,7 @@ private final class Scheduler: @unchecked Sendable {
                 }
                 generatedNow += 1
                 let sampled = session.sampler.sample(output.logits)
-                if emit(session, sampled: sampled, ffnExperts: ffnExperts(firstRow)) {
+                if emit(session, sampled: sampled, ffnExperts: ffnExperts(row - 1)) {  // the prompt's last row
                     finished.append(session)
                 } else if let pending = session.pendingHidden {
                     mtp.append(pending, next: sampled.token)

@@ -141,7 +141,7 @@ final class SpeculativeTests: XCTestCase {
     }
 
     /// Penalties and logprobs see the same history in the same order: greedy tokens with repetition, presence and
-    /// frequency penalties, and every token's logprobs, equal plain decoding's.
+    /// frequency penalties, every token's logprobs and the FFN experts that produced it equal plain decoding's.
     func testPenaltiesAndLogprobsMatchPlainDecoding() async throws {
         let engine = Engine(model: try mtpModel())
         for c in try Self.cases() {
@@ -155,6 +155,7 @@ final class SpeculativeTests: XCTestCase {
             let a = try await engine.generate(plain), b = try await engine.generate(spec)
             XCTAssertEqual(b.tokens, a.tokens)
             XCTAssertEqual(b.logprobs, a.logprobs)
+            XCTAssertEqual(b.ffnExperts, a.ffnExperts, "each token's compute is that of the row that produced it")
             XCTAssertGreaterThan(b.speculation?.drafted ?? 0, 0)
         }
     }
