@@ -15,8 +15,10 @@ extension Tape {
         record { [unowned self] in
             guard y.hasGradient else { return }
             let dy = y.grad
-            for (t, token) in ids.enumerated() {
-                for i in 0..<h { grads[id][token * h + i] += dy[t * h + i] }
+            accumulateGradient(id) { g in
+                for (t, token) in ids.enumerated() {
+                    for i in 0..<h { g[token * h + i] += dy[t * h + i] }
+                }
             }
         }
         return y
@@ -30,7 +32,7 @@ extension Tape {
         record { [unowned self] in
             guard y.hasGradient else { return }
             let dy = y.grad
-            TrainingKernels.accumulateWeightGradient(dy, x.value, rows: rows, cols: cols, into: &grads[id])
+            accumulateGradient(id) { TrainingKernels.accumulateWeightGradient(dy, x.value, rows: rows, cols: cols, into: &$0) }
             x.accumulate { TrainingKernels.accumulateInputGradient(dy, w, rows: rows, cols: cols, into: &$0) }
         }
         return y
@@ -44,7 +46,7 @@ extension Tape {
         record { [unowned self] in
             guard y.hasGradient else { return }
             let dy = y.grad
-            x.accumulate { TrainingKernels.rmsNormBackward(x: x.value, w: w, inverse: inverse, dy: dy, dx: &$0, dw: &grads[id]) }
+            accumulateGradient(id) { dw in x.accumulate { TrainingKernels.rmsNormBackward(x: x.value, w: w, inverse: inverse, dy: dy, dx: &$0, dw: &dw) } }
         }
         return y
     }

@@ -54,11 +54,12 @@ public struct AdamW: Equatable, Sendable, Codable {
     public func clipScale(norm: Double) -> Double { gradClip > 0 ? min(1, gradClip / (norm + 1e-6)) : 1 }
 
     /// One update of `values` with `grads` scaled by `scale`, at step `t` (0-based); tensor k moves at rate `lr[k]`.
+    /// A tensor without moments (empty `m[k]`: frozen, as the model's weights when only the MTP head trains) is left.
     public func update(_ values: inout [[Float]], grads: [[Float]], scale: Double, decays: [Bool], m: inout [[Float]], v: inout [[Float]],
                        step t: Int, lr rates: [Double]) {
         let s = Double(t + 1)
         let correction1 = 1 - pow(beta1, s), correction2 = (1 - pow(beta2, s)).squareRoot()
-        for k in values.indices {
+        for k in values.indices where !m[k].isEmpty {
             let decay = decays[k] ? Float(1 - rates[k] * weightDecay) : 1
             TrainingKernels.adamW(values: &values[k], grads: grads[k], m: &m[k], v: &v[k], scale: scale, beta1: beta1, beta2: beta2,
                                   lr: rates[k], correction1: correction1, correction2: correction2, eps: eps, decay: decay)

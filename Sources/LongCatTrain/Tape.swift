@@ -34,14 +34,15 @@ final class Value {
 /// side by side, in Ops.swift); `backward()` runs them in reverse, leaving the weights' gradients in `grads`.
 final class Tape {
     let parameters: Parameters
-    /// The weights' gradients; a sub-tape (`checkpointed`) adds to its parent's.
+    /// The weights' gradients, each allocated when backward first reaches its weight (a weight it never reaches keeps
+    /// an empty array); a sub-tape (`checkpointed`) adds to its parent's.
     final class Gradients { var values: [[Float]]; init(_ v: [[Float]]) { values = v } }
     let gradients: Gradients
     private var steps: [() -> Void] = []
 
     init(parameters: Parameters) {
         self.parameters = parameters
-        gradients = Gradients(parameters.zeros())
+        gradients = Gradients(parameters.values.map { _ in [] })
     }
 
     private init(sharing parent: Tape) {
@@ -76,6 +77,12 @@ final class Tape {
             x.accumulate(adding: input.grad)
         }
         return y
+    }
+
+    /// Adds to weight `id`'s gradient in place (zeros first, when backward reaches the weight for the first time).
+    func accumulateGradient(_ id: Int, _ body: (inout [Float]) -> Void) {
+        if gradients.values[id].isEmpty { gradients.values[id] = [Float](repeating: 0, count: parameters.values[id].count) }
+        body(&gradients.values[id])
     }
 
     func weight(_ name: String) -> (id: Int, values: [Float]) {

@@ -74,8 +74,12 @@ public final class Trainer {
     public init(parameters: Parameters, options: TrainingOptions) {
         self.parameters = parameters
         self.options = options
-        m = parameters.zeros()
-        v = parameters.zeros()
+        // Fitting the head alone keeps moments for the head only: a large model's frozen weights need none.
+        let moments = parameters.values.indices.map { k in
+            options.trainsOnlyMTP && !parameters.isMTP(k) ? [] : [Float](repeating: 0, count: parameters.values[k].count)
+        }
+        m = moments
+        v = moments
         controller = options.biasController.initialState(biases: parameters.routerBiases)
         decays = parameters.specs.map { $0.shape.count >= 2 }
     }
@@ -110,7 +114,9 @@ public final class Trainer {
         var stats = forward.run(sequences, trained: trained)
         tape.backward()
         for l in stats.layers.indices { stats.layers[l].probabilityGradient = forward.routings.probabilityGradients[l] ?? [] }
-        return (stats, tape.grads)
+        // A weight backward never reached (an expert no token chose) has a zero gradient, which AdamW still applies.
+        let grads = tape.grads.enumerated().map { k, g in g.isEmpty ? [Float](repeating: 0, count: parameters.values[k].count) : g }
+        return (stats, grads)
     }
 
     /// The losses on `sequences` at the current weights, without backward (evaluation).
@@ -123,7 +129,7 @@ public final class Trainer {
 
     /// `--train-only mtp`: the model's forward pass on a tape that is dropped, then the head on its final hidden
     /// states (a constant: nothing flows back into the model) with the head's cross-entropy as the whole objective.
-    /// Only the head's gradients are kept.
+    /// Only the head's gradients are kept (the others are empty).
     func headOnly(_ sequences: [[Int]], trained: [[Bool]]?, backward: Bool) -> (stats: ForwardStats, grads: [[Float]]) {
         let trunk = TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences, tape: Tape(parameters: parameters))
         var (stats, hidden) = trunk.runTrunk(sequences, trained: trained)
@@ -134,8 +140,9 @@ public final class Trainer {
         stats.totalLoss = mtp
         guard backward else { return (stats, []) }
         tape.backward()
-        var grads = tape.grads
-        for k in grads.indices where !parameters.isMTP(k) { grads[k] = [Float](repeating: 0, count: grads[k].count) }
+        let grads = tape.grads.enumerated().map { k, g in
+            parameters.isMTP(k) ? (g.isEmpty ? [Float](repeating: 0, count: parameters.values[k].count) : g) : []
+        }
         return (stats, grads)
     }
 

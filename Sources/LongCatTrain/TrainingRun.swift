@@ -145,6 +145,7 @@ public final class TrainingRun {
         let moments = try Checkpoint.tensorFile(stateDir.appendingPathComponent("optimizer.safetensors").path)
         func load(_ prefix: String) throws -> [[Float]] {
             try parameters.specs.enumerated().map { i, spec in
+                if options.trainsOnlyMTP && !parameters.isMTP(i) { return [] }  // frozen: no moments
                 guard let view = moments.tensors[prefix + spec.name], view.dtype == .f32, view.elementCount == parameters.values[i].count else {
                     throw TrainingError.cannotResume("optimizer.safetensors lacks a float32 \(prefix + spec.name) of \(spec.shape)")
                 }
@@ -203,7 +204,7 @@ public final class TrainingRun {
         try SafeTensorsWriter.writeCheckpoint(entries, to: saving, shardBytes: Self.shardBytes,
                                               metadata: ["format": "pt", "step": String(trainer.step)])
         let state = trainer.state
-        let moments = p.specs.enumerated().flatMap { i, spec in
+        let moments = p.specs.enumerated().filter { !state.m[$0.offset].isEmpty }.flatMap { i, spec in
             [Self.entry("m." + spec.name, shape: spec.shape, state.m[i]), Self.entry("v." + spec.name, shape: spec.shape, state.v[i])]
         }
         try SafeTensorsWriter.write(path: stateDir.appendingPathComponent("optimizer.safetensors").path, entries: moments)

@@ -142,6 +142,15 @@ def test_fitting_the_mtp_head_alone_keeps_the_model_and_drafts_for_speculation(t
     assert entries[-1]["mtp_loss"] < entries[0]["mtp_loss"] - 1
     logits = [lib.run_cli("logits", "--model", m, "--prompt-ids", "1,5,9,300", "--json") for m in (random_model, out)]
     assert logits[0] == logits[1], "the model's weights did not move"
+    # Stopped and resumed (the frozen model has no optimizer moments to save), the same files as one run.
+    flags = ["--log", tmp_path / "two.jsonl", "--data", data, "--seq-len", "64", "--batch-size", "4", "--steps", "24", "--lr", "1e-2",
+             "--train-only", "mtp"]
+    two = tmp_path / "two"
+    assert train("--model", random_model, "--out", two, "--stop-after", "10", *flags).returncode == 0
+    resumed = train("--resume", "--out", two, *flags)
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ["model.safetensors", "trainer_state/optimizer.safetensors"]:
+        assert (out / name).read_bytes() == (two / name).read_bytes(), name
     prompt = ["generate", "--model", out, "--prompt-ids", "1,5,9,300,17", "--max-tokens", "40", "--ignore-eos", "--json"]
     plain = json.loads(lib.run_cli(*prompt))
     speculative = json.loads(lib.run_cli(*prompt, "--speculative", "mtp"))
