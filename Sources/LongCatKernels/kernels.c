@@ -223,11 +223,12 @@ static inline float scalar_as(int32_t dtype, const void *row, int64_t i) {
     }
 }
 
-// Batch invariance: every matrix-vector kernel below is written for T = 1 or 2 tokens (always inlined with a
-// constant T) and keeps, per token, the same accumulators in the same order whatever T is, the weights loaded
-// once for both tokens. Products of fewer than LC_GEMM_MIN_TOKENS tokens run token pairs through them, so a
-// token's result does not depend on the other rows of its product: speculative decoding's two-row
-// verification gives each row the bits a one-row step gives it, and its greedy output equals plain greedy's.
+// Two-token products give each token the bits of a one-token product: speculative decoding verifies a draft in a
+// two-row pass, and its greedy output must equal plain greedy's. The F32/F16 and FP8 matrix-vector kernels are
+// written for T = 1 or 2 tokens (always inlined with a constant T) with the same accumulators per token whatever T
+// is, the weights loaded once for both; BF16 runs its one-token row kernel once per token (the second pass reads the
+// row from L1). Three to LC_GEMM_MIN_TOKENS - 1 tokens (batched decode) use the register tiles, whose sums differ in
+// the last bits; so do the GEMM's.
 
 // out[j] = w . x[j] for T tokens: four sums of 8 lanes per token over 32 columns, then 8 at a time into the
 // first, the rest through a zero-padded vector.
@@ -277,8 +278,7 @@ LC_AVX2 static float dot_f16_avx2(const uint16_t *w, const float *x, int64_t n) 
 
 // How far ahead the matrix-vector kernels prefetch (see matvec_bf16_avx2).
 enum { LC_MATVEC_PREFETCH = 1024 };
-// Products of fewer tokens run through the matrix-vector kernels, two tokens at a time (batch invariant, see
-// above); from this many on, the packed GEMM (prefill).
+// From this many tokens on, the packed GEMM (prefill); below, the register tiles.
 enum { LC_GEMM_MIN_TOKENS = 32 };
 
 // FP8 matrix-vector with per-block scales. Weights are used raw (value x 2^-120, see load8_f8_raw) against
@@ -347,19 +347,15 @@ LC_AVX2 static void matvec_f8_avx2(const lc_matrix *m, const float *x, float *xs
     for (int64_t r = r0; r < r1; r++) f8_row_tokens_avx2(m, r, in, &down, 1, y + r);
 }
 
-// n tokens (xs: n x cols of scratch), rows one at a time, tokens two at a time.
-LC_AVX2 static void pairs_f8_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy,
-                                  int64_t r0, int64_t r1, float *xs) {
-    double down[LC_GEMM_MIN_TOKENS];
-    for (int64_t t = 0; t < n; t++) down[t] = scale_f8_input_avx2(x + t * ldx, m->cols, xs + t * m->cols);
+// Two tokens (xs: 2 x cols of scratch), the weights loaded once for both.
+LC_AVX2 static void pair_f8_avx2(const lc_matrix *m, const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0, int64_t r1, float *xs) {
+    const double down[2] = {scale_f8_input_avx2(x, m->cols, xs), scale_f8_input_avx2(x + ldx, m->cols, xs + m->cols)};
+    const float *in[2] = {xs, xs + m->cols};
     for (int64_t r = r0; r < r1; r++) {
-        for (int64_t t = 0; t < n; t += 2) {
-            const float *in[2] = {xs + t * m->cols, xs + (t + 1 < n ? t + 1 : t) * m->cols};
-            float out[2];
-            if (n - t >= 2) f8_row_tokens_avx2(m, r, in, down + t, 2, out);
-            else f8_row_tokens_avx2(m, r, in, down + t, 1, out);
-            for (int j = 0; j < 2 && t + j < n; j++) y[(t + j) * ldy + r] = out[j];
-        }
+        float out[2];
+        f8_row_tokens_avx2(m, r, in, down, 2, out);
+        y[r] = out[0];
+        y[ldy + r] = out[1];
     }
 }
 
@@ -378,7 +374,7 @@ LC_AVX2 static float dot_avx2(const lc_matrix *m, const void *row, const float *
 // integer ops and two FMAs. Columns past the last multiple of 16 go scalar.
 // Rows go one at a time, so each core reads one sequential stream, which the hardware prefetcher follows
 // best: four rows at once (four streams sharing x loads, with software prefetch) streamed 10-15% slower from
-// memory, although they are as fast in L1. Four sums per token (two per 16-column group) keep the FMA latency under a memory stream.
+// memory, although they are as fast in L1. Eight sums keep the FMA latency off the critical path.
 // Each 128-byte step also prefetches the two lines 1 KB ahead (non-temporal: they are used once). Without it
 // the four ops per load that wait for the data fill the scheduler long before the load queue, so fewer
 // lines are in flight than a plain read-sum keeps (decode streamed ~30 GB/s where the sum read 35-37);
@@ -394,84 +390,64 @@ LC_AVX2 static void split_even_odd_avx2(const float *x, int64_t cols, float *xs)
     }
 }
 
-// One BF16 row against T tokens (x[j] and its even/odd split xs[j]): per token four sums (even and odd
-// columns of two 16-column groups) over 32 columns, then 16 at a time into the first two.
-__attribute__((always_inline)) LC_AVX2 static inline void bf16_row_tokens_avx2(const uint16_t *row, int64_t cols, const float *const *x,
-                                                                             const float *const *xs, const int T, float *out) {
+// One BF16 row against one token (x and its even/odd split xs): eight sums over 64 columns, then 16 at a time.
+__attribute__((always_inline)) LC_AVX2 static inline float bf16_row_avx2(const uint16_t *row, int64_t cols, const float *x, const float *xs) {
     const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
-    __m256 e[2][2], o[2][2];
-    for (int j = 0; j < T; j++)
-        for (int k = 0; k < 2; k++) e[j][k] = o[j][k] = _mm256_setzero_ps();
+#define LC_BF16_STEP(C, E, O)                                                                            \
+    {                                                                                                    \
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(row + (C)));                             \
+        E = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), _mm256_loadu_ps(xs + (C)), E); \
+        O = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v, high)), _mm256_loadu_ps(xs + (C) + 8), O); \
+    }
+    __m256 e0 = _mm256_setzero_ps(), o0 = e0, e1 = e0, o1 = e0, e2 = e0, o2 = e0, e3 = e0, o3 = e0;
     int64_t c = 0;
-    for (; c + 32 <= cols; c += 32) {
+    for (; c + 64 <= cols; c += 64) {
         _mm_prefetch((const char *)(row + c) + LC_MATVEC_PREFETCH, _MM_HINT_NTA);
-        for (int k = 0; k < 2; k++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(row + c + 16 * k));
-            const __m256 ev = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), ov = _mm256_castsi256_ps(_mm256_and_si256(v, high));
-            for (int j = 0; j < T; j++) {
-                e[j][k] = _mm256_fmadd_ps(ev, _mm256_loadu_ps(xs[j] + c + 16 * k), e[j][k]);
-                o[j][k] = _mm256_fmadd_ps(ov, _mm256_loadu_ps(xs[j] + c + 16 * k + 8), o[j][k]);
-            }
-        }
+        _mm_prefetch((const char *)(row + c) + LC_MATVEC_PREFETCH + 64, _MM_HINT_NTA);
+        LC_BF16_STEP(c, e0, o0) LC_BF16_STEP(c + 16, e1, o1) LC_BF16_STEP(c + 32, e2, o2) LC_BF16_STEP(c + 48, e3, o3)
     }
-    for (; c + 16 <= cols; c += 16) {
-        const __m256i v = _mm256_loadu_si256((const __m256i *)(row + c));
-        const __m256 ev = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), ov = _mm256_castsi256_ps(_mm256_and_si256(v, high));
-        for (int j = 0; j < T; j++) {
-            e[j][0] = _mm256_fmadd_ps(ev, _mm256_loadu_ps(xs[j] + c), e[j][0]);
-            o[j][0] = _mm256_fmadd_ps(ov, _mm256_loadu_ps(xs[j] + c + 8), o[j][0]);
-        }
-    }
-    for (int j = 0; j < T; j++) {
-        float s = hsum256(_mm256_add_ps(_mm256_add_ps(e[j][0], o[j][0]), _mm256_add_ps(e[j][1], o[j][1])));
-        for (int64_t i = c; i < cols; i++) s += lc_bf16_to_f32(row[i]) * x[j][i];
-        out[j] = s;
-    }
+    for (; c + 16 <= cols; c += 16) LC_BF16_STEP(c, e0, o0)
+#undef LC_BF16_STEP
+    float s = hsum256(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(e0, o0), _mm256_add_ps(e1, o1)),
+                                    _mm256_add_ps(_mm256_add_ps(e2, o2), _mm256_add_ps(e3, o3))));
+    for (; c < cols; c++) s += lc_bf16_to_f32(row[c]) * x[c];
+    return s;
 }
 
 LC_AVX2 static void matvec_bf16_avx2(const uint16_t *w, int64_t cols, const float *x, const float *xs,
                                      float *y, int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; r++) bf16_row_tokens_avx2(w + r * cols, cols, &x, &xs, 1, y + r);
+    for (int64_t r = r0; r < r1; r++) y[r] = bf16_row_avx2(w + r * cols, cols, x, xs);
 }
 
-// n tokens (xs: each token's split, n x cols of scratch), rows one at a time, tokens two at a time.
-LC_AVX2 static void pairs_bf16_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy,
-                                    int64_t r0, int64_t r1, float *xs) {
+// Two tokens: each row once per token with the one-token kernel (its eight sums per token would not fit the registers
+// twice); the second pass reads the row from L1.
+LC_AVX2 static void pair_bf16_avx2(const lc_matrix *m, const float *x, int64_t ldx, float *y, int64_t ldy,
+                                   int64_t r0, int64_t r1, float *xs) {
     const int64_t cols = m->cols;
-    for (int64_t t = 0; t < n; t++) split_even_odd_avx2(x + t * ldx, cols, xs + t * cols);
+    for (int64_t t = 0; t < 2; t++) split_even_odd_avx2(x + t * ldx, cols, xs + t * cols);
     for (int64_t r = r0; r < r1; r++) {
         const uint16_t *row = (const uint16_t *)m->data + r * cols;
-        for (int64_t t = 0; t < n; t += 2) {
-            const int64_t u = t + 1 < n ? t + 1 : t;
-            const float *in[2] = {x + t * ldx, x + u * ldx}, *split[2] = {xs + t * cols, xs + u * cols};
-            float out[2];
-            if (n - t >= 2) bf16_row_tokens_avx2(row, cols, in, split, 2, out);
-            else bf16_row_tokens_avx2(row, cols, in, split, 1, out);
-            for (int j = 0; j < 2 && t + j < n; j++) y[(t + j) * ldy + r] = out[j];
-        }
+        for (int64_t t = 0; t < 2; t++) y[t * ldy + r] = bf16_row_avx2(row, cols, x + t * ldx, xs + t * cols);
     }
 }
 
-// F32 and F16 rows, tokens two at a time.
-__attribute__((always_inline)) LC_AVX2 static inline void pairs_as_avx2(int32_t dtype, const lc_matrix *m, const float *x, int64_t ldx,
-                                                                      int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+// F32 and F16 rows against two tokens, the weights loaded once for both.
+__attribute__((always_inline)) LC_AVX2 static inline void pair_as_avx2(int32_t dtype, const lc_matrix *m, const float *x, int64_t ldx,
+                                                                     float *y, int64_t ldy, int64_t r0, int64_t r1) {
     const size_t row_bytes = (size_t)m->cols * dtype_size(dtype);
+    const float *in[2] = {x, x + ldx};
     for (int64_t r = r0; r < r1; r++) {
-        const char *row = (const char *)m->data + (size_t)r * row_bytes;
-        for (int64_t t = 0; t < n; t += 2) {
-            const float *in[2] = {x + t * ldx, x + (t + 1 < n ? t + 1 : t) * ldx};
-            float out[2];
-            if (n - t >= 2) dot_tokens_as_avx2(dtype, row, in, 2, m->cols, out);
-            else dot_tokens_as_avx2(dtype, row, in, 1, m->cols, out);
-            for (int j = 0; j < 2 && t + j < n; j++) y[(t + j) * ldy + r] = out[j];
-        }
+        float out[2];
+        dot_tokens_as_avx2(dtype, (const char *)m->data + (size_t)r * row_bytes, in, 2, m->cols, out);
+        y[r] = out[0];
+        y[ldy + r] = out[1];
     }
 }
-LC_AVX2 static void pairs_f32_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
-    pairs_as_avx2(LC_DTYPE_F32, m, x, ldx, n, y, ldy, r0, r1);
+LC_AVX2 static void pair_f32_avx2(const lc_matrix *m, const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    pair_as_avx2(LC_DTYPE_F32, m, x, ldx, y, ldy, r0, r1);
 }
-LC_AVX2 static void pairs_f16_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
-    pairs_as_avx2(LC_DTYPE_F16, m, x, ldx, n, y, ldy, r0, r1);
+LC_AVX2 static void pair_f16_avx2(const lc_matrix *m, const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    pair_as_avx2(LC_DTYPE_F16, m, x, ldx, y, ldy, r0, r1);
 }
 
 // Four rows against one vector at once: each x load serves four weight rows.
@@ -518,6 +494,167 @@ LC_AVX2 static void row_to_f32_avx2(const lc_matrix *m, const void *row, int64_t
     }
     const size_t elem = dtype_size(m->dtype);
     if (i < n) row_to_f32_portable(m, (const char *)row + i * elem, n - i, out + i);
+}
+
+// The tiles below read several rows at once, short row streams that keep restarting: the hardware
+// prefetcher alone stalls there, so they prefetch 24 KB ahead in memory order (a few row groups on).
+#define LC_PREFETCH_FAR(P) _mm_prefetch((const char *)(P) + 24576, _MM_HINT_T0)
+
+// Matrix-matrix micro-kernel: a tile of 2 weight rows x 4 tokens, 8 accumulators. Each weight vector is
+// converted once in registers and used for four tokens; each token vector serves two rows. FP8 partial
+// sums are scaled per 128-column block. Rows and tokens beyond the edges reuse the last valid one and
+// are not stored.
+__attribute__((always_inline)) LC_AVX2 static inline void tile_as_avx2(int32_t dtype, const lc_matrix *m, const float *x, int64_t ldx,
+                                                                     int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t cols = m->cols;
+    const int fp8 = dtype == LC_DTYPE_F8_E4M3;
+    const size_t elem = dtype_size(dtype);
+    const int64_t bc = fp8 ? m->block_cols : cols;
+    for (int64_t r = r0; r < r1; r += 2) {
+        const int rows = r + 1 < r1 ? 2 : 1;
+        const char *w0 = (const char *)m->data + r * cols * elem, *w1 = rows == 2 ? w0 + cols * elem : w0;
+        for (int64_t t = 0; t < n; t += 4) {
+            const int toks = n - t < 4 ? (int)(n - t) : 4;
+            const float *xs[4];
+            for (int j = 0; j < 4; j++) xs[j] = x + (t + (j < toks ? j : toks - 1)) * ldx;
+            __m256 t00 = _mm256_setzero_ps(), t01 = t00, t02 = t00, t03 = t00;
+            __m256 t10 = t00, t11 = t00, t12 = t00, t13 = t00;
+            float tail[2][4] = {{0}};
+            for (int64_t cb = 0, b = 0; cb < cols; cb += bc, b++) {
+                const int64_t ce = cb + bc < cols ? cb + bc : cols;
+                __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
+                __m256 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+                float s[2][4] = {{0}};
+                int64_t c = cb;
+                for (; c + 8 <= ce; c += 8) {
+                    LC_PREFETCH_FAR(w0 + c * elem); LC_PREFETCH_FAR(w1 + c * elem);
+                    const __m256 v0 = load8_as(dtype, w0, c), v1 = load8_as(dtype, w1, c);
+                    __m256 xv = _mm256_loadu_ps(xs[0] + c);
+                    a00 = _mm256_fmadd_ps(v0, xv, a00); a10 = _mm256_fmadd_ps(v1, xv, a10);
+                    xv = _mm256_loadu_ps(xs[1] + c);
+                    a01 = _mm256_fmadd_ps(v0, xv, a01); a11 = _mm256_fmadd_ps(v1, xv, a11);
+                    xv = _mm256_loadu_ps(xs[2] + c);
+                    a02 = _mm256_fmadd_ps(v0, xv, a02); a12 = _mm256_fmadd_ps(v1, xv, a12);
+                    xv = _mm256_loadu_ps(xs[3] + c);
+                    a03 = _mm256_fmadd_ps(v0, xv, a03); a13 = _mm256_fmadd_ps(v1, xv, a13);
+                }
+                for (; c < ce; c++) {
+                    const float v0 = scalar_as(dtype, w0, c), v1 = scalar_as(dtype, w1, c);
+                    for (int j = 0; j < 4; j++) { s[0][j] += v0 * xs[j][c]; s[1][j] += v1 * xs[j][c]; }
+                }
+                if (fp8) {
+                    /* the vector loads give value/256; the scalar tail gives the value */
+                    const float *sc = m->scales + b;
+                    const float q0 = sc[(r / m->block_rows) * m->scale_cols];
+                    const float q1 = sc[((r + rows - 1) / m->block_rows) * m->scale_cols];
+                    const __m256 k0 = _mm256_set1_ps(q0 * 256.0f), k1 = _mm256_set1_ps(q1 * 256.0f);
+                    t00 = _mm256_fmadd_ps(a00, k0, t00); t01 = _mm256_fmadd_ps(a01, k0, t01);
+                    t02 = _mm256_fmadd_ps(a02, k0, t02); t03 = _mm256_fmadd_ps(a03, k0, t03);
+                    t10 = _mm256_fmadd_ps(a10, k1, t10); t11 = _mm256_fmadd_ps(a11, k1, t11);
+                    t12 = _mm256_fmadd_ps(a12, k1, t12); t13 = _mm256_fmadd_ps(a13, k1, t13);
+                    for (int j = 0; j < 4; j++) { tail[0][j] += s[0][j] * q0; tail[1][j] += s[1][j] * q1; }
+                } else {
+                    t00 = _mm256_add_ps(t00, a00); t01 = _mm256_add_ps(t01, a01);
+                    t02 = _mm256_add_ps(t02, a02); t03 = _mm256_add_ps(t03, a03);
+                    t10 = _mm256_add_ps(t10, a10); t11 = _mm256_add_ps(t11, a11);
+                    t12 = _mm256_add_ps(t12, a12); t13 = _mm256_add_ps(t13, a13);
+                    for (int j = 0; j < 4; j++) { tail[0][j] += s[0][j]; tail[1][j] += s[1][j]; }
+                }
+            }
+            const float out[2][4] = {{hsum256(t00), hsum256(t01), hsum256(t02), hsum256(t03)},
+                                     {hsum256(t10), hsum256(t11), hsum256(t12), hsum256(t13)}};
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < toks; j++) y[(t + j) * ldy + r + i] = out[i][j] + tail[i][j];
+        }
+    }
+}
+
+LC_AVX2 static void tile_f32_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    tile_as_avx2(LC_DTYPE_F32, m, x, ldx, n, y, ldy, r0, r1);
+}
+LC_AVX2 static void tile_bf16_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    tile_as_avx2(LC_DTYPE_BF16, m, x, ldx, n, y, ldy, r0, r1);
+}
+LC_AVX2 static void tile_f16_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    tile_as_avx2(LC_DTYPE_F16, m, x, ldx, n, y, ldy, r0, r1);
+}
+LC_AVX2 static void tile_f8_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    tile_as_avx2(LC_DTYPE_F8_E4M3, m, x, ldx, n, y, ldy, r0, r1);
+}
+
+LC_AVX2 static void tile_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy,
+                              int64_t r0, int64_t r1) {
+    switch (m->dtype) {
+    case LC_DTYPE_F32: tile_f32_avx2(m, x, ldx, n, y, ldy, r0, r1); break;
+    case LC_DTYPE_BF16: tile_bf16_avx2(m, x, ldx, n, y, ldy, r0, r1); break;
+    case LC_DTYPE_F16: tile_f16_avx2(m, x, ldx, n, y, ldy, r0, r1); break;
+    default: tile_f8_avx2(m, x, ldx, n, y, ldy, r0, r1); break;
+    }
+}
+
+// BF16 matrix-matrix for a handful of tokens (batched decode): 4 rows x 2 tokens of sums in registers,
+// weights widened with the even/odd trick of matvec_bf16_avx2 and each token's x split the same way
+// (`xs`, n * cols floats). An odd last token gets its own specialisation, so no register tile is spent on a
+// missing token; the four rows' weights come from memory for the first pair and from L1 for the others.
+enum { TILE_R = 4 };
+
+__attribute__((always_inline)) LC_AVX2 static inline void tile_eo_group(
+    const uint16_t *const *w, int rows, int64_t cols, const float *const *xt, const float *const *xr, const int T,
+    float *y, int64_t ldy, int64_t r) {
+    const int64_t body = cols & ~(int64_t)15;
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+    __m256 a[TILE_R][2];
+    for (int i = 0; i < TILE_R; i++)
+        for (int j = 0; j < T; j++) a[i][j] = _mm256_setzero_ps();
+    // Row by row, so only one row's widened weights are live: 8 sums, 4 x vectors and 2 weights fit the
+    // 16 registers (a 4x3 tile spills, and costs twice as much).
+    for (int64_t c = 0; c < body; c += 16) {
+        __m256 xe[2], xo[2];
+        for (int j = 0; j < T; j++) {
+            xe[j] = _mm256_loadu_ps(xt[j] + c);
+            xo[j] = _mm256_loadu_ps(xt[j] + c + 8);
+        }
+        for (int i = 0; i < TILE_R; i++) {
+            LC_PREFETCH_FAR(w[i] + c);
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(w[i] + c));
+            const __m256 e = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+            const __m256 o = _mm256_castsi256_ps(_mm256_and_si256(v, high));
+            for (int j = 0; j < T; j++) a[i][j] = _mm256_fmadd_ps(o, xo[j], _mm256_fmadd_ps(e, xe[j], a[i][j]));
+        }
+    }
+    // Reduce with constant indices only, so the sums never leave registers inside the loop.
+    float sums[TILE_R][2];
+    for (int i = 0; i < TILE_R; i++)
+        for (int j = 0; j < T; j++) sums[i][j] = hsum256(a[i][j]);
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < T; j++) {
+            float sum = sums[i][j];
+            for (int64_t c = body; c < cols; c++) sum += lc_bf16_to_f32(w[i][c]) * xr[j][c];
+            y[j * ldy + r + i] = sum;
+        }
+    }
+}
+
+LC_AVX2 static void tile_eo_bf16_avx2(const lc_matrix *m, const float *x, int64_t ldx, int64_t n, float *y,
+                                      int64_t ldy, int64_t r0, int64_t r1, float *xs) {
+    const int64_t cols = m->cols;
+    for (int64_t t = 0; t < n; t++) split_even_odd_avx2(x + t * ldx, cols, xs + t * cols);
+    for (int64_t r = r0; r < r1; r += TILE_R) {
+        const int rows = r1 - r < TILE_R ? (int)(r1 - r) : TILE_R;
+        const uint16_t *w[TILE_R];
+        for (int i = 0; i < TILE_R; i++) w[i] = (const uint16_t *)m->data + (r + (i < rows ? i : rows - 1)) * cols;
+        for (int64_t t = 0; t < n; t += 2) {
+            const float *xt[2], *xr[2];
+            for (int j = 0; j < 2 && t + j < n; j++) {
+                xt[j] = xs + (t + j) * cols;
+                xr[j] = x + (t + j) * ldx;
+            }
+            if (n - t == 1)
+                tile_eo_group(w, rows, cols, xt, xr, 1, y + t * ldy, ldy, r);
+            else
+                tile_eo_group(w, rows, cols, xt, xr, 2, y + t * ldy, ldy, r);
+        }
+    }
 }
 
 // Matrix-matrix for many tokens (prefill, batched decode): a small GEMM. For each panel of 16 rows and
@@ -739,8 +876,7 @@ int64_t lc_matmul_scratch_floats(const lc_matrix *w, int64_t n) {
     return floats;
 }
 
-// One token's product over rows [row_begin, row_end): the reduction order every product of fewer than
-// LC_GEMM_MIN_TOKENS tokens gives each of its tokens.
+// One token's product over rows [row_begin, row_end).
 static void matvec_any(const lc_matrix *w, const float *x, float *y, int64_t row_begin, int64_t row_end, float *scratch, int level) {
 #if LC_X86
     if (level == 1 && w->dtype == LC_DTYPE_BF16) {
@@ -784,17 +920,23 @@ void lc_matmul(const lc_matrix *w, const float *x, int64_t ldx, int64_t n,
             gemm_avx2(w, x, ldx, n, y, ldy, row_begin, row_end, scratch);
             return;
         }
-        switch (w->dtype) {
-        case LC_DTYPE_BF16: pairs_bf16_avx2(w, x, ldx, n, y, ldy, row_begin, row_end, scratch); break;
-        case LC_DTYPE_F8_E4M3: pairs_f8_avx2(w, x, ldx, n, y, ldy, row_begin, row_end, scratch); break;
-        case LC_DTYPE_F16: pairs_f16_avx2(w, x, ldx, n, y, ldy, row_begin, row_end); break;
-        default: pairs_f32_avx2(w, x, ldx, n, y, ldy, row_begin, row_end); break;
+        if (n == 2) {
+            switch (w->dtype) {
+            case LC_DTYPE_BF16: pair_bf16_avx2(w, x, ldx, y, ldy, row_begin, row_end, scratch); break;
+            case LC_DTYPE_F8_E4M3: pair_f8_avx2(w, x, ldx, y, ldy, row_begin, row_end, scratch); break;
+            case LC_DTYPE_F16: pair_f16_avx2(w, x, ldx, y, ldy, row_begin, row_end); break;
+            default: pair_f32_avx2(w, x, ldx, y, ldy, row_begin, row_end); break;
+            }
+        } else if (w->dtype == LC_DTYPE_BF16) {
+            tile_eo_bf16_avx2(w, x, ldx, n, y, ldy, row_begin, row_end, scratch);
+        } else {
+            tile_avx2(w, x, ldx, n, y, ldy, row_begin, row_end);
         }
         return;
     }
 #endif
-    if (n < LC_GEMM_MIN_TOKENS) {
-        // Token by token, as one-token products compute them (the weights come from cache after the first).
+    if (n == 2) {
+        // Token by token, as one-token products compute them (the weights come from cache the second time).
         for (int64_t t = 0; t < n; t++) matvec_any(w, x + t * ldx, y + t * ldy, row_begin, row_end, scratch, level);
         return;
     }

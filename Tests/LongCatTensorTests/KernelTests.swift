@@ -101,7 +101,7 @@ final class KernelTests: XCTestCase {
             defer { KernelPath.forcePortable(false) }
             for dtype in [DType.f32, .bf16, .f16, .f8e4m3] {
                 for (rows, cols) in [(1, 1), (3, 7), (9, 40), (37, 100), (130, 257)] {
-                    // 2-31: tokens two at a time through the matrix-vector kernels (and a last single one); 40: the packed GEMM
+                    // 2: the matrix-vector kernels for two tokens; 5-16: the register tiles (BF16: pairs of tokens and a last single one); 40: the packed GEMM
                     for tokens in [1, 2, 5, 7, 12, 16, 40] {
                         check(dtype: dtype, rows: rows, cols: cols, tokens: tokens)
                     }
@@ -110,29 +110,30 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// Batch invariance (kernels.c): in a product of fewer than 32 tokens, each token's outputs are bit for bit those
-    /// of the same token alone, for every dtype and q8/q4, on both paths, with ragged rows and columns, and
-    /// with shapes long enough for every unrolled loop and the FP8 blocks.
-    func testSmallProductsGiveEachTokenTheBitsOfAOneTokenProduct() {
+    /// Batch invariance for speculative verification (kernels.c): in a two-token product each token's outputs are bit
+    /// for bit those of the same token alone, for every dtype on both paths, with ragged rows and columns and shapes
+    /// long enough for every unrolled loop and the FP8 blocks; q8/q4 keep that up to 31 tokens.
+    func testTwoTokenProductsGiveEachTokenTheBitsOfAOneTokenProduct() {
         for portable in [false, true] {
             KernelPath.forcePortable(portable)
             defer { KernelPath.forcePortable(false) }
-            var matrices: [(String, WeightMatrix)] = []
+            var matrices: [(String, WeightMatrix, [Int])] = []
             for dtype in [DType.f32, .bf16, .f16, .f8e4m3] {
                 for (rows, cols) in [(9, 40), (37, 1000), (6, 2083)] {
-                    matrices.append(("\(dtype) \(rows)x\(cols)", makeMatrix(rows: rows, cols: cols, dtype: dtype, seed: UInt64(cols)).0))
+                    matrices.append(("\(dtype) \(rows)x\(cols)", makeMatrix(rows: rows, cols: cols, dtype: dtype, seed: UInt64(cols)).0, [2]))
                 }
             }
             for format in [WeightMatrix.Quantization.q8, .q4] {
                 for (rows, cols) in [(11, 32), (7, 96), (13, 2080)] {
-                    matrices.append(("\(format) \(rows)x\(cols)", makeMatrix(rows: rows, cols: cols, dtype: .f32, seed: UInt64(rows)).0.quantized(format)))
+                    let m = makeMatrix(rows: rows, cols: cols, dtype: .f32, seed: UInt64(rows)).0.quantized(format)
+                    matrices.append(("\(format) \(rows)x\(cols)", m, [2, 3, 5, 17, 31]))
                 }
             }
-            for (name, m) in matrices {
+            for (name, m, sizes) in matrices {
                 var g = Generator(state: 5)
                 let x = (0..<31 * m.cols).map { _ in g.next() }
                 let alone = (0..<31).map { t in m.multiply(Array(x[t * m.cols..<(t + 1) * m.cols]), tokens: 1) }
-                for tokens in [2, 3, 5, 17, 31] {
+                for tokens in sizes {
                     let y = m.multiply(Array(x[..<(tokens * m.cols)]), tokens: tokens)
                     for t in 0..<tokens {
                         XCTAssertEqual(Array(y[t * m.rows..<(t + 1) * m.rows]), alone[t], "\(name), portable \(portable): token \(t) of \(tokens)")
