@@ -86,8 +86,9 @@ public final class Checkpoint {
     /// The shard LongCat-Flash-Lite's release keeps its MTP layer in.
     public static let auxiliaryShard = "model-auxiliary.safetensors"
 
-    /// Whether the files carry a multi-token-prediction layer (`model.mtp.*`); then all of it must be there.
-    public var hasMTP: Bool { tensors.keys.contains { $0.hasPrefix(TensorName.MTP.namePrefix) } }
+    /// Whether the files carry a multi-token-prediction layer (its `eh_proj`); then all of it must be there. A stray
+    /// `model.mtp.embed_tokens` alone is not a head.
+    public var hasMTP: Bool { tensors[TensorName.MTP.projection] != nil }
 
     /// The tensors the engine reads from these files: the config's, and the MTP layer's where the files carry one.
     public var specs: [TensorSpec] { config.tensorSpecs + (hasMTP ? config.mtpSpecs : []) }

@@ -53,6 +53,28 @@ final class MTPTests: XCTestCase {
         XCTAssertEqual(cache.count, c.inputIds.count)
     }
 
+    /// A head is its eh_proj: with it, every other head tensor must be there (the error names the missing one); a stray
+    /// copy of the embedding alone is no head, and the model loads without one.
+    func testPartialHeadsAreRefusedAndAStrayEmbeddingCopyIgnored() throws {
+        let source = try Checkpoint(directory: Fixtures.path("tiny-mtp"))
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("longcat-mtp-partial-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: root) }
+        func write(_ name: String, keeping keep: (String) -> Bool) throws -> String {
+            let dir = root.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: Fixtures.url("tiny-mtp/config.json"), to: dir.appendingPathComponent("config.json"))
+            let entries = source.tensors.keys.sorted().filter(keep).map { SafeTensorsWriter.Entry(copying: source.tensors[$0]!) }
+            try SafeTensorsWriter.writeCheckpoint(entries, to: dir, shardBytes: 1 << 30)
+            return dir.path
+        }
+        let missing = TensorName.MTP.hiddenNorm
+        XCTAssertThrowsError(try LongCatModel(directory: write("partial") { $0 != missing })) {
+            XCTAssertEqual($0 as? CheckpointError, .missingTensor(name: missing))
+        }
+        let stray = try LongCatModel(directory: write("stray") { !$0.hasPrefix("model.mtp.") || $0 == TensorName.MTP.embedding })
+        XCTAssertFalse(stray.hasMTP)
+    }
+
     func testModelWithoutHeadSaysSo() throws {
         let model = try LongCatModel(directory: Fixtures.path("tiny-fp32"))
         XCTAssertFalse(model.hasMTP)
