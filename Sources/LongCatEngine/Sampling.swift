@@ -307,17 +307,7 @@ public struct TokenSampler {
     }
 
     /// Index of the largest value, the lowest index on ties (greedy decoding).
-    public static func argmax(_ x: [Float]) -> Int {
-        x.withUnsafeBufferPointer { p in
-            var best = 0
-            var bestValue = -Float.infinity
-            for i in 0..<p.count where p[i] > bestValue {
-                best = i
-                bestValue = p[i]
-            }
-            return best
-        }
-    }
+    public static func argmax(_ x: [Float]) -> Int { VectorOps.argmax(x) }
 
     /// exp((x - offset) * scale) elementwise, for offset >= every x.
     static func exponentials(_ x: [Float], minus offset: Float, times scale: Float) -> [Float] {

@@ -262,20 +262,8 @@ public final class LongCatModel {
 
     /// `forward(batch:)` with the final hidden states the items ask for.
     public func forwardOutputs(batch: [BatchItem], routing: RoutingRecorder? = nil, schedule: ForwardSchedule = .standard) throws -> [ForwardOutput] {
-        var segments: [Segment] = []
-        var row = 0
-        for item in batch {
-            guard !item.tokens.isEmpty else { throw InferenceError.emptyInput }
-            if let bad = item.tokens.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
-                throw InferenceError.tokenOutOfRange(token: bad, vocabSize: config.vocabSize)
-            }
-            guard item.cache.count + item.tokens.count <= item.cache.capacity else {
-                throw InferenceError.contextOverflow(tokens: item.cache.count + item.tokens.count, contextLength: item.cache.capacity)
-            }
-            precondition(!segments.contains { $0.cache === item.cache }, "a cache can appear only once in a batch")
-            segments.append(Segment(row: row, count: item.tokens.count, start: item.cache.count, cache: item.cache))
-            row += item.tokens.count
-        }
+        let segments = try segments(batch.map { ($0.tokens, $0.cache) })
+        let row = segments.last.map { $0.row + $0.count } ?? 0
         let h = config.hiddenSize
         var x = [Float](repeating: 0, count: row * h)
         x.withUnsafeMutableBufferPointer { xp in
@@ -348,21 +336,11 @@ public final class LongCatModel {
     public func mtpForward(batch: [MTPItem]) throws -> [[Float]] {
         guard let head = mtp else { throw InferenceError.noMTPHead }
         let h = config.hiddenSize
-        var segments: [Segment] = []
-        var row = 0
+        let segments = try segments(batch.map { ($0.nextTokens, $0.cache) })
         for item in batch {
-            guard !item.nextTokens.isEmpty else { throw InferenceError.emptyInput }
-            if let bad = item.nextTokens.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
-                throw InferenceError.tokenOutOfRange(token: bad, vocabSize: config.vocabSize)
-            }
-            let end = item.cache.firstPosition + item.cache.count + item.nextTokens.count
-            guard end <= item.cache.capacity else { throw InferenceError.contextOverflow(tokens: end, contextLength: item.cache.capacity) }
             precondition(item.cache.sublayers == 1 && item.hidden.count == item.nextTokens.count * h, "an MTP item needs an MTP cache and one hidden state per token")
-            precondition(!segments.contains { $0.cache === item.cache }, "a cache can appear only once in a batch")
-            segments.append(Segment(row: row, count: item.nextTokens.count, start: item.cache.count, cache: item.cache))
-            row += item.nextTokens.count
         }
-        let n = row
+        let n = segments.last.map { $0.row + $0.count } ?? 0
         var joined = [Float](repeating: 0, count: n * 2 * h)
         joined.withUnsafeMutableBufferPointer { jp in
             for (t, id) in batch.flatMap(\.nextTokens).enumerated() { embedding.dequantizeRows(id..<id + 1, into: jp.baseAddress! + 2 * t * h) }
@@ -381,6 +359,25 @@ public final class LongCatModel {
         VectorOps.add(&x, feedForward(head.mlp, norm(x, head.postAttentionNorm), tokens: n))
         for (item, segment) in zip(batch, segments) { segment.cache.commit(item.nextTokens) }
         return logits(normedRows(x, zip(batch, segments).map { $0.logits.rows(of: $1) }, weight: head.finalNorm))
+    }
+
+    /// Checks each item's tokens (present, in the vocabulary) and the room in its cache, and lays the items' rows out
+    /// back to back. Nothing is written to a cache here.
+    func segments(_ items: [(tokens: [Int], cache: KVCache)]) throws -> [Segment] {
+        var segments: [Segment] = []
+        var row = 0
+        for (tokens, cache) in items {
+            guard !tokens.isEmpty else { throw InferenceError.emptyInput }
+            if let bad = tokens.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+                throw InferenceError.tokenOutOfRange(token: bad, vocabSize: config.vocabSize)
+            }
+            let end = cache.firstPosition + cache.count + tokens.count
+            guard end <= cache.capacity else { throw InferenceError.contextOverflow(tokens: end, contextLength: cache.capacity) }
+            precondition(!segments.contains { $0.cache === cache }, "a cache can appear only once in a batch")
+            segments.append(Segment(row: row, count: tokens.count, start: cache.count, cache: cache))
+            row += tokens.count
+        }
+        return segments
     }
 
     /// One forward pass's view of the layers: the decoder layer's operations on this pass's rows and caches.

@@ -47,6 +47,21 @@ public enum VectorOps {
     }
 
     /// a += b elementwise.
+    /// Index (from the slice's start) of the largest value, the lowest index on ties (greedy decoding, draft checks).
+    public static func argmax(_ x: ArraySlice<Float>) -> Int {
+        x.withUnsafeBufferPointer { p in
+            var best = 0
+            var bestValue = -Float.infinity
+            for i in 0..<p.count where p[i] > bestValue {
+                best = i
+                bestValue = p[i]
+            }
+            return best
+        }
+    }
+
+    public static func argmax(_ x: [Float]) -> Int { argmax(x[...]) }
+
     public static func add(_ a: inout [Float], _ b: [Float]) {
         precondition(a.count == b.count)
         for i in 0..<a.count { a[i] += b[i] }

@@ -1,5 +1,6 @@
 import Foundation
 import LongCatModel
+import LongCatTensor
 import LongCatTokenizer
 
 /// Held-out evaluation without the engine: the turns of tool-use dialogues that a model is asked to answer, and how
@@ -143,7 +144,7 @@ public enum TextEvaluation {
                     onToken?(target, Double(picks[row]) / layers)
                     if !drafts.isEmpty && row >= 1 {
                         score.drafts += 1
-                        if argmax(drafts[(row - 1) * vocab..<row * vocab]) == argmax(logits[row * vocab..<(row + 1) * vocab]) { score.draftsAgreed += 1 }
+                        if VectorOps.argmax(drafts[(row - 1) * vocab..<row * vocab]) == VectorOps.argmax(logits[row * vocab..<(row + 1) * vocab]) { score.draftsAgreed += 1 }
                     }
                 }
                 scoredUpTo = end
@@ -152,13 +153,6 @@ public enum TextEvaluation {
             score.bytes += document.trainedBytes
         }
         return score
-    }
-
-    /// Index (from 0) of the largest value, the first on ties.
-    static func argmax(_ row: ArraySlice<Float>) -> Int {
-        var best = row.startIndex
-        for i in row.indices where row[i] > row[best] { best = i }
-        return best - row.startIndex
     }
 
     /// −log softmax(row)[target], in float64 over the row's floats.

@@ -21,13 +21,7 @@ final class MTPTrainingTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(stats.mtpLoss), try XCTUnwrap(reference["mtp_loss"] as? Double), accuracy: 1e-5 * stats.ceLoss)
         XCTAssertEqual(stats.totalLoss, stats.ceLoss + lambda * stats.mtpLoss!, accuracy: 1e-9)
         XCTAssertEqual(expected.keys.filter { $0.hasPrefix("model.mtp.") }.count, 16, "every trained tensor of the head")
-        for (name, want) in expected {
-            let got = grads[parameters.id(name)]
-            XCTAssertEqual(got.count, want.count, name)
-            let scale = want.map(abs).max()!
-            let error = zip(got, want).map { abs(Double($0) - $1) }.max()!
-            XCTAssertLessThanOrEqual(error, 1e-4 * scale, "\(name): max error \(error) of max |gradient| \(scale)")
-        }
+        assertGradients(grads, match: expected, of: parameters)
     }
 
     /// A model without a head gets a new one; steps of `trainsOnlyMTP` lower the head's loss and leave every other
