@@ -18,8 +18,10 @@ public struct AgentDataGenerator {
         func contains(_ tool: Tool) -> Bool { contains(verb: tool.verb, noun: tool.noun) }
 
         func contains(verb: String, noun: String) -> Bool {
-            let pair = AgentDataGenerator.verbs.firstIndex(of: verb)! * 31 + AgentDataGenerator.nouns.firstIndex(of: noun)!
-            return (pair % 7 == 0) == (self == .heldout)
+            guard let v = AgentDataGenerator.verbs.firstIndex(of: verb), let n = AgentDataGenerator.nouns.firstIndex(of: noun) else {
+                return self == .train  // a made-up word: train only
+            }
+            return ((v * 31 + n) % 7 == 0) == (self == .heldout)
         }
     }
 
@@ -31,12 +33,18 @@ public struct AgentDataGenerator {
     /// parameters, the list of tools, a phrase repeated. Each drills a piece of a call (finding a name or a value in the
     /// context and copying it exactly) with the whole answer trained.
     public let drills: Double
+    /// Share of tools whose verb, noun or both are made-up words (train split only). A model can learn the few
+    /// hundred real (verb, noun) names by heart and then recall a trained name where an unseen one is offered; a
+    /// made-up name can only be copied from the schema, which is what unseen tools need.
+    public let novelNames: Double
 
-    public init(seed: UInt64, split: Split = .train, answers: AnswerCorpus? = nil, drills: Double = 0) {
+    public init(seed: UInt64, split: Split = .train, answers: AnswerCorpus? = nil, drills: Double = 0, novelNames: Double = 0) {
+        precondition(split == .train || novelNames == 0, "made-up tool names are for the train split")
         self.seed = seed
         self.split = split
         self.answers = answers
         self.drills = drills
+        self.novelNames = novelNames
     }
 
     // MARK: Schemas
@@ -74,9 +82,9 @@ public struct AgentDataGenerator {
         }
     }
 
-    static let verbs = ["get", "find", "book", "cancel", "check", "convert", "send", "list", "search", "update", "create",
+    public static let verbs = ["get", "find", "book", "cancel", "check", "convert", "send", "list", "search", "update", "create",
                         "track", "schedule", "estimate", "translate", "reserve"]
-    static let nouns = ["weather", "flight", "hotel", "order", "invoice", "meeting", "reminder", "currency", "stock_price",
+    public static let nouns = ["weather", "flight", "hotel", "order", "invoice", "meeting", "reminder", "currency", "stock_price",
                         "recipe", "package", "ticket", "account_balance", "playlist", "route", "restaurant", "exchange_rate",
                         "appointment", "parking_spot", "train", "book", "movie", "delivery", "expense", "timezone"]
     static let parameterPool: [(String, Parameter.Kind, [String])] = [
@@ -114,10 +122,24 @@ public struct AgentDataGenerator {
         "tea": "Leaves unfold in heat / steam rises from the small cup / the afternoon slows",
     ]
 
-    /// The tool of a schema seed: its name, description and parameters follow from the seed alone.
-    public static func tool(schemaSeed: UInt64) -> Tool {
+    /// A pronounceable made-up word of two or three syllables.
+    static func madeUpWord(rng: inout SplitMix64) -> String {
+        let onsets = ["b", "br", "d", "dr", "f", "g", "gl", "k", "kr", "l", "m", "n", "p", "pl", "r", "s", "st", "t", "tr", "v", "z"]
+        let vowels = ["a", "e", "i", "o", "u", "ai", "ou"], codas = ["", "", "", "n", "r", "l", "k", "s", "m"]
+        return (0..<(2 + rng.next(2))).map { _ in rng.pick(onsets) + rng.pick(vowels) + rng.pick(codas) }.joined()
+    }
+
+    /// The tool of a schema seed: its name, description and parameters follow from the seed (and `madeUp`) alone.
+    /// A made-up tool replaces its verb, its noun or both with made-up words.
+    public static func tool(schemaSeed: UInt64, madeUp: Bool = false) -> Tool {
         var rng = SplitMix64(seed: schemaSeed &* 0x9E37_79B9_7F4A_7C15 &+ 17)
-        let verb = rng.pick(verbs), noun = rng.pick(nouns)
+        var verb = rng.pick(verbs), noun = rng.pick(nouns)
+        if madeUp {
+            var words = SplitMix64(seed: schemaSeed &+ 0xA5A5_5A5A)
+            let which = words.next(3)
+            if which != 1 { verb = madeUpWord(rng: &words) }
+            if which != 0 { noun = madeUpWord(rng: &words) }
+        }
         let style = rng.next(3)
         let name = style == 0 ? "\(verb)_\(noun)" : style == 1 ? "\(noun)_\(verb)" : "\(verb)\(noun.split(separator: "_").map { $0.capitalized }.joined())"
         var pool = parameterPool
@@ -160,8 +182,9 @@ public struct AgentDataGenerator {
         var tools: [Tool] = []
         for _ in 0..<(1 + rng.next(3)) {
             var schemaSeed = rng.nextUInt64() % 1_000_000
-            while !split.contains(Self.tool(schemaSeed: schemaSeed)) { schemaSeed = (schemaSeed + 1) % 1_000_000 }
-            let tool = Self.tool(schemaSeed: schemaSeed)
+            let madeUp = novelNames > 0 && rng.unit() < novelNames  // no draw without made-up names: older files stay as they were
+            while !split.contains(Self.tool(schemaSeed: schemaSeed, madeUp: madeUp)) { schemaSeed = (schemaSeed + 1) % 1_000_000 }
+            let tool = Self.tool(schemaSeed: schemaSeed, madeUp: madeUp)
             if !tools.contains(where: { $0.name == tool.name }) { tools.append(tool) }
         }
         var messages: [JSONValue] = []

@@ -25,17 +25,22 @@ struct MakeAgentData: ParsableCommand {
     var answers: [String] = []
     @Option(name: .long, help: "Share of dialogues (0-1) that are copying drills: a tool's exact name for a task, its parameters, the tool list, a phrase repeated.")
     var drills: Double = 0
+    @Option(name: .long, help: "Share of tools (0-1) named with made-up words (train split): names a model cannot learn by heart, only copy from the schema.")
+    var novelNames: Double = 0
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard (0...1).contains(drills) else { throw ValidationError("--drills must be in [0, 1]") }
+        guard (0...1).contains(novelNames) else { throw ValidationError("--novel-names must be in [0, 1]") }
+        guard novelNames == 0 || split == .train else { throw ValidationError("--novel-names is for the train split (held-out tools keep real names)") }
     }
 
     func run() throws {
-        let generator = AgentDataGenerator(seed: seed, split: split, answers: answers.isEmpty ? nil : try AnswerCorpus(files: answers), drills: drills)
+        let generator = AgentDataGenerator(seed: seed, split: split, answers: answers.isEmpty ? nil : try AnswerCorpus(files: answers), drills: drills,
+                                           novelNames: novelNames)
         var lines: [String] = []
         var toolsOffered = 0, turns = 0, noCall = 0, multiCall = 0
-        var kinds: [String: Int] = [:], schemas = Set<String>()
+        var kinds: [String: Int] = [:], schemas = Set<String>(), names = Set<String>()
         for i in 0..<count {
             let dialogue = generator.dialogue(i)
             lines.append(dialogue.jsonLine)
@@ -45,14 +50,15 @@ struct MakeAgentData: ParsableCommand {
             multiCall += dialogue.callsPerTurn.filter { $0 > 1 }.count
             for tool in dialogue.tools {
                 schemas.insert(tool.json.dumps(sortKeys: true))
+                names.insert(tool.name)
                 for p in tool.parameters { kinds[p.kind.rawValue, default: 0] += 1 }
             }
         }
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: out))
         let total = max(1, kinds.values.reduce(0, +))
         Console.progress(String(format: "wrote %d dialogues (%@ split, seed %llu) to %@", count, split.rawValue, seed, out))
-        Console.progress(String(format: "tools offered per dialogue %.2f; %d distinct schemas; user turns %d: %.1f%% without a call, %.1f%% with several calls",
-                                Double(toolsOffered) / Double(count), schemas.count, turns, 100 * Double(noCall) / Double(max(turns, 1)),
+        Console.progress(String(format: "tools offered per dialogue %.2f; %d distinct schemas, %d distinct tool names; user turns %d: %.1f%% without a call, %.1f%% with several calls",
+                                Double(toolsOffered) / Double(count), schemas.count, names.count, turns, 100 * Double(noCall) / Double(max(turns, 1)),
                                 100 * Double(multiCall) / Double(max(turns, 1))))
         Console.progress("parameter types: " + kinds.sorted { $0.key < $1.key }.map { String(format: "%@ %.1f%%", $0.key, 100 * Double($0.value) / Double(total)) }.joined(separator: ", "))
     }

@@ -157,4 +157,32 @@ final class AgentDataTests: XCTestCase {
         }
         XCTAssertEqual(kinds.count, 4, "\(kinds)")
     }
+
+    func testMadeUpNamesAreTrainOnlyAndTheRequestNamesTheirWords() {
+        XCTAssertEqual((0..<20).map { AgentDataGenerator(seed: 9).dialogue($0).jsonLine },
+                       (0..<20).map { AgentDataGenerator(seed: 9, novelNames: 0).dialogue($0).jsonLine })
+        let generator = AgentDataGenerator(seed: 9, novelNames: 0.5)
+        let realWords = Set(AgentDataGenerator.verbs + AgentDataGenerator.nouns)
+        var madeUp = 0, real = 0
+        for i in 0..<400 {
+            let dialogue = generator.dialogue(i)
+            let requests = dialogue.messages.filter { $0["role"]?.stringValue == "user" }.compactMap { $0["content"]?.stringValue }.joined(separator: " ")
+            for tool in dialogue.tools {
+                if realWords.contains(tool.verb) && realWords.contains(tool.noun) { real += 1 } else { madeUp += 1 }
+                XCTAssertTrue(tool.name.lowercased().contains(tool.verb.lowercased()))
+            }
+            for case .object(let message) in dialogue.messages {
+                guard case .array(let calls)? = message["tool_calls"] else { continue }
+                for case .object(let call) in calls {
+                    let tool = dialogue.tools.first { $0.name == call["function"]?["name"]?.stringValue }
+                    XCTAssertNotNil(tool)
+                    if let tool { XCTAssertTrue(requests.lowercased().contains(tool.verb.lowercased()), "the request names \(tool.verb)") }
+                }
+            }
+        }
+        XCTAssertGreaterThan(madeUp, 100)
+        XCTAssertGreaterThan(real, 100)
+        let heldout = Set((0..<500).flatMap { AgentDataGenerator(seed: 2, split: .heldout).dialogue($0).tools.map(\.name) })
+        XCTAssertTrue(Set((0..<2000).flatMap { generator.dialogue($0).tools.map(\.name) }).isDisjoint(with: heldout))
+    }
 }
