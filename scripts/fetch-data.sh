@@ -4,15 +4,17 @@
 #   fortunes-zh/  fortunes-zh: Chinese fortunes, Tang and Song poems (fortune files; their ANSI colour escapes are
 #                 dropped when `longcat train --data` reads them)
 #   jargon.txt    jargon-text: the Jargon File, plain English prose (a text file)
-#   train/, heldout/  the same three corpora split for the default model: every 20th record (fortunes) or paragraph
-#                 (Jargon File) goes to heldout/NAME.txt, the rest to train/NAME.txt (fortune files stay fortune files)
+#   debian.txt    debian-policy + doc-debian: the Debian Policy Manual and its sub-policies, the Constitution, the
+#                 Social Contract, the Manifesto and the bug-reporting guide: normative English prose (a text file)
+#   train/, heldout/  the same four corpora split for the default model: every 20th record (fortunes) or paragraph
+#                 (Jargon File, Debian) goes to heldout/NAME.txt, the rest to train/NAME.txt (fortune files stay fortune files)
 # Index files (.dat) and links (.u8) are left out. Usage: scripts/fetch-data.sh [DIR]
 set -eu
 cd "$(dirname "$0")/.."
 OUT=${1:-data}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-(cd "$WORK" && apt-get download fortunes fortunes-min fortunes-zh jargon-text >/dev/null 2>&1)
+(cd "$WORK" && apt-get download fortunes fortunes-min fortunes-zh jargon-text debian-policy doc-debian >/dev/null 2>&1)
 for deb in "$WORK"/*.deb; do
     name=$(basename "$deb" | cut -d_ -f1)
     dpkg -x "$deb" "$WORK/$name"
@@ -30,6 +32,12 @@ copy_fortunes() {  # DEST PACKAGE...
 copy_fortunes "$OUT/fortunes" fortunes fortunes-min
 copy_fortunes "$OUT/fortunes-zh" fortunes-zh
 gunzip -c "$WORK/jargon-text/usr/share/doc/jargon-text/jargon.txt.gz" > "$OUT/jargon.txt"
+policy="$WORK/debian-policy/usr/share/doc/debian-policy" doc="$WORK/doc-debian/usr/share/doc/debian"
+for f in "$policy/policy.txt.gz" "$policy/perl-policy.txt.gz" "$policy/menu-policy.txt.gz" "$policy/debconf_specification.txt.gz" \
+         "$doc/constitution.txt.gz" "$doc/social-contract.txt.gz" "$doc/debian-manifesto.gz" "$doc/bug-reporting.txt.gz"; do
+    gunzip -c "$f"
+    printf '\n\n'
+done > "$OUT/debian.txt"
 mkdir -p "$OUT/train" "$OUT/heldout"
 split_fortunes() {  # NAME FILE...: records end at lines holding %
     name=$1; shift
@@ -42,8 +50,12 @@ split_fortunes() {  # NAME FILE...: records end at lines holding %
 }
 split_fortunes fortunes "$OUT"/fortunes/*
 split_fortunes fortunes-zh "$OUT"/fortunes-zh/*
-awk -v train="$OUT/train/jargon.txt" -v heldout="$OUT/heldout/jargon.txt" \
-    'BEGIN { RS = ""; ORS = "\n\n" } { print > (NR % 20 == 0 ? heldout : train) }' "$OUT/jargon.txt"
-for part in fortunes fortunes-zh jargon.txt train heldout; do
+split_paragraphs() {  # NAME FILE: paragraphs end at blank lines
+    awk -v train="$OUT/train/$1.txt" -v heldout="$OUT/heldout/$1.txt" \
+        'BEGIN { RS = ""; ORS = "\n\n" } { print > (NR % 20 == 0 ? heldout : train) }' "$2"
+}
+split_paragraphs jargon "$OUT/jargon.txt"
+split_paragraphs debian "$OUT/debian.txt"
+for part in fortunes fortunes-zh jargon.txt debian.txt train heldout; do
     echo "$OUT/$part: $(find "$OUT/$part" -type f | wc -l) files, $(find "$OUT/$part" -type f -exec cat {} + | wc -c) bytes"
 done

@@ -37,14 +37,19 @@ public struct AgentDataGenerator {
     /// hundred real (verb, noun) names by heart and then recall a trained name where an unseen one is offered; a
     /// made-up name can only be copied from the schema, which is what unseen tools need.
     public let novelNames: Double
+    /// Share of string arguments whose value is made up (a word, a name, an address) instead of drawn from the few
+    /// cities, people and topics: values too are to be copied from the request, not guessed from a list.
+    public let novelValues: Double
 
-    public init(seed: UInt64, split: Split = .train, answers: AnswerCorpus? = nil, drills: Double = 0, novelNames: Double = 0) {
-        precondition(split == .train || novelNames == 0, "made-up tool names are for the train split")
+    public init(seed: UInt64, split: Split = .train, answers: AnswerCorpus? = nil, drills: Double = 0, novelNames: Double = 0,
+                novelValues: Double = 0) {
+        precondition(split == .train || novelNames == 0 && novelValues == 0, "made-up names and values are for the train split")
         self.seed = seed
         self.split = split
         self.answers = answers
         self.drills = drills
         self.novelNames = novelNames
+        self.novelValues = novelValues
     }
 
     // MARK: Schemas
@@ -300,6 +305,15 @@ public struct AgentDataGenerator {
             case .integer: args[p.name] = .int(1 + rng.next(9))
             case .number: args[p.name] = .double(Double(10 + rng.next(490)) + [0, 0.5, 0.25][rng.next(3)])
             case .boolean: args[p.name] = .bool(rng.next(2) == 0)
+            case .string where novelValues > 0 && rng.unit() < novelValues:  // no draw without: older files stay as they were
+                let word = Self.madeUpWord(rng: &rng)
+                switch p.name {
+                case "email": args[p.name] = .string("\(word)@example.com")
+                case "order_id": args[p.name] = .string("\(word.prefix(1).uppercased())\(rng.next(100_000))")
+                case "date": args[p.name] = .string(String(format: "%04d-%02d-%02d", 2000 + rng.next(60), 1 + rng.next(12), 1 + rng.next(28)))
+                case "query": args[p.name] = .string(word)
+                default: args[p.name] = .string(word.capitalized)
+                }
             case .string:
                 switch p.name {
                 case "city", "destination", "origin": args[p.name] = .string(rng.pick(Self.cities))

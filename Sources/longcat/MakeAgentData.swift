@@ -27,17 +27,22 @@ struct MakeAgentData: ParsableCommand {
     var drills: Double = 0
     @Option(name: .long, help: "Share of tools (0-1) named with made-up words (train split): names a model cannot learn by heart, only copy from the schema.")
     var novelNames: Double = 0
+    @Option(name: .long, help: "Share of string arguments (0-1) with made-up values (train split): values to copy from the request, not guess from a list.")
+    var novelValues: Double = 0
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard (0...1).contains(drills) else { throw ValidationError("--drills must be in [0, 1]") }
         guard (0...1).contains(novelNames) else { throw ValidationError("--novel-names must be in [0, 1]") }
-        guard novelNames == 0 || split == .train else { throw ValidationError("--novel-names is for the train split (held-out tools keep real names)") }
+        guard (0...1).contains(novelValues) else { throw ValidationError("--novel-values must be in [0, 1]") }
+        guard novelNames == 0 && novelValues == 0 || split == .train else {
+            throw ValidationError("--novel-names and --novel-values are for the train split (held-out dialogues keep real names and values)")
+        }
     }
 
     func run() throws {
         let generator = AgentDataGenerator(seed: seed, split: split, answers: answers.isEmpty ? nil : try AnswerCorpus(files: answers), drills: drills,
-                                           novelNames: novelNames)
+                                           novelNames: novelNames, novelValues: novelValues)
         var lines: [String] = []
         var toolsOffered = 0, turns = 0, noCall = 0, multiCall = 0
         var kinds: [String: Int] = [:], schemas = Set<String>(), names = Set<String>()

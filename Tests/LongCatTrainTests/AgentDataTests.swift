@@ -185,4 +185,28 @@ final class AgentDataTests: XCTestCase {
         let heldout = Set((0..<500).flatMap { AgentDataGenerator(seed: 2, split: .heldout).dialogue($0).tools.map(\.name) })
         XCTAssertTrue(Set((0..<2000).flatMap { generator.dialogue($0).tools.map(\.name) }).isDisjoint(with: heldout))
     }
+
+    func testMadeUpValuesAreCopiedFromTheRequest() throws {
+        XCTAssertEqual((0..<20).map { AgentDataGenerator(seed: 10).dialogue($0).jsonLine },
+                       (0..<20).map { AgentDataGenerator(seed: 10, novelValues: 0).dialogue($0).jsonLine })
+        let generator = AgentDataGenerator(seed: 10, novelValues: 1)
+        let listed = Set(["Paris", "Lima", "Ada", "Wei", "jazz", "tea"])
+        var strings = 0
+        for i in 0..<300 {
+            let messages = generator.dialogue(i).messages
+            for (k, message) in messages.enumerated() {
+                guard case .array(let calls)? = message["tool_calls"] else { continue }
+                let request = try XCTUnwrap(messages[k - 1]["content"]?.stringValue)
+                for case .object(let call) in calls {
+                    guard case .object(let arguments)? = call["function"]?["arguments"] else { return XCTFail("arguments are not an object") }
+                    for case .string(let value) in arguments.values {
+                        strings += 1
+                        XCTAssertTrue(request.contains(value), "\(value) is not in \(request)")
+                        XCTAssertFalse(listed.contains(value))
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(strings, 100)
+    }
 }
