@@ -4,7 +4,7 @@ of words drawn at random from the training texts, then the same sentence again (
 copy can only be predicted by finding the first in the context, which is what a model needs to call tools it has
 never seen by their exact names; a model that cannot copy pays for every word twice.
 
-Usage: scripts/make-copy-text.py --seed 1 --records 25000 --out data/copy.txt data/train/*.txt
+Usage: scripts/make-copy-text.py --seed 1 --records 25000 --out data/copy.txt data/train/fortunes.txt data/train/fortunes-zh.txt data/train/jargon.txt
 """
 import argparse
 import random
