@@ -88,10 +88,10 @@ public struct AgentDataGenerator {
     }
 
     public static let verbs = ["get", "find", "book", "cancel", "check", "convert", "send", "list", "search", "update", "create",
-                        "track", "schedule", "estimate", "translate", "reserve"]
+                               "track", "schedule", "estimate", "translate", "reserve"]
     public static let nouns = ["weather", "flight", "hotel", "order", "invoice", "meeting", "reminder", "currency", "stock_price",
-                        "recipe", "package", "ticket", "account_balance", "playlist", "route", "restaurant", "exchange_rate",
-                        "appointment", "parking_spot", "train", "book", "movie", "delivery", "expense", "timezone"]
+                               "recipe", "package", "ticket", "account_balance", "playlist", "route", "restaurant", "exchange_rate",
+                               "appointment", "parking_spot", "train", "book", "movie", "delivery", "expense", "timezone"]
     static let parameterPool: [(String, Parameter.Kind, [String])] = [
         ("city", .string, []), ("date", .string, []), ("email", .string, []), ("query", .string, []), ("name", .string, []),
         ("destination", .string, []), ("origin", .string, []), ("order_id", .string, []), ("language", .enumeration, ["en", "fr", "de", "zh", "es", "ja"]),
