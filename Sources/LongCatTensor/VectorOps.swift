@@ -46,7 +46,6 @@ public enum VectorOps {
         for i in 0..<count { x[i] *= inv }
     }
 
-    /// a += b elementwise.
     /// Index (from the slice's start) of the largest value, the lowest index on ties (greedy decoding, draft checks).
     public static func argmax(_ x: ArraySlice<Float>) -> Int {
         x.withUnsafeBufferPointer { p in
@@ -62,6 +61,7 @@ public enum VectorOps {
 
     public static func argmax(_ x: [Float]) -> Int { argmax(x[...]) }
 
+    /// a += b elementwise.
     public static func add(_ a: inout [Float], _ b: [Float]) {
         precondition(a.count == b.count)
         for i in 0..<a.count { a[i] += b[i] }

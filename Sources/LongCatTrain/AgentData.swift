@@ -188,8 +188,11 @@ public struct AgentDataGenerator {
         for _ in 0..<(1 + rng.next(3)) {
             var schemaSeed = rng.nextUInt64() % 1_000_000
             let madeUp = novelNames > 0 && rng.unit() < novelNames  // no draw without made-up names: older files stay as they were
-            while !split.contains(Self.tool(schemaSeed: schemaSeed, madeUp: madeUp)) { schemaSeed = (schemaSeed + 1) % 1_000_000 }
-            let tool = Self.tool(schemaSeed: schemaSeed, madeUp: madeUp)
+            var tool = Self.tool(schemaSeed: schemaSeed, madeUp: madeUp)
+            while !split.contains(tool) {
+                schemaSeed = (schemaSeed + 1) % 1_000_000
+                tool = Self.tool(schemaSeed: schemaSeed, madeUp: madeUp)
+            }
             if !tools.contains(where: { $0.name == tool.name }) { tools.append(tool) }
         }
         var messages: [JSONValue] = []
