@@ -37,6 +37,9 @@ struct Eval: AsyncParsableCommand {
     @Option(name: .long, help: "Most tokens generated per dialogue turn.")
     var maxTokens: Int = 160
 
+    @Option(name: .long, help: "Write each wrongly answered dialogue turn to this JSONL file (the request, the expected calls, the answer).")
+    var mistakes: String?
+
     @Flag(name: .long, help: "Print one JSON object on stdout.")
     var json = false
 
@@ -45,6 +48,7 @@ struct Eval: AsyncParsableCommand {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if let window, window < 2 { throw ValidationError("--window must be at least 2") }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
+        if mistakes != nil && dialogues == nil { throw ValidationError("--mistakes needs --dialogues") }
     }
 
     func run() async throws {
@@ -163,6 +167,7 @@ struct Eval: AsyncParsableCommand {
             indices.isEmpty ? 0 : Double(indices.filter { ok(scores[$0]) }.count) / Double(indices.count)
         }
         let accuracy = rate(Array(turns.indices), \.correct)
+        if let mistakes { try Self.writeMistakes(to: mistakes, turns: turns, answers: answers, scores: scores) }
         var result: [String: Any] = [
             "turns": turns.count, "call_turns": callTurns.count, "no_call_turns": noCallTurns.count,
             "tool_call_accuracy": accuracy, "call_turn_accuracy": rate(callTurns, \.correct),
@@ -179,5 +184,21 @@ struct Eval: AsyncParsableCommand {
                          100 * rate(callTurns, \.madeCall), 100 * rate(callTurns, \.validCalls)))
         }
         return result
+    }
+
+    /// One JSON line per wrong turn, for reading what the model gets wrong.
+    static func writeMistakes(to path: String, turns: [ToolCallEvaluation.Turn], answers: [String], scores: [ToolCallEvaluation.Score]) throws {
+        var lines = ""
+        for i in turns.indices where !scores[i].correct {
+            let line: JSONValue = .object([
+                "turn": .int(i), "request": turns[i].messages.last?["content"] ?? .null,
+                "expected_calls": .array(turns[i].expectedCalls), "answer": .string(answers[i]),
+                "made_call": .bool(scores[i].madeCall), "valid_calls": .bool(scores[i].validCalls),
+            ])
+            lines += line.dumps() + "\n"
+        }
+        do { try lines.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+            throw ValidationError("--mistakes: cannot write \(path): \(error.localizedDescription)")
+        }
     }
 }

@@ -122,13 +122,18 @@ def heldout(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def evaluation(heldout, tmp_path_factory):
+def mistakes(tmp_path_factory):
+    return tmp_path_factory.mktemp("mistakes") / "mistakes.jsonl"
+
+
+@pytest.fixture(scope="module")
+def evaluation(heldout, mistakes, tmp_path_factory):
     text = tmp_path_factory.mktemp("text") / "text.txt"
     text.write_text("A hacker is a person who enjoys exploring the details of programmable systems and how to stretch their "
                     "capabilities, as opposed to most users, who prefer to learn only the minimum necessary. The term also "
                     "tends to connote membership in the global community defined by the net, and implies that the person "
                     "described subscribes to some version of the hacker ethic.\n")
-    r = longcat("eval", "--text", text, "--dialogues", heldout, "--json")
+    r = longcat("eval", "--text", text, "--dialogues", heldout, "--mistakes", mistakes, "--json")
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -142,6 +147,16 @@ def test_eval_summarises_text_and_tool_calls(evaluation):
     # requests no tool fits.
     assert evaluation["call_made_rate"] >= CALL_MADE_FLOOR, evaluation
     assert evaluation["no_call_turn_accuracy"] >= NO_CALL_FLOOR, evaluation
+
+
+def test_eval_writes_each_wrong_turn(evaluation, mistakes, heldout):
+    wrong = [json.loads(line) for line in mistakes.read_text().splitlines()]
+    assert len(wrong) == round(evaluation["turns"] * (1 - evaluation["tool_call_accuracy"]))
+    turns = list(expected_turns(heldout))
+    for m in wrong:
+        messages, _, expected = turns[m["turn"]]
+        assert m["request"] == messages[-1]["content"]
+        assert len(m["expected_calls"]) == len(expected) and isinstance(m["answer"], str)
 
 
 def expected_turns(path):
