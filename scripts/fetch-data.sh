@@ -6,7 +6,9 @@
 #   jargon.txt    jargon-text: the Jargon File, plain English prose (a text file)
 #   debian.txt    debian-policy + doc-debian: the Debian Policy Manual and its sub-policies, the Constitution, the
 #                 Social Contract, the Manifesto and the bug-reporting guide: normative English prose (a text file)
-#   train/, heldout/  the same four corpora split for the default model: every 20th record (fortunes) or paragraph
+#   debian-guides.txt  developers-reference + maint-guide: the Debian Developer's Reference and the New Maintainers'
+#                 Guide, plain-text editions: English prose about packaging and the project's rules (a text file)
+#   train/, heldout/  the same five corpora split for the default model: every 20th record (fortunes) or paragraph
 #                 (Jargon File, Debian) goes to heldout/NAME.txt, the rest to train/NAME.txt (fortune files stay fortune files)
 # Index files (.dat) and links (.u8) are left out. Usage: scripts/fetch-data.sh [DIR]
 set -eu
@@ -14,7 +16,8 @@ cd "$(dirname "$0")/.."
 OUT=${1:-data}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-(cd "$WORK" && apt-get download fortunes fortunes-min fortunes-zh jargon-text debian-policy doc-debian >/dev/null 2>&1)
+(cd "$WORK" && apt-get download fortunes fortunes-min fortunes-zh jargon-text debian-policy doc-debian \
+    developers-reference maint-guide >/dev/null 2>&1)
 for deb in "$WORK"/*.deb; do
     name=$(basename "$deb" | cut -d_ -f1)
     dpkg -x "$deb" "$WORK/$name"
@@ -38,6 +41,8 @@ for f in "$policy/policy.txt.gz" "$policy/perl-policy.txt.gz" "$policy/menu-poli
     gunzip -c "$f"
     printf '\n\n'
 done > "$OUT/debian.txt"
+gunzip -c "$WORK/developers-reference/usr/share/developers-reference/developers-reference.txt.gz" \
+          "$WORK/maint-guide/usr/share/doc/maint-guide/maint-guide.en.txt.gz" > "$OUT/debian-guides.txt"
 mkdir -p "$OUT/train" "$OUT/heldout"
 split_fortunes() {  # NAME FILE...: records end at lines holding %
     name=$1; shift
@@ -56,6 +61,7 @@ split_paragraphs() {  # NAME FILE: paragraphs end at blank lines
 }
 split_paragraphs jargon "$OUT/jargon.txt"
 split_paragraphs debian "$OUT/debian.txt"
-for part in fortunes fortunes-zh jargon.txt debian.txt train heldout; do
+split_paragraphs debian-guides "$OUT/debian-guides.txt"
+for part in fortunes fortunes-zh jargon.txt debian.txt debian-guides.txt train heldout; do
     echo "$OUT/$part: $(find "$OUT/$part" -type f | wc -l) files, $(find "$OUT/$part" -type f -exec cat {} + | wc -c) bytes"
 done

@@ -15,7 +15,8 @@ public struct AgentDataGenerator {
         /// The seventh: tool names that never appear in `train`.
         case heldout
 
-        func contains(_ tool: Tool) -> Bool { contains(verb: tool.verb, noun: tool.noun) }
+        /// Whether files of this split may offer `tool`.
+        public func contains(_ tool: Tool) -> Bool { contains(verb: tool.verb, noun: tool.noun) }
 
         func contains(verb: String, noun: String) -> Bool {
             guard let v = AgentDataGenerator.verbs.firstIndex(of: verb), let n = AgentDataGenerator.nouns.firstIndex(of: noun) else {
@@ -40,9 +41,12 @@ public struct AgentDataGenerator {
     /// Share of string arguments whose value is made up (a word, a name, an address) instead of drawn from the few
     /// cities, people and topics: values too are to be copied from the request, not guessed from a list.
     public let novelValues: Double
+    /// Share of dialogues offered one or two extra tools that share a verb or a noun with an offered one
+    /// (`update_order` beside `order_track`): the request then has to be matched on both words of a name, not one.
+    public let lookAlikes: Double
 
     public init(seed: UInt64, split: Split = .train, answers: AnswerCorpus? = nil, drills: Double = 0, novelNames: Double = 0,
-                novelValues: Double = 0) {
+                novelValues: Double = 0, lookAlikes: Double = 0) {
         precondition(split == .train || novelNames == 0 && novelValues == 0, "made-up names and values are for the train split")
         self.seed = seed
         self.split = split
@@ -50,6 +54,7 @@ public struct AgentDataGenerator {
         self.drills = drills
         self.novelNames = novelNames
         self.novelValues = novelValues
+        self.lookAlikes = lookAlikes
     }
 
     // MARK: Schemas
@@ -195,6 +200,11 @@ public struct AgentDataGenerator {
             }
             if !tools.contains(where: { $0.name == tool.name }) { tools.append(tool) }
         }
+        if lookAlikes > 0, rng.unit() < lookAlikes {  // no draw without look-alikes: older files stay as they were
+            for _ in 0..<(1 + rng.next(2)) {
+                if let tool = lookAlike(of: rng.pick(tools), avoiding: tools, rng: &rng) { tools.insert(tool, at: rng.next(tools.count + 1)) }
+            }
+        }
         var messages: [JSONValue] = []
         if rng.next(3) == 0 { messages.append(message("system", rng.pick(["You are a helpful assistant.", "You are a concise assistant with tools.", "Answer briefly and use tools when they help."]))) }
         var callsPerTurn: [Int] = []
@@ -241,6 +251,22 @@ public struct AgentDataGenerator {
             callsPerTurn.append(calls.count)
         }
         return Dialogue(messages: messages, tools: tools, callsPerTurn: callsPerTurn)
+    }
+
+    /// A tool of this split that shares exactly one word (verb or noun) of `tool`'s name and is not in `avoiding`; nil
+    /// when the search finds none (a made-up word is never shared).
+    func lookAlike(of tool: Tool, avoiding: [Tool], rng: inout SplitMix64) -> Tool? {
+        var schemaSeed = rng.nextUInt64() % 1_000_000
+        guard Self.verbs.contains(tool.verb) || Self.nouns.contains(tool.noun) else { return nil }
+        for _ in 0..<4000 {
+            let candidate = Self.tool(schemaSeed: schemaSeed)
+            if (candidate.verb == tool.verb) != (candidate.noun == tool.noun), split.contains(candidate),
+               !avoiding.contains(where: { $0.name == candidate.name || $0.verb == candidate.verb && $0.noun == candidate.noun }) {
+                return candidate
+            }
+            schemaSeed = (schemaSeed + 1) % 1_000_000
+        }
+        return nil
     }
 
     /// A user message no offered tool fits, and the assistant's fitting reply: a greeting, thanks, a question the

@@ -29,12 +29,15 @@ struct MakeAgentData: ParsableCommand {
     var novelNames: Double = 0
     @Option(name: .long, help: "Share of string arguments (0-1) with made-up values (train split): values to copy from the request, not guess from a list.")
     var novelValues: Double = 0
+    @Option(name: .long, help: "Share of dialogues (0-1) offered one or two extra tools that share a verb or a noun with an offered one, so a request must be matched on both words of a name.")
+    var lookAlikes: Double = 0
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard (0...1).contains(drills) else { throw ValidationError("--drills must be in [0, 1]") }
         guard (0...1).contains(novelNames) else { throw ValidationError("--novel-names must be in [0, 1]") }
         guard (0...1).contains(novelValues) else { throw ValidationError("--novel-values must be in [0, 1]") }
+        guard (0...1).contains(lookAlikes) else { throw ValidationError("--look-alikes must be in [0, 1]") }
         guard novelNames == 0 && novelValues == 0 || split == .train else {
             throw ValidationError("--novel-names and --novel-values are for the train split (held-out dialogues keep real names and values)")
         }
@@ -42,7 +45,7 @@ struct MakeAgentData: ParsableCommand {
 
     func run() throws {
         let generator = AgentDataGenerator(seed: seed, split: split, answers: answers.isEmpty ? nil : try AnswerCorpus(files: answers), drills: drills,
-                                           novelNames: novelNames, novelValues: novelValues)
+                                           novelNames: novelNames, novelValues: novelValues, lookAlikes: lookAlikes)
         var lines: [String] = []
         var toolsOffered = 0, turns = 0, noCall = 0, multiCall = 0
         var kinds: [String: Int] = [:], schemas = Set<String>(), names = Set<String>()

@@ -209,4 +209,23 @@ final class AgentDataTests: XCTestCase {
         }
         XCTAssertGreaterThan(strings, 100)
     }
+
+    func testLookAlikeToolsShareOneWordOfANameAndKeepTheSplit() {
+        XCTAssertEqual((0..<20).map { AgentDataGenerator(seed: 11).dialogue($0).jsonLine },
+                       (0..<20).map { AgentDataGenerator(seed: 11, lookAlikes: 0).dialogue($0).jsonLine })
+        for split in AgentDataGenerator.Split.allCases {
+            let plain = AgentDataGenerator(seed: 11, split: split), alike = AgentDataGenerator(seed: 11, split: split, lookAlikes: 1)
+            var extra = 0, sharing = 0
+            for i in 0..<200 {
+                let tools = alike.dialogue(i).tools
+                extra += tools.count - plain.dialogue(i).tools.count
+                XCTAssertTrue(tools.allSatisfy { split.contains($0) })
+                XCTAssertEqual(Set(tools.map(\.name)).count, tools.count, "a tool offered twice")
+                let pairs = tools.indices.flatMap { a in tools.indices.filter { $0 > a }.map { (tools[a], tools[$0]) } }
+                if pairs.contains(where: { ($0.verb == $1.verb) != ($0.noun == $1.noun) }) { sharing += 1 }
+            }
+            XCTAssertGreaterThan(extra, 200, "\(split): one or two look-alikes per dialogue")
+            XCTAssertGreaterThan(sharing, 190, "\(split): tools that share a verb or a noun")
+        }
+    }
 }
