@@ -27,6 +27,7 @@ struct Chat: AsyncParsableCommand {
         let tokenizer = try modelOptions.requireTokenizer(for: "chat")
         let formatter = try ChatFormatter(tokenizer: tokenizer)
         let model = try modelOptions.load()
+        let defaults = try GenerationDefaults(directory: modelOptions.directory())
         let options = try EngineOptions.singleUser(model)
         let engine = Engine(model: model, tokenizer: tokenizer, options: options)
         var systemPrompt = system
@@ -72,7 +73,7 @@ struct Chat: AsyncParsableCommand {
                 Console.progress("error: \(error)")
                 continue
             }
-            var request = samplingOptions.request(prompt: prompt)
+            var request = samplingOptions.request(prompt: prompt, defaults: defaults)
             request.maxTokens = min(request.maxTokens, options.maxCacheTokens - prompt.count)
             guard request.maxTokens >= 1 else {
                 history.removeAll()

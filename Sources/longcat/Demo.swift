@@ -35,7 +35,7 @@ struct Demo: AsyncParsableCommand {
         }
         if input.isEmpty { print("> \(question)") }
         let engine = Engine(model: model, tokenizer: tokenizer, options: options)
-        var request = samplingOptions.request(prompt: prompt)
+        var request = samplingOptions.request(prompt: prompt, defaults: try GenerationDefaults(directory: modelOptions.directory()))
         request.maxTokens = min(request.maxTokens, options.maxCacheTokens - prompt.count)
         let result = try await engine.generate(request) { chunk in
             print(showCompute ? ComputeColours.paint(chunk, topK: model.config.topK) : chunk.text, terminator: "")

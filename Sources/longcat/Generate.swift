@@ -9,8 +9,8 @@ struct SamplingOptions: ParsableArguments {
     @Option(name: .long, help: "Tokens to generate at most.")
     var maxTokens: Int = 256
 
-    @Option(name: .long, help: "Sampling temperature; 0 is greedy.")
-    var temperature: Float = 0
+    @Option(name: .long, help: "Sampling temperature; 0 is greedy (default: the model's generation_config.json, else 0).")
+    var temperature: Float?
 
     @Option(name: .long, help: "Sample only among the k most likely tokens.")
     var topK: Int?
@@ -21,7 +21,7 @@ struct SamplingOptions: ParsableArguments {
     @Option(name: .long, help: "Drop tokens less likely than min-p times the most likely one.")
     var minP: Float?
 
-    @Option(name: .long, help: "Penalty (> 1 discourages) for tokens already in the prompt or output.")
+    @Option(name: .long, help: "Penalty (> 1 discourages) for tokens already in the prompt or output (default: the model's generation_config.json, else none).")
     var repetitionPenalty: Float?
 
     @Option(name: .long, help: "OpenAI presence penalty (-2...2).")
@@ -42,13 +42,14 @@ struct SamplingOptions: ParsableArguments {
     @Option(name: .long, help: "Speculative decoding: mtp drafts a token per step with the model's MTP head and verifies it in the same pass (same tokens when greedy, same distribution when sampling); none decodes one token per pass. (values: none, mtp)")
     var speculative: Speculation = .none
 
-    func request(prompt: [Int]) -> GenerationRequest {
+    /// The request these options ask for; options not given come from `defaults` (the model's generation_config.json).
+    func request(prompt: [Int], defaults: GenerationDefaults = GenerationDefaults()) -> GenerationRequest {
         var sampling = SamplingParameters()
-        sampling.temperature = temperature
-        if let topK { sampling.topK = topK }
-        if let topP { sampling.topP = topP }
+        sampling.temperature = temperature ?? defaults.temperature ?? 0
+        if let topK = topK ?? defaults.topK { sampling.topK = topK }
+        if let topP = topP ?? defaults.topP { sampling.topP = topP }
         if let minP { sampling.minP = minP }
-        if let repetitionPenalty { sampling.repetitionPenalty = repetitionPenalty }
+        if let repetitionPenalty = repetitionPenalty ?? defaults.repetitionPenalty { sampling.repetitionPenalty = repetitionPenalty }
         if let presencePenalty { sampling.presencePenalty = presencePenalty }
         if let frequencyPenalty { sampling.frequencyPenalty = frequencyPenalty }
         sampling.seed = seed
@@ -57,6 +58,41 @@ struct SamplingOptions: ParsableArguments {
         request.ignoreEOS = ignoreEos
         request.speculation = speculative
         return request
+    }
+}
+
+/// Sampling defaults from a model directory's generation_config.json, read as Hugging Face does: `temperature`, `top_k`
+/// and `top_p` only when `do_sample` is true, `repetition_penalty` always. `generate`, `chat` and `longcat` alone use
+/// them for the options not given (the server and `eval` do not: requests say what they want, eval is greedy).
+struct GenerationDefaults {
+    var temperature: Float?
+    var topK: Int?
+    var topP: Float?
+    var repetitionPenalty: Float?
+
+    init() {}
+
+    /// No file: no defaults. A field of the wrong type or out of range is an error naming the file and the field.
+    init(directory: String) throws {
+        let path = URL(fileURLWithPath: directory).appendingPathComponent("generation_config.json").path
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        guard case .object(let json)? = try? JSONValue.parse(data) else { throw ValidationError("\(path): not a JSON object") }
+        func number(_ key: String, _ admits: (Double) -> Bool) throws -> Double? {
+            let value: Double
+            switch json[key] {
+            case nil, .null?: return nil
+            case .int(let n)?: value = Double(n)
+            case .double(let x)?: value = x
+            case let other?: throw ValidationError("\(path): \(key) is \(other.dumps()), not a number")
+            }
+            guard admits(value) else { throw ValidationError("\(path): \(key) is \(value), out of its range") }
+            return value
+        }
+        repetitionPenalty = try number("repetition_penalty") { $0 > 0 && $0.isFinite }.map(Float.init)
+        guard json["do_sample"] == .bool(true) else { return }
+        temperature = try number("temperature") { $0 >= 0 && $0.isFinite }.map(Float.init)
+        topP = try number("top_p") { $0 > 0 && $0 <= 1 }.map(Float.init)
+        topK = try number("top_k") { $0 >= 0 && $0 == $0.rounded() && $0 < 1e9 }.map { Int($0) }.flatMap { $0 == 0 ? nil : $0 }
     }
 }
 
@@ -97,7 +133,7 @@ struct Generate: AsyncParsableCommand {
         let model = try modelOptions.load()
         let options = try EngineOptions.singleUser(model)
         let engine = Engine(model: model, tokenizer: tokenizer, options: options)
-        var request = samplingOptions.request(prompt: promptTokens)
+        var request = samplingOptions.request(prompt: promptTokens, defaults: try GenerationDefaults(directory: modelOptions.directory()))
         request.maxTokens = min(request.maxTokens, max(1, options.maxCacheTokens - promptTokens.count))
         if showCompute && !json { Console.progress(ComputeColours.legend(topK: model.config.topK)) }
         let result = try await engine.generate(request) { chunk in

@@ -89,3 +89,26 @@ def test_init_transfers_from_a_proxy_and_writes_the_learning_rates(tmp_path):
     assert "s = 4" in result.stderr
     lonely = longcat("init", "--config", tmp_path / "target.json", "--out", tmp_path / "m2", "--recipe-out", tmp_path / "r2.json")
     assert lonely.returncode == 64
+
+
+def test_generation_config_gives_the_sampling_defaults_and_options_override_them(tmp_path):
+    model = lib.write_random_model(tmp_path / "model")
+    def tokens(*options):
+        r = longcat("generate", "--model", model, "--prompt", "hello hello hello", "--max-tokens", 24, "--json", *options)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["tokens"]
+    plain, penalised = tokens(), tokens("--repetition-penalty", 3)
+    assert plain != penalised, "a strong repetition penalty changes a random model's greedy tokens"
+    config = model / "generation_config.json"
+    settings = json.loads(config.read_text())
+    config.write_text(json.dumps({**settings, "repetition_penalty": 3}))
+    assert tokens() == penalised
+    assert tokens("--repetition-penalty", 1) == plain
+    config.write_text(json.dumps({**settings, "repetition_penalty": 3, "do_sample": True, "temperature": 1.5}))
+    assert tokens() == tokens("--repetition-penalty", 3, "--temperature", 1.5) != penalised
+    config.write_text(json.dumps({**settings, "repetition_penalty": 3, "temperature": 1.5}))
+    assert tokens() == penalised, "without do_sample the temperature is not a default (Hugging Face's reading)"
+    for bad in ({"repetition_penalty": -1}, {"repetition_penalty": "high"}, {"do_sample": True, "top_p": 2}):
+        config.write_text(json.dumps({**settings, **bad}))
+        r = longcat("generate", "--model", model, "--prompt", "hi", "--max-tokens", 2)
+        assert r.returncode != 0 and "generation_config.json" in r.stderr and next(iter(bad.keys() - {"do_sample"})) in r.stderr, r.stderr

@@ -15,12 +15,14 @@ import longcat_testlib as lib
 
 MODEL = lib.ROOT / "models" / "longcat-tiny"
 HELDOUT_DIALOGUES = 60  # of the model card's 600 (same seed and split): about 90 turns, in seconds
-# LongCat-Tiny v1 (models/longcat-tiny/README.md) on the 600 dialogues: a well-formed call on every call turn and a
-# reply without a call on every other; it does not yet copy names and values from unseen schemas (0% of call turns
-# right), so issue 18's bar is not met.
+# LongCat-Tiny v10 (models/longcat-tiny/README.md) on these 60 dialogues: 59.0% of the 83 turns right,
+# 72.2% valid calls, 97.2% of call turns make a call, every no-call turn right (all 600: 69.6%, 76.7%); issue 18's bar (80% of turns,
+# 95% valid calls) is not met yet. The floors sit below what v10 measured, to catch a model or engine that got worse.
 CALL_MADE_FLOOR = 0.9
 NO_CALL_FLOOR = 0.9
-XFAIL_REASON = "issue 18 is open: LongCat-Tiny v1 calls tools in the right format but not yet with the offered names"
+TURN_ACCURACY_FLOOR = 0.5
+VALID_CALL_FLOOR = 0.6
+XFAIL_REASON = "issue 18 is open: LongCat-Tiny v10 gets 69.6% of held-out turns right, the bar is 80%"
 
 
 def longcat(*args, input="", env=None, binary=lib.BINARY):
@@ -143,10 +145,12 @@ def test_eval_summarises_text_and_tool_calls(evaluation):
     assert evaluation["bits_per_byte"]["text.txt"] == entry["bits_per_byte"] < entry["gzip_bits_per_byte"]
     assert set(evaluation["ffn_experts_by_token_class"]) >= {"function_word", "punctuation"}
     assert evaluation["turns"] == evaluation["call_turns"] + evaluation["no_call_turns"] >= 80
-    # What LongCat-Tiny v1 has learned: LongCat's call format wherever a call is due, and replies without calls to
-    # requests no tool fits.
+    # What LongCat-Tiny v10 has learned: LongCat's call format wherever a call is due, replies without calls to
+    # requests no tool fits, and most of the time the offered tool's name and the request's values.
     assert evaluation["call_made_rate"] >= CALL_MADE_FLOOR, evaluation
     assert evaluation["no_call_turn_accuracy"] >= NO_CALL_FLOOR, evaluation
+    assert evaluation["tool_call_accuracy"] >= TURN_ACCURACY_FLOOR, evaluation
+    assert evaluation["valid_call_rate"] >= VALID_CALL_FLOOR, evaluation
 
 
 def test_eval_writes_each_wrong_turn(evaluation, mistakes, heldout):
