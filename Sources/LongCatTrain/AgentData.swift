@@ -256,7 +256,7 @@ public struct AgentDataGenerator {
     /// A tool of this split that shares exactly one word (verb or noun) of `tool`'s name and is not in `avoiding`; nil
     /// when the search finds none (a made-up word is never shared).
     func lookAlike(of tool: Tool, avoiding: [Tool], rng: inout SplitMix64) -> Tool? {
-        var schemaSeed = rng.nextUInt64() % 1_000_000
+        var schemaSeed = rng.nextUInt64() % 1_000_000  // drawn before the guard: every call takes one draw from the stream
         guard Self.verbs.contains(tool.verb) || Self.nouns.contains(tool.noun) else { return nil }
         for _ in 0..<4000 {
             let candidate = Self.tool(schemaSeed: schemaSeed)

@@ -61,8 +61,9 @@ struct SamplingOptions: ParsableArguments {
     }
 }
 
-/// Sampling defaults from a model directory's generation_config.json, read as Hugging Face does: `temperature`, `top_k`
-/// and `top_p` only when `do_sample` is true, `repetition_penalty` always. `generate`, `chat` and `longcat` alone use
+/// Sampling defaults from the fields a model directory's generation_config.json gives, read as Hugging Face does:
+/// `temperature`, `top_k` and `top_p` only when `do_sample` is true, `repetition_penalty` always (fields it leaves out
+/// stay unset here, not Hugging Face's own defaults such as top_k 50). `generate`, `chat` and `longcat` alone use
 /// them for the options not given (the server and `eval` do not: requests say what they want, eval is greedy).
 struct GenerationDefaults {
     var temperature: Float?
