@@ -94,7 +94,7 @@ static void lc_init(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
         lc_detected_level = 1;
-    lc_detected_avx512 = lc_detected_level == 1 && __builtin_cpu_supports("avx512f");
+    lc_detected_avx512 = lc_detected_level == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
 #elif LC_NEON
     lc_detected_level = 2;
 #endif
@@ -419,8 +419,8 @@ LC_AVX2 static void matvec_bf16_avx2(const uint16_t *w, int64_t cols, const floa
     for (int64_t r = r0; r < r1; r++) y[r] = bf16_row_avx2(w + r * cols, cols, x, xs);
 }
 
-// Two tokens: each row once per token with the one-token kernel (its eight sums per token would not fit the registers
-// twice); the second pass reads the row from L1.
+// Two tokens with AVX2's 16 vector registers: each row once per token with the one-token kernel (its eight sums per
+// token would not fit the registers twice); the second pass reads the row from cache.
 LC_AVX2 static void pair_bf16_avx2(const lc_matrix *m, const float *x, int64_t ldx, float *y, int64_t ldy,
                                    int64_t r0, int64_t r1, float *xs) {
     const int64_t cols = m->cols;
@@ -429,6 +429,48 @@ LC_AVX2 static void pair_bf16_avx2(const lc_matrix *m, const float *x, int64_t l
         const uint16_t *row = (const uint16_t *)m->data + r * cols;
         for (int64_t t = 0; t < 2; t++) y[t * ldy + r] = bf16_row_avx2(row, cols, x + t * ldx, xs + t * cols);
     }
+}
+
+// Two tokens where AVX-512VL gives 32 registers to the same 256-bit instructions: both tokens' eight sums stay in
+// registers, so each weight load and conversion serves both. Per token the operations and their order are
+// bf16_row_avx2's, so each token gets the one-token bits.
+LC_AVX512VL static void pair_bf16_avx512vl(const lc_matrix *m, const float *x, int64_t ldx, float *y, int64_t ldy,
+                                           int64_t r0, int64_t r1, float *xs) {
+    const int64_t cols = m->cols;
+    for (int64_t t = 0; t < 2; t++) split_even_odd_avx2(x + t * ldx, cols, xs + t * cols);
+    const float *xa = xs, *xb = xs + cols;
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+#define LC_BF16_PAIR_STEP(C, K)                                                                           \
+    {                                                                                                     \
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(row + (C)));                              \
+        const __m256 we = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));                                 \
+        const __m256 wo = _mm256_castsi256_ps(_mm256_and_si256(v, high));                                \
+        e[0][K] = _mm256_fmadd_ps(we, _mm256_loadu_ps(xa + (C)), e[0][K]);                               \
+        o[0][K] = _mm256_fmadd_ps(wo, _mm256_loadu_ps(xa + (C) + 8), o[0][K]);                           \
+        e[1][K] = _mm256_fmadd_ps(we, _mm256_loadu_ps(xb + (C)), e[1][K]);                               \
+        o[1][K] = _mm256_fmadd_ps(wo, _mm256_loadu_ps(xb + (C) + 8), o[1][K]);                           \
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        const uint16_t *row = (const uint16_t *)m->data + r * cols;
+        __m256 e[2][4], o[2][4];
+        for (int t = 0; t < 2; t++)
+            for (int k = 0; k < 4; k++) e[t][k] = o[t][k] = _mm256_setzero_ps();
+        int64_t c = 0;
+        for (; c + 64 <= cols; c += 64) {
+            _mm_prefetch((const char *)(row + c) + LC_MATVEC_PREFETCH, _MM_HINT_NTA);
+            _mm_prefetch((const char *)(row + c) + LC_MATVEC_PREFETCH + 64, _MM_HINT_NTA);
+            LC_BF16_PAIR_STEP(c, 0) LC_BF16_PAIR_STEP(c + 16, 1) LC_BF16_PAIR_STEP(c + 32, 2) LC_BF16_PAIR_STEP(c + 48, 3)
+        }
+        for (; c + 16 <= cols; c += 16) LC_BF16_PAIR_STEP(c, 0)
+        for (int t = 0; t < 2; t++) {
+            const float *xt = x + t * ldx;
+            float s = hsum256(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(e[t][0], o[t][0]), _mm256_add_ps(e[t][1], o[t][1])),
+                                            _mm256_add_ps(_mm256_add_ps(e[t][2], o[t][2]), _mm256_add_ps(e[t][3], o[t][3]))));
+            for (int64_t k = c; k < cols; k++) s += lc_bf16_to_f32(row[k]) * xt[k];
+            y[t * ldy + r] = s;
+        }
+    }
+#undef LC_BF16_PAIR_STEP
 }
 
 // F32 and F16 rows against two tokens, the weights loaded once for both.
@@ -922,7 +964,10 @@ void lc_matmul(const lc_matrix *w, const float *x, int64_t ldx, int64_t n,
         }
         if (n == 2) {
             switch (w->dtype) {
-            case LC_DTYPE_BF16: pair_bf16_avx2(w, x, ldx, y, ldy, row_begin, row_end, scratch); break;
+            case LC_DTYPE_BF16:
+                if (lc_simd_avx512()) pair_bf16_avx512vl(w, x, ldx, y, ldy, row_begin, row_end, scratch);
+                else pair_bf16_avx2(w, x, ldx, y, ldy, row_begin, row_end, scratch);
+                break;
             case LC_DTYPE_F8_E4M3: pair_f8_avx2(w, x, ldx, y, ldy, row_begin, row_end, scratch); break;
             case LC_DTYPE_F16: pair_f16_avx2(w, x, ldx, y, ldy, row_begin, row_end); break;
             default: pair_f32_avx2(w, x, ldx, y, ldy, row_begin, row_end); break;

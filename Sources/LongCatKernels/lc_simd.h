@@ -18,8 +18,11 @@
 #if LC_X86
 #define LC_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define LC_AVX512 __attribute__((target("avx512f,avx2,fma")))
+// AVX2 code given AVX-512VL's 32 vector registers (ymm16-31) to keep more sums in registers.
+#define LC_AVX512VL __attribute__((target("avx512f,avx512vl,avx2,fma,f16c")))
 
-/// 1 when the vector path is on (lc_simd_level() == 1) and the CPU has AVX-512F (detected with the rest, kernels.c).
+/// 1 when the vector path is on (lc_simd_level() == 1) and the CPU has AVX-512F and VL (detected with the rest,
+/// kernels.c).
 int lc_simd_avx512(void);
 
 LC_AVX2 static inline float hsum256(__m256 v) {

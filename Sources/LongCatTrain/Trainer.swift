@@ -132,10 +132,10 @@ public final class Trainer {
     /// Only the head's gradients are kept (the others are empty).
     func headOnly(_ sequences: [[Int]], trained: [[Bool]]?, backward: Bool) -> (stats: ForwardStats, grads: [[Float]]) {
         let trunk = TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences, tape: Tape(parameters: parameters))
-        var (stats, hidden) = trunk.runTrunk(sequences, trained: trained)
+        var (stats, hidden, logits) = trunk.runTrunk(sequences, trained: trained)
         let tape = Tape(parameters: parameters)
         let head = TrainingForward(parameters: parameters, objective: options.objective, sequences: sequences, tape: tape)
-        let mtp = head.mtpLoss(Value(hidden.value), sequences, trained: trained, weight: 1)
+        let mtp = head.mtpLoss(Value(hidden.value), sequences, trained: trained, greedy: trunk.greedyTokens(logits), weight: 1)
         stats.mtpLoss = mtp
         stats.totalLoss = mtp
         guard backward else { return (stats, []) }

@@ -18,18 +18,29 @@ public struct Objective: Equatable, Sendable, Codable {
     /// multi-token prediction: that is what makes λ a weight (a detached head's gradient would reach only its own
     /// tensors, where Adam's normalisation cancels any constant factor).
     public var mtpLoss: Float = 0
+    /// What the MTP head learns to predict at row p.
+    public var mtpTargets: MTPTargets = .text
 
-    public init(zLoss: Float = 0, balanceLoss: Float = 0, balanceGroups: Int = 1, targetFFNExperts: Double = 0, mtpLoss: Float = 0) {
+    /// The MTP head's targets: the text's token t_{p+2}, or the model's own greedy choice at position p + 1 (the
+    /// argmax of its logits there, given the text up to t_{p+1}). Speculative decoding accepts a draft when it equals
+    /// that choice, so `.model` fits the head to what it is judged by (self-distillation).
+    public enum MTPTargets: String, Codable, Sendable, CaseIterable {
+        case text, model
+    }
+
+    public init(zLoss: Float = 0, balanceLoss: Float = 0, balanceGroups: Int = 1, targetFFNExperts: Double = 0, mtpLoss: Float = 0,
+                mtpTargets: MTPTargets = .text) {
         self.zLoss = zLoss
         self.balanceLoss = balanceLoss
         self.balanceGroups = balanceGroups
         self.targetFFNExperts = targetFFNExperts
         self.mtpLoss = mtpLoss
+        self.mtpTargets = mtpTargets
     }
 
-    enum CodingKeys: String, CodingKey { case zLoss, balanceLoss, balanceGroups, targetFFNExperts, mtpLoss }
+    enum CodingKeys: String, CodingKey { case zLoss, balanceLoss, balanceGroups, targetFFNExperts, mtpLoss, mtpTargets }
 
-    /// Runs saved before the MTP term existed have no `mtpLoss`: 0.
+    /// Runs saved before the MTP term existed have no `mtpLoss`: 0 (and before `mtpTargets`: the text's).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         zLoss = try c.decode(Float.self, forKey: .zLoss)
@@ -37,6 +48,7 @@ public struct Objective: Equatable, Sendable, Codable {
         balanceGroups = try c.decode(Int.self, forKey: .balanceGroups)
         targetFFNExperts = try c.decode(Double.self, forKey: .targetFFNExperts)
         mtpLoss = try c.decodeIfPresent(Float.self, forKey: .mtpLoss) ?? 0
+        mtpTargets = try c.decodeIfPresent(MTPTargets.self, forKey: .mtpTargets) ?? .text
     }
 }
 
@@ -122,9 +134,10 @@ struct TrainingForward: DecoderLayerOperations {
     /// head when the objective weighs it. `trained[s][t]`: whether token t of sequence s is predicted (nil: every token
     /// after the first).
     func run(_ sequences: [[Int]], trained: [[Bool]]? = nil) -> ForwardStats {
-        let (stats, hidden) = runTrunk(sequences, trained: trained)
+        let (stats, hidden, logits) = runTrunk(sequences, trained: trained)
         guard objective.mtpLoss > 0 else { return stats }
-        return withMTP(stats, mtpLoss(hidden, sequences, trained: trained, weight: objective.mtpLoss), weight: objective.mtpLoss)
+        let mtp = mtpLoss(hidden, sequences, trained: trained, greedy: greedyTokens(logits), weight: objective.mtpLoss)
+        return withMTP(stats, mtp, weight: objective.mtpLoss)
     }
 
     /// The stats with the MTP head's cross-entropy added to the total with `weight`.
@@ -136,8 +149,8 @@ struct TrainingForward: DecoderLayerOperations {
     }
 
     /// The model's own forward pass and losses; also returns the final-norm hidden states (what lm_head and the MTP
-    /// head read).
-    func runTrunk(_ sequences: [[Int]], trained: [[Bool]]? = nil) -> (stats: ForwardStats, hidden: Value) {
+    /// head read) and the logits.
+    func runTrunk(_ sequences: [[Int]], trained: [[Bool]]? = nil) -> (stats: ForwardStats, hidden: Value, logits: Value) {
         let targets = sequences.enumerated().flatMap { s, tokens in
             (1..<tokens.count).map { t in trained.map { $0[s][t] } ?? true ? Optional(tokens[t]) : nil } + [nil]
         }
@@ -163,19 +176,37 @@ struct TrainingForward: DecoderLayerOperations {
         let balance = layers.reduce(0) { $0 + $1.balanceLoss }
         let total = ce + Double(objective.zLoss) * z + Double(objective.balanceLoss) * balance
         return (ForwardStats(ceLoss: ce, zLoss: z, balanceLoss: balance, totalLoss: total, layers: layers, hiddenRMS: hiddenRMS, hiddenMax: hiddenMax),
-                normed)
+                normed, logits)
+    }
+
+    /// Each row's greedy token (the first largest logit, as greedy decoding picks) when the head learns the model's
+    /// choices (`mtpTargets == .model`); nil otherwise.
+    func greedyTokens(_ logits: Value) -> [Int]? {
+        guard objective.mtpTargets == .model else { return nil }
+        let vocab = config.vocabSize
+        return logits.value.withUnsafeBufferPointer { all in
+            (0..<all.count / vocab).map { r in
+                var best = r * vocab
+                for i in best + 1..<(r + 1) * vocab where all[i] > all[best] { best = i }
+                return best - r * vocab
+            }
+        }
     }
 
     /// The MTP head's mean cross-entropy: row p of each sequence joins RMSNorm(E[t_{p+1}]) and RMSNorm(h_p) through
-    /// W_eh, runs the dense MLA + SwiGLU block (rope position p) and predicts t_{p+2} with the shared lm_head. A
-    /// sequence's last row has no next token: it embeds token 0 and has no target, and causal attention keeps it out
-    /// of the other rows. Its gradient, times `weight`, goes on the tape.
-    func mtpLoss(_ hidden: Value, _ sequences: [[Int]], trained: [[Bool]]?, weight: Float) -> Double {
+    /// W_eh, runs the dense MLA + SwiGLU block (rope position p) and predicts t_{p+2} with the shared lm_head (or, given
+    /// `greedy`, the model's greedy token at row p + 1: `Objective.MTPTargets.model`). A sequence's last row has no next
+    /// token: it embeds token 0 and has no target, and causal attention keeps it out of the other rows. Its gradient,
+    /// times `weight`, goes on the tape.
+    func mtpLoss(_ hidden: Value, _ sequences: [[Int]], trained: [[Bool]]?, greedy: [Int]?, weight: Float) -> Double {
         typealias M = TensorName.MTP
         let c = config, eps = c.rmsNormEps
         let next = sequences.flatMap { Array($0.dropFirst()) + [0] }
-        let targets = sequences.enumerated().flatMap { s, tokens in
-            tokens.indices.map { p in p + 2 < tokens.count && (trained?[s][p + 2] ?? true) ? Optional(tokens[p + 2]) : nil }
+        let targets = zip(sequences.indices, ranges).flatMap { s, rows in
+            let tokens = sequences[s]
+            return tokens.indices.map { p in
+                p + 2 < tokens.count && (trained?[s][p + 2] ?? true) ? Optional(greedy?[rows.lowerBound + p + 1] ?? tokens[p + 2]) : nil
+            }
         }
         let embedded = tape.rmsNorm(tape.embed(next, TensorName.embedding), M.embeddingNorm, eps: eps)
         let joined = tape.concatColumns(embedded, tape.rmsNorm(hidden, M.hiddenNorm, eps: eps), widths: (c.hiddenSize, c.hiddenSize))

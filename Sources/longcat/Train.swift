@@ -77,6 +77,8 @@ struct Train: ParsableCommand {
     var targetFFNExperts: Double?
     @Option(name: .long, help: "λ of the MTP head's cross-entropy (t_{p+2} from h_p and t_{p+1}; its gradient reaches the model too); a model without a head gets a new one.")
     var mtpLoss: Double = 0
+    @Option(name: .long, help: "What the MTP head learns to predict: text (the token after next) or model (the model's own greedy choice there, what speculative decoding accepts: self-distillation).")
+    var mtpTargets: Objective.MTPTargets = .text
     @Option(name: .long, help: "mtp: fit only the MTP head (a new one for a model without) to the model, whose weights and expert biases stay as they are.")
     var trainOnly: TrainedPart?
     @Option(name: .long, help: "μ of the expert-bias update (Eq. 2).")
@@ -108,6 +110,7 @@ struct Train: ParsableCommand {
             throw ValidationError("--weight-decay, --grad-clip, --z-loss, --balance-loss, --mtp-loss and --bias-rate must not be negative")
         }
         if trainOnly == .mtp && mtpLoss > 0 { throw ValidationError("--train-only mtp trains the head on its own loss; leave out --mtp-loss") }
+        if mtpTargets != .text && trainOnly != .mtp && mtpLoss == 0 { throw ValidationError("--mtp-targets needs --mtp-loss or --train-only mtp") }
         guard balanceGroups >= 1, saveEvery >= 0 else { throw ValidationError("--balance-groups must be at least 1, --save-every not negative") }
         if let stopAfter, stopAfter < 1 { throw ValidationError("--stop-after must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -128,7 +131,7 @@ struct Train: ParsableCommand {
         }
         return TrainingOptions(
             objective: Objective(zLoss: Float(zLoss), balanceLoss: Float(balanceLoss), balanceGroups: balanceGroups, targetFFNExperts: target,
-                                 mtpLoss: Float(mtpLoss)),
+                                 mtpLoss: Float(mtpLoss), mtpTargets: mtpTargets),
             optimizer: AdamW(beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, gradClip: gradClip),
             schedule: LearningRateSchedule(lr: lr, warmupSteps: warmupSteps, shape: lrSchedule, minLR: minLr, totalSteps: steps),
             biasController: BiasController(kind: biasController, rate: biasRate, kp: kp, ki: ki, kd: kd),
@@ -146,6 +149,7 @@ struct Train: ParsableCommand {
         if let lrEmbedding { r["lr_embedding"] = lrEmbedding }
         if mtpLoss > 0 { r["mtp_loss"] = mtpLoss }
         if let trainOnly { r["train_only"] = trainOnly.rawValue }
+        if mtpTargets != .text { r["mtp_targets"] = mtpTargets.rawValue }
         if let targetFFNExperts { r["target_ffn_experts"] = targetFFNExperts }
         if let model { r["model"] = model }
         if let batches { r["batches"] = batches }
@@ -281,6 +285,7 @@ enum TrainedPart: String, ExpressibleByArgument {
 
 extension LearningRateSchedule.Shape: ExpressibleByArgument {}
 extension DataFormat: ExpressibleByArgument {}
+extension Objective.MTPTargets: ExpressibleByArgument {}
 extension BiasController.Kind: ExpressibleByArgument {}
 
 /// `--recipe FILE` (train): the file's options become arguments placed before the command line's own; an option

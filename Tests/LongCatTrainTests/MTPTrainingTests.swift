@@ -24,6 +24,37 @@ final class MTPTrainingTests: XCTestCase {
         assertGradients(grads, match: expected, of: parameters)
     }
 
+    /// `mtpTargets`: the head's cross-entropy against the text's token after next, or against the model's greedy token
+    /// at the next position; both recomputed in float64 from transformers' main and MTP logits of the tiny-mtp cases
+    /// (row p of `mtp_logits` embeds t_{p+1}; the fixture's top-2 logit gaps are ≥ 0.0029, so its argmax is ours).
+    func testTheHeadsTargetsAreTheTextsOrTheModelsGreedyTokens() throws {
+        let url = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/tiny-mtp/expected.json")
+        let expected = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let cases = try XCTUnwrap(expected["cases"] as? [[String: Any]])
+        let parameters = try Parameters(checkpoint: Checkpoint(directory: Fixtures.path("tiny-mtp")))
+        var differing = 0
+        for (n, c) in cases.enumerated() {
+            let ids = try XCTUnwrap(c["input_ids"] as? [Int])
+            guard ids.count > 2 else { continue }  // a one-token prompt has no row with a token after next
+            let logits = try XCTUnwrap(c["logits"] as? [[Double]]), mtpLogits = try XCTUnwrap(c["mtp_logits"] as? [[Double]])
+            func crossEntropy(_ row: [Double], _ target: Int) -> Double {
+                let top = row.max()!
+                return top + log(row.reduce(0) { $0 + exp($1 - top) }) - row[target]
+            }
+            let rows = 0..<ids.count - 2
+            let greedy = rows.map { p in logits[p + 1].indices.max { logits[p + 1][$0] < logits[p + 1][$1] }! }
+            differing += rows.filter { greedy[$0] != ids[$0 + 2] }.count
+            for targets in Objective.MTPTargets.allCases {
+                let trainer = Trainer(parameters: parameters, options: TrainingOptions(objective: Objective(targetFFNExperts: 2, mtpTargets: targets),
+                                                                                     trainsOnlyMTP: true))
+                let loss = try XCTUnwrap(try trainer.evaluate([ids]).mtpLoss)
+                let reference = rows.map { p in crossEntropy(mtpLogits[p], targets == .text ? ids[p + 2] : greedy[p]) }.reduce(0, +) / Double(rows.count)
+                XCTAssertEqual(loss, reference, accuracy: 1e-5 * reference, "case \(n), targets \(targets)")
+            }
+        }
+        XCTAssertGreaterThan(differing, 10, "the two kinds of target differ, so the test tells them apart")
+    }
+
     /// A model without a head gets a new one; steps of `trainsOnlyMTP` lower the head's loss and leave every other
     /// tensor and the expert biases bit for bit as they were.
     func testTrainingOnlyTheHeadMovesNothingElse() throws {

@@ -95,6 +95,9 @@ def test_bad_training_input_is_named(tmp_path):
     result = train("--model", lib.FIXTURES / "tiny-fp32", "--out", tmp_path / "out2", "--log", tmp_path / "log.jsonl",
                    "--steps", "2", "--batches", TRAIN_TINY, "--balance-groups", "3")
     assert result.returncode == 64 and "balance-groups" in result.stderr
+    result = train("--model", lib.FIXTURES / "tiny-fp32", "--out", tmp_path / "out3", "--log", tmp_path / "log.jsonl",
+                   "--steps", "2", "--batches", TRAIN_TINY, "--mtp-targets", "model")
+    assert result.returncode == 64 and "--mtp-targets needs" in result.stderr
     result = train("--resume", "--out", tmp_path / "nothing", "--log", tmp_path / "log.jsonl", "--steps", "2", "--batches", TRAIN_TINY)
     assert result.returncode != 0 and "state.json" in result.stderr
 
