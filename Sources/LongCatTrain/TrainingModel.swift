@@ -179,18 +179,12 @@ struct TrainingForward: DecoderLayerOperations {
                 normed, logits)
     }
 
-    /// Each row's greedy token (the first largest logit, as greedy decoding picks) when the head learns the model's
-    /// choices (`mtpTargets == .model`); nil otherwise.
+    /// Each row's greedy token (the argmax greedy decoding takes) when the head learns the model's choices
+    /// (`mtpTargets == .model`); nil otherwise.
     func greedyTokens(_ logits: Value) -> [Int]? {
         guard objective.mtpTargets == .model else { return nil }
-        let vocab = config.vocabSize
-        return logits.value.withUnsafeBufferPointer { all in
-            (0..<all.count / vocab).map { r in
-                var best = r * vocab
-                for i in best + 1..<(r + 1) * vocab where all[i] > all[best] { best = i }
-                return best - r * vocab
-            }
-        }
+        let vocab = config.vocabSize, all = logits.value
+        return stride(from: 0, to: all.count, by: vocab).map { VectorOps.argmax(all[$0..<$0 + vocab]) }
     }
 
     /// The MTP head's mean cross-entropy: row p of each sequence joins RMSNorm(E[t_{p+1}]) and RMSNorm(h_p) through
